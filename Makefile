@@ -1,0 +1,71 @@
+# The two commands a new user needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# apt-get needs root; use sudo when we are not root and it exists.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+DEV_ENV := DEBUG=1
+
+.PHONY: run test test-sqlite test-postgres lint bench system-deps lock clean help
+
+help:
+	@echo "make run    - set up (venv, migrations, demo trial and users) and serve http://127.0.0.1:8000"
+	@echo "make test   - install what the tests need and run the whole suite (SQLite and PostgreSQL)"
+	@echo "make bench  - benchmarks (allocation cost at 10,000 vs 100 participants)"
+
+$(STAMP): requirements.lock requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(DEV_ENV) $(BIN)/python manage.py migrate --no-input
+	$(DEV_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
+	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Machine packages the tests drive for real: Debian's Chromium (Playwright cannot download
+# browsers here) and the PostgreSQL server binaries for the throwaway test cluster.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test-sqlite: $(STAMP) system-deps
+	$(BIN)/pytest
+
+# A throwaway PostgreSQL cluster unless DATABASE_URL is given; failing to start it fails.
+test-postgres: $(STAMP) system-deps
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest
+
+test: lint test-sqlite test-postgres
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m tests.pgcluster -- bash -c '\
+	  export SECRET_KEY=bench-only-not-secret; \
+	  $(BIN)/python manage.py migrate --no-input -v0 && \
+	  $(BIN)/python manage.py bench_allocation --n 10000 --write docs/PERFORMANCE.md'
+
+# Regenerate the lock files from pyproject.toml's ranges (newest allowed versions).
+lock:
+	rm -rf /tmp/trial-lock && $(PYTHON) -m venv /tmp/trial-lock
+	/tmp/trial-lock/bin/pip install --quiet . && /tmp/trial-lock/bin/pip freeze --exclude trialdesk > requirements.lock
+	/tmp/trial-lock/bin/pip install --quiet ".[dev]" && /tmp/trial-lock/bin/pip freeze --exclude trialdesk > requirements-dev.lock
+	rm -rf build *.egg-info
+	rm -rf /tmp/trial-lock
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles test-artifacts .pytest_cache .hypothesis

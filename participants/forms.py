@@ -1,0 +1,203 @@
+"""Forms validate one field at a time and across fields in clean(); services re-check.
+
+Fields that depend on the trial's configuration (criteria, baseline variables, factors)
+are built from it, so the next trial needs no code change.
+"""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.core.exceptions import ValidationError
+
+from participants.selectors import TrialConfig
+from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
+from trial.models import ConsentDocument, Site, Trial
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _helper(submit_label: str, css_class: str = "btn-primary") -> FormHelper:
+    helper = FormHelper()
+    helper.add_input(Submit("submit", submit_label, css_class=css_class))
+    return helper
+
+
+class TrialDateMixin:
+    """Date fields must not lie in the future of the trial's local date."""
+
+    trial: Trial
+
+    def _past_or_today(self, field: str, what: str):
+        value = self.cleaned_data.get(field)
+        if value and value > trial_today(self.trial):
+            raise ValidationError(f"The {what} cannot be in the future.")
+        return value
+
+
+class ScreeningForm(TrialDateMixin, forms.Form):
+    site = forms.ModelChoiceField(queryset=Site.objects.none(), empty_label=None)
+    initials = forms.CharField(
+        max_length=4,
+        min_length=2,
+        help_text="2–4 letters. The screening log holds no names.",
+    )
+    screened_on = forms.DateField(label="Screening date", widget=DateInput)
+
+    def __init__(self, *args, trial: Trial, sites, criteria, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial = trial
+        self.criteria = criteria
+        self.fields["site"].queryset = sites
+        self.fields["screened_on"].initial = trial_today(trial)
+        for criterion in criteria:
+            self.fields[f"criterion_{criterion.pk}"] = forms.ChoiceField(
+                label=criterion.question,
+                choices=YES_NO,
+                widget=forms.RadioSelect,
+                help_text=criterion.get_kind_display() + " criterion",
+                error_messages={"required": "Answer this question."},
+            )
+        self.helper = _helper("Record screening")
+
+    def clean_initials(self):
+        value = self.cleaned_data["initials"].strip()
+        if not value.isalpha():
+            raise ValidationError("Use letters only.")
+        return value.upper()
+
+    def clean_screened_on(self):
+        return self._past_or_today("screened_on", "screening date")
+
+    def answers(self) -> dict[int, bool]:
+        return {c.pk: self.cleaned_data[f"criterion_{c.pk}"] == "yes" for c in self.criteria}
+
+
+class ConsentForm(TrialDateMixin, forms.Form):
+    DECISIONS = [("consented", "Gave written informed consent"), ("declined", "Declined")]
+
+    decision = forms.ChoiceField(choices=DECISIONS, widget=forms.RadioSelect, initial="consented")
+    consent_date = forms.DateField(widget=DateInput, required=False)
+    consent_document = forms.ModelChoiceField(
+        label="Consent form version", queryset=ConsentDocument.objects.none(), required=False
+    )
+    declined_reason = forms.CharField(label="Reason for declining (optional)", required=False)
+
+    def __init__(self, *args, trial: Trial, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial = trial
+        documents = ConsentDocument.objects.filter(trial=trial, active=True)
+        self.fields["consent_document"].queryset = documents
+        if documents.count() == 1:
+            self.fields["consent_document"].initial = documents.first()
+        self.fields["consent_date"].initial = trial_today(trial)
+        self.helper = _helper("Save")
+
+    def clean_consent_date(self):
+        return self._past_or_today("consent_date", "consent date")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "consented":
+            if not data.get("consent_date") and "consent_date" not in self.errors:
+                self.add_error("consent_date", "Enter the date consent was signed.")
+            if not data.get("consent_document") and "consent_document" not in self.errors:
+                self.add_error("consent_document", "Choose the consent form version signed.")
+        return data
+
+
+class PhoneField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        return normalize_phone(value) if value else value
+
+
+class BaselineForm(forms.Form):
+    full_name = forms.CharField(
+        max_length=200, help_text="For contact only; never exported or shown in results."
+    )
+    phone = PhoneField(
+        label="Mobile phone",
+        max_length=20,
+        help_text="E.164 with country code, e.g. +4520123456 (used for the weekly SMS).",
+    )
+
+    def __init__(self, *args, config: TrialConfig, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config
+        for var in config.variables:
+            unit = f" ({var.unit})" if var.unit else ""
+            self.fields[var.code] = forms.IntegerField(
+                label=f"{var.label}{unit}",
+                help_text=f"Valid range {var.min_value}–{var.max_value}.",
+                error_messages={"required": f"{var.label} is needed for randomization."},
+            )
+        for factor in config.factors:
+            if factor.kind == "choice":
+                self.fields[f"factor_{factor.code}"] = forms.ChoiceField(
+                    label=factor.name,
+                    choices=[(lv.code, lv.label) for lv in factor.levels],
+                    widget=forms.RadioSelect,
+                    help_text="Minimization factor.",
+                    error_messages={"required": f"Choose the {factor.name.lower()}."},
+                )
+        self.helper = _helper("Save baseline and review")
+
+    def clean(self):
+        data = super().clean()
+        values = {var.code: data.get(var.code) for var in self.config.variables}
+        chosen = {
+            f.code: data.get(f"factor_{f.code}") for f in self.config.factors if f.kind == "choice"
+        }
+        errors, _ = baseline_errors_and_levels(self.config, values, chosen)
+        for field, message in errors.items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return data
+
+    def values(self) -> dict[str, int | None]:
+        return {var.code: self.cleaned_data.get(var.code) for var in self.config.variables}
+
+    def chosen_levels(self) -> dict[str, str | None]:
+        return {
+            f.code: self.cleaned_data.get(f"factor_{f.code}")
+            for f in self.config.factors
+            if f.kind == "choice"
+        }
+
+
+class ParticipantDetailsForm(TrialDateMixin, forms.Form):
+    full_name = forms.CharField(max_length=200)
+    phone = PhoneField(label="Mobile phone", max_length=20, help_text="E.164, e.g. +4520123456.")
+    consent_date = forms.DateField(widget=DateInput)
+    consent_document = forms.ModelChoiceField(
+        label="Consent form version", queryset=ConsentDocument.objects.none()
+    )
+
+    def __init__(self, *args, trial: Trial, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial = trial
+        self.fields["consent_document"].queryset = ConsentDocument.objects.filter(trial=trial)
+        self.helper = _helper("Save changes")
+
+    def clean_consent_date(self):
+        return self._past_or_today("consent_date", "consent date")
+
+
+class RandomizeForm(forms.Form):
+    """Confirms the review; carries nothing but the CSRF token."""
+
+    confirm = forms.BooleanField(
+        label="I have checked the baseline values above; they cannot change after randomization.",
+        error_messages={"required": "Tick the box to confirm the values are correct."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Randomize", css_class="btn-success btn-lg")
+        self.helper.form_id = "randomize-form"

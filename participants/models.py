@@ -1,0 +1,213 @@
+"""What happens to a person: screening, consent, baseline, randomization."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from trial.models import Arm, FactorLevel, Site, Trial
+
+
+class ScreeningRecord(models.Model):
+    """One line of the screening log: a patient assessed for eligibility.
+
+    Holds no direct identifiers (initials only); the screening log is reported in the
+    CONSORT diagram as "assessed for eligibility".
+    """
+
+    class Outcome(models.TextChoices):
+        INELIGIBLE = "ineligible", "Not eligible"
+        ELIGIBLE = "eligible", "Eligible, awaiting consent"
+        DECLINED = "declined", "Eligible, declined to participate"
+        ENROLLED = "enrolled", "Consented and enrolled"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="screenings")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    initials = models.CharField(max_length=4)
+    screened_on = models.DateField()
+    # {criterion id (str): answer (bool)} as given on the checklist.
+    answers = models.JSONField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    # Human-readable reasons, e.g. ["Inclusion not met: Age 18–60"]; empty when eligible.
+    ineligibility_reasons = models.JSONField(default=list, blank=True)
+    declined_reason = models.CharField(max_length=300, blank=True)
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-screened_on", "-pk"]
+        indexes = [models.Index(fields=["trial", "site", "-screened_on"])]
+
+    def __str__(self) -> str:
+        return f"Screening {self.pk} ({self.initials}, {self.screened_on})"
+
+
+class Participant(models.Model):
+    """An enrolled (consented) patient. Randomized once baseline is complete.
+
+    `number` (e.g. MOD-01-0007) is assigned at randomization, per site and gap-free.
+    """
+
+    class Status(models.TextChoices):
+        ENROLLED = "enrolled", "Enrolled (awaiting randomization)"
+        RANDOMIZED = "randomized", "Randomized"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="participants")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="participants")
+    screening = models.OneToOneField(
+        ScreeningRecord, on_delete=models.PROTECT, related_name="participant"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ENROLLED)
+    # NULL (not "") until randomized, so the unique constraint ignores unnumbered rows.
+    number = models.CharField(max_length=30, null=True, blank=True, editable=False)  # noqa: DJ001
+
+    consent_date = models.DateField()
+    consent_document = models.ForeignKey(
+        "trial.ConsentDocument", on_delete=models.PROTECT, related_name="+"
+    )
+
+    # Contact details: direct identifiers, never exported.
+    full_name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField("mobile phone (E.164)", max_length=16, blank=True)
+
+    # {variable code: int} and {factor code: level code}; frozen into the allocation.
+    baseline = models.JSONField(default=dict, blank=True)
+    factor_levels = models.JSONField(default=dict, blank=True)
+    baseline_completed_at = models.DateTimeField(null=True, blank=True)
+
+    randomized_at = models.DateTimeField(null=True, blank=True)
+    randomized_on = models.DateField(
+        null=True, blank=True, help_text="Randomization date in the trial's time zone."
+    )
+
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trial", "number"],
+                condition=Q(number__isnull=False),
+                name="participant_number_unique",
+            ),
+            models.CheckConstraint(
+                name="participant_randomized_has_number",
+                condition=Q(status="enrolled", number__isnull=True, randomized_at__isnull=True)
+                | Q(
+                    status="randomized",
+                    number__isnull=False,
+                    randomized_at__isnull=False,
+                    randomized_on__isnull=False,
+                ),
+            ),
+            models.CheckConstraint(
+                name="participant_consent_not_after_randomization",
+                condition=Q(randomized_on__isnull=True)
+                | Q(consent_date__lte=models.F("randomized_on")),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["trial", "site", "-created_at"]),
+            models.Index(fields=["trial", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Enrolled #{self.pk}"
+
+    @property
+    def label(self) -> str:
+        return self.number or f"Not yet randomized (#{self.pk})"
+
+    @property
+    def is_randomized(self) -> bool:
+        return self.status == self.Status.RANDOMIZED
+
+    @property
+    def baseline_complete(self) -> bool:
+        return self.baseline_completed_at is not None
+
+
+class Allocation(models.Model):
+    """Append-only record of one randomization, with all it takes to replay and audit it.
+
+    Never updated or deleted: the service only inserts, the admin is read-only, the model
+    refuses save-on-existing and delete, and a database trigger (migration 0002) rejects
+    UPDATE (and on PostgreSQL DELETE) of these rows.
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="allocations")
+    participant = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, related_name="allocation"
+    )
+    sequence = models.PositiveIntegerField(help_text="1, 2, 3… within the trial, gap-free.")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="allocations")
+    method = models.CharField(max_length=20)  # "minimization" or "random"
+    factor_levels = models.JSONField()  # {factor code: level code}
+    counts_seen = models.JSONField()  # {factor code: {arm code: n}} before this allocation
+    scores = models.JSONField()  # {arm code: total weighted imbalance}
+    probabilities = models.JSONField()  # {arm code: probability}
+    draw = models.FloatField()  # the uniform [0, 1) draw that chose the arm
+    # Settings in force: measure, p, weights, initial_random, arm order.
+    settings_used = models.JSONField()
+    algorithm_version = models.CharField(max_length=40)
+    allocated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    allocated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["trial", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trial", "sequence"], name="allocation_sequence_unique"
+            ),
+            models.CheckConstraint(
+                name="allocation_draw_in_unit_interval", condition=Q(draw__gte=0) & Q(draw__lt=1)
+            ),
+            models.CheckConstraint(
+                name="allocation_sequence_positive", condition=Q(sequence__gte=1)
+            ),
+        ]
+        indexes = [models.Index(fields=["trial", "arm"])]
+
+    def __str__(self) -> str:
+        return f"Allocation {self.sequence} of {self.trial.code}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Allocations are append-only and cannot be changed.")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Allocations are append-only and cannot be deleted.")
+
+
+class FactorLevelCount(models.Model):
+    """How many participants with this factor level are in this arm.
+
+    Maintained by participant_randomize in the same transaction as the allocation, so a
+    randomization reads (factors × arms) rows however large the trial is.
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="+")
+    level = models.ForeignKey(FactorLevel, on_delete=models.PROTECT, related_name="counts")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "arm"], name="level_count_unique"),
+            models.CheckConstraint(name="level_count_nonnegative", condition=Q(count__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} / {self.arm}: {self.count}"

@@ -1,0 +1,327 @@
+"""The clinician's journey: screen → consent → baseline → review → randomize → allocation.
+
+Views parse input, check the role and site, call one service, then redirect (POST →
+redirect → GET, so refresh and back never resubmit) or re-render with errors.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from participants import selectors, services
+from participants.forms import (
+    BaselineForm,
+    ConsentForm,
+    ParticipantDetailsForm,
+    RandomizeForm,
+    ScreeningForm,
+)
+from participants.models import Participant, ScreeningRecord
+from trial import roles
+from trial.models import Trial
+
+PAGE_SIZE = 50
+
+
+# --- Access helpers -------------------------------------------------------------------------
+
+
+def _trial(request: HttpRequest, code: str, allowed) -> Trial:
+    """The trial, if the user belongs to it and has a role for which `allowed` is true."""
+    trial = get_object_or_404(Trial, code=code)
+    if not allowed(request.user) or not roles.trials_for(request.user).filter(pk=trial.pk).exists():
+        raise PermissionDenied("Your role does not give access to this page.")
+    return trial
+
+
+def _participant(request: HttpRequest, trial: Trial, pk: int) -> Participant:
+    participant = get_object_or_404(
+        Participant.objects.select_related("site", "trial", "consent_document", "screening"),
+        pk=pk,
+        trial=trial,
+    )
+    if not roles.sites_for(request.user, trial).filter(pk=participant.site_id).exists():
+        raise PermissionDenied("This participant belongs to a site you do not work at.")
+    return participant
+
+
+def _screening(request: HttpRequest, trial: Trial, pk: int) -> ScreeningRecord:
+    screening = get_object_or_404(
+        ScreeningRecord.objects.select_related("site", "trial"), pk=pk, trial=trial
+    )
+    if not roles.sites_for(request.user, trial).filter(pk=screening.site_id).exists():
+        raise PermissionDenied("This screening belongs to a site you do not work at.")
+    return screening
+
+
+def _add_service_errors(form, exc: ValidationError) -> None:
+    """Put a service's errors next to the fields they name, the rest above the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    trials = list(roles.trials_for(request.user))
+    if len(trials) == 1:
+        return redirect("trial_home", code=trials[0].code)
+    return render(request, "participants/home.html", {"trials": trials})
+
+
+def trial_home(request: HttpRequest, code: str) -> HttpResponse:
+    if not roles.can_view_participants(request.user) and roles.can_view_balance(request.user):
+        return redirect("balance", code=code)
+    trial = _trial(request, code, roles.can_view_participants)
+    participants = selectors.participants_visible_to(request.user, trial)
+    query = request.GET.get("q", "").strip()
+    if query:
+        participants = participants.filter(
+            Q(number__icontains=query) | Q(full_name__icontains=query)
+        )
+    page = Paginator(participants.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "participants/participant_list.html",
+        {"trial": trial, "page": page, "query": query},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def screening_new(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    form = ScreeningForm(
+        request.POST or None,
+        trial=trial,
+        sites=roles.sites_for(request.user, trial),
+        criteria=selectors.criteria_for(trial),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.screening_record(
+                trial=trial,
+                site=form.cleaned_data["site"],
+                initials=form.cleaned_data["initials"],
+                screened_on=form.cleaned_data["screened_on"],
+                answers=form.answers(),
+                by=request.user,
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            if record.outcome == ScreeningRecord.Outcome.ELIGIBLE:
+                messages.success(request, "Eligible. Record the patient's consent decision.")
+                return redirect("screening_consent", code=code, pk=record.pk)
+            messages.info(request, "Not eligible: recorded in the screening log.")
+            return redirect("screening_detail", code=code, pk=record.pk)
+    return render(request, "participants/screening_form.html", {"trial": trial, "form": form})
+
+
+def screening_log(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    records = selectors.screenings_visible_to(request.user, trial).order_by("-screened_on", "-pk")
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "participants/screening_log.html", {"trial": trial, "page": page})
+
+
+def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    screening = _screening(request, trial, pk)
+    participant = Participant.objects.filter(screening=screening).first()
+    return render(
+        request,
+        "participants/screening_detail.html",
+        {"trial": trial, "screening": screening, "participant": participant},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    screening = _screening(request, trial, pk)
+    if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE:
+        return redirect("screening_detail", code=code, pk=pk)
+    form = ConsentForm(request.POST or None, trial=trial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["decision"] == "declined":
+                services.screening_decline(
+                    screening=screening, reason=data["declined_reason"], by=request.user
+                )
+                messages.info(request, "Recorded that the patient declined.")
+                return redirect("screening_detail", code=code, pk=pk)
+            participant = services.participant_enroll(
+                screening=screening,
+                consent_date=data["consent_date"],
+                consent_document=data["consent_document"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, "Consent recorded. Enter the baseline values.")
+            return redirect("participant_baseline", code=code, pk=participant.pk)
+    return render(
+        request,
+        "participants/consent_form.html",
+        {"trial": trial, "screening": screening, "form": form},
+    )
+
+
+def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_view_participants)
+    participant = _participant(request, trial, pk)
+    config = selectors.trial_config(trial)
+    return render(
+        request,
+        "participants/participant_detail.html",
+        {
+            "trial": trial,
+            "participant": participant,
+            "allocation": getattr(participant, "allocation", None),
+            "baseline_rows": _baseline_rows(config, participant),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    participant = _participant(request, trial, pk)
+    if participant.is_randomized:
+        messages.warning(request, "Baseline values cannot change after randomization.")
+        return redirect("participant_detail", code=code, pk=pk)
+    config = selectors.trial_config(trial)
+    initial = {"full_name": participant.full_name, "phone": participant.phone}
+    initial.update(participant.baseline)
+    initial.update({f"factor_{k}": v for k, v in participant.factor_levels.items()})
+    form = BaselineForm(request.POST or None, config=config, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_record_baseline(
+                participant=participant,
+                full_name=form.cleaned_data["full_name"],
+                phone=form.cleaned_data["phone"],
+                values=form.values(),
+                chosen_levels=form.chosen_levels(),
+                by=request.user,
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("participant_review", code=code, pk=pk)
+    return render(
+        request,
+        "participants/baseline_form.html",
+        {"trial": trial, "participant": participant, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    participant = _participant(request, trial, pk)
+    form = ParticipantDetailsForm(
+        request.POST or None,
+        trial=trial,
+        initial={
+            "full_name": participant.full_name,
+            "phone": participant.phone,
+            "consent_date": participant.consent_date,
+            "consent_document": participant.consent_document_id,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_update_details(
+                participant=participant, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, "Details saved.")
+            return redirect("participant_detail", code=code, pk=pk)
+    return render(
+        request,
+        "participants/participant_edit.html",
+        {"trial": trial, "participant": participant, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_enroll)
+    participant = _participant(request, trial, pk)
+    if participant.is_randomized:
+        # Back button or a stale tab: show the allocation already made, never a new one.
+        return redirect("participant_allocation", code=code, pk=pk)
+    if not participant.baseline_complete:
+        return redirect("participant_baseline", code=code, pk=pk)
+    form = RandomizeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_randomize(participant=participant, by=request.user)
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("participant_allocation", code=code, pk=pk)
+    config = selectors.trial_config(trial)
+    return render(
+        request,
+        "participants/review.html",
+        {
+            "trial": trial,
+            "participant": participant,
+            "form": form,
+            "baseline_rows": _baseline_rows(config, participant),
+        },
+    )
+
+
+def participant_allocation(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_view_participants)
+    participant = _participant(request, trial, pk)
+    allocation = getattr(participant, "allocation", None)
+    if allocation is None:
+        return redirect("participant_detail", code=code, pk=pk)
+    return render(
+        request,
+        "participants/allocation.html",
+        {"trial": trial, "participant": participant, "allocation": allocation},
+    )
+
+
+def balance(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code, roles.can_view_balance)
+    arms, totals, rows = selectors.balance_table(trial)
+    return render(
+        request,
+        "participants/balance.html",
+        {"trial": trial, "arms": arms, "totals": totals, "rows": rows, "grand_total": sum(totals)},
+    )
+
+
+def _baseline_rows(
+    config: selectors.TrialConfig, participant: Participant
+) -> list[tuple[str, str]]:
+    rows = []
+    for var in config.variables:
+        value = participant.baseline.get(var.code)
+        rows.append((var.label, "—" if value is None else f"{value} {var.unit}".strip()))
+    for factor in config.factors:
+        level = factor.level(participant.factor_levels.get(factor.code, ""))
+        rows.append((f"Factor: {factor.name}", level.label if level else "—"))
+    return rows

@@ -1,0 +1,94 @@
+"""Shared fixtures: the demo trial and one persona per role (plus outsiders).
+
+The suite runs twice in `make test`: on SQLite, and on a throwaway PostgreSQL cluster
+(tests.pgcluster) which sets EXPECT_DATABASE_VENDOR=postgresql; tests marked `postgres`
+are skipped on SQLite only, and a PostgreSQL run that silently fell back to SQLite fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+from tests import factories
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    vendor = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
+    expected = os.environ.get("EXPECT_DATABASE_VENDOR")
+    if expected and expected != vendor:
+        raise pytest.UsageError(f"expected a {expected} database but settings give {vendor}")
+    if vendor != "postgresql":
+        skip = pytest.mark.skip(
+            reason="needs PostgreSQL (runs in the PostgreSQL pass of make test)"
+        )
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _database_vendor_is_the_expected_one(django_db_setup, django_db_blocker):
+    expected = os.environ.get("EXPECT_DATABASE_VENDOR")
+    if expected:
+        with django_db_blocker.unblock():
+            assert connection.vendor == expected, f"ran on {connection.vendor}, not {expected}"
+
+
+@pytest.fixture
+def modic(db):
+    """The demo Modic trial, recruiting, with its two sites and demo users' groups."""
+    from trial.demo import build_modic_trial
+
+    return build_modic_trial()
+
+
+@pytest.fixture
+def site1(modic):
+    return modic.sites.get(code="01")
+
+
+@pytest.fixture
+def site2(modic):
+    return modic.sites.get(code="02")
+
+
+@pytest.fixture
+def clinician(modic, site1):
+    return factories.persona("Clinician", trial=modic, sites=[site1], username="clin1")
+
+
+@pytest.fixture
+def clinician_site2(modic, site2):
+    return factories.persona("Clinician", trial=modic, sites=[site2], username="clin2")
+
+
+@pytest.fixture
+def coordinator(modic):
+    return factories.persona("Coordinator", trial=modic, username="coord")
+
+
+@pytest.fixture
+def statistician(modic):
+    return factories.persona("Statistician", trial=modic, username="stat")
+
+
+@pytest.fixture
+def manager(modic):
+    return factories.persona("Trial manager", trial=modic, username="mgr", staff=True)
+
+
+@pytest.fixture
+def outsider(modic):
+    """A clinician of no trial at all."""
+    return factories.persona("Clinician", trial=None, username="outsider")
+
+
+@pytest.fixture
+def enrolled(modic, site1, clinician):
+    """A consented participant at site 01 with complete baseline, not yet randomized."""
+    return factories.enrolled_participant(modic, site1, clinician)

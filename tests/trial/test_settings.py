@@ -1,0 +1,49 @@
+"""Settings come from the environment; production values are safe."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 20 + "-production-like-secret-for-the-deploy-check-" + "y" * 20,
+    "ALLOWED_HOSTS": "trial.example.org",
+    "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_with_production_environment():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_a_secret_key_refuses_to_start():
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_without_a_broker_celery_runs_tasks_eagerly(settings):
+    from django.conf import settings as live
+
+    assert live.CELERY_TASK_ALWAYS_EAGER is (not live.CELERY_BROKER_URL)

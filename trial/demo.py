@@ -1,0 +1,200 @@
+"""The demo trial: the Modic trial (BMC Medicine 2012;10:22, NCT00454792) as configuration.
+
+Used by `manage.py seed_demo` (make run) and by the tests. Everything here is data the
+trial manager could equally enter in the admin; no code depends on the Modic trial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from trial import roles
+from trial.models import (
+    Arm,
+    BaselineVariable,
+    ConsentDocument,
+    EligibilityCriterion,
+    FactorLevel,
+    Membership,
+    MinimizationFactor,
+    Site,
+    Trial,
+)
+
+DEMO_CODE = "MOD"
+
+# username, role, password, sites (None = all sites)
+DEMO_USERS = (
+    ("clinician", roles.CLINICIAN, "modic-clinician", ("01",)),
+    ("coordinator", roles.COORDINATOR, "modic-coordinator", None),
+    ("statistician", roles.STATISTICIAN, "modic-statistician", None),
+    ("manager", roles.TRIAL_MANAGER, "modic-manager", None),
+)
+
+INCLUSION = (
+    "Aged 18–60 years?",
+    "Current low back pain for 3–12 months?",
+    "Current low back pain at least 4 on a 0–10 scale?",
+    "Modic changes on MRI?",
+    "Speaks and reads Danish?",
+    "Willing to follow either treatment?",
+)
+EXCLUSION = (
+    "Another disorder that prevents participation?",
+    "Pregnant?",
+    "Referred for surgery?",
+)
+
+
+@transaction.atomic
+def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITING) -> Trial:
+    """Create the Modic trial configuration (idempotent on the trial code)."""
+    existing = Trial.objects.filter(code=code).first()
+    if existing:
+        return existing
+    trial = Trial.objects.create(
+        code=code,
+        name="Rest versus exercise for persistent low back pain with Modic changes",
+        registry_id="NCT00454792",
+        target_sample_size=100,
+        status=status,
+        time_zone="Europe/Copenhagen",
+        imbalance_measure=Trial.ImbalanceMeasure.RANGE,
+        preferred_probability=Decimal("0.8"),
+    )
+    Site.objects.create(trial=trial, code="01", name="Spine Centre, Middelfart (demo)")
+    Site.objects.create(trial=trial, code="02", name="Back Clinic, Odense (demo)")
+    Arm.objects.create(
+        trial=trial,
+        code="rest",
+        name="Rest",
+        order=1,
+        description="Rest 2 hours daily for 10 weeks; optional flexible lumbar belt.",
+    )
+    Arm.objects.create(
+        trial=trial,
+        code="exercise",
+        name="Exercise",
+        order=2,
+        description="Weekly exercise therapy sessions for 10 weeks; advice to stay active.",
+    )
+    for order, question in enumerate(INCLUSION, 1):
+        EligibilityCriterion.objects.create(
+            trial=trial, kind="inclusion", question=question, ineligible_answer=False, order=order
+        )
+    for order, question in enumerate(EXCLUSION, 1):
+        EligibilityCriterion.objects.create(
+            trial=trial, kind="exclusion", question=question, ineligible_answer=True, order=order
+        )
+    age = BaselineVariable.objects.create(
+        trial=trial, code="age", label="Age", unit="years", min_value=0, max_value=120,
+        eligible_min=18, eligible_max=60, order=1,
+    )  # fmt: skip
+    pain = BaselineVariable.objects.create(
+        trial=trial, code="pain", label="Current low back pain (0–10)", min_value=0,
+        max_value=10, eligible_min=4, order=2,
+    )  # fmt: skip
+    modic = MinimizationFactor.objects.create(trial=trial, code="modic", name="Modic type", order=1)
+    FactorLevel.objects.create(factor=modic, code="type1", label="Type 1", order=1)
+    FactorLevel.objects.create(factor=modic, code="type2", label="Type 2 or mixed", order=2)
+    sex = MinimizationFactor.objects.create(trial=trial, code="sex", name="Sex", order=2)
+    FactorLevel.objects.create(factor=sex, code="female", label="Female", order=1)
+    FactorLevel.objects.create(factor=sex, code="male", label="Male", order=2)
+    pain_f = MinimizationFactor.objects.create(
+        trial=trial, code="pain", name="Pain", kind="derived", variable=pain, order=3
+    )
+    FactorLevel.objects.create(factor=pain_f, code="4-6", label="4–6", upper=7, order=1)
+    FactorLevel.objects.create(factor=pain_f, code="7-10", label="7–10", lower=7, order=2)
+    age_f = MinimizationFactor.objects.create(
+        trial=trial, code="age", name="Age", kind="derived", variable=age, order=4
+    )
+    FactorLevel.objects.create(factor=age_f, code="lt40", label="< 40", upper=40, order=1)
+    FactorLevel.objects.create(factor=age_f, code="ge40", label="≥ 40", lower=40, order=2)
+    ConsentDocument.objects.create(trial=trial, version="1.0", effective_from=dt.date(2024, 1, 1))
+    return trial
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: str
+    password: str
+
+
+@transaction.atomic
+def create_demo_users(trial: Trial) -> list[DemoUser]:
+    """One user per role, with fixed demo passwords (reset on every call)."""
+    created = []
+    for username, role, password, site_codes in DEMO_USERS:
+        user, _ = User.objects.get_or_create(username=username)
+        user.first_name = role.split()[0].capitalize()
+        user.last_name = "(demo)"
+        user.is_staff = role == roles.TRIAL_MANAGER
+        user.set_password(password)
+        user.save()
+        user.groups.set([Group.objects.get(name=role)])
+        membership, _ = Membership.objects.get_or_create(user=user, trial=trial)
+        if site_codes:
+            membership.sites.set(Site.objects.filter(trial=trial, code__in=site_codes))
+        created.append(DemoUser(username, role, password))
+    return created
+
+
+def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: int = 2012) -> int:
+    """Screen, consent, record baseline and randomize `count` plausible participants
+    through the real services (so every audit and count is as in production)."""
+    from participants import services
+
+    rng = random.Random(seed)
+    by = User.objects.get(username="manager")
+    sites = list(trial.sites.all())
+    criteria = list(trial.criteria.all())
+    document = trial.consent_documents.filter(active=True).first()
+    today = services.trial_today(trial)
+    done = 0
+    for i in range(count):
+        if trial.allocation_count + done >= trial.target_sample_size:
+            break
+        screened_on = today - dt.timedelta(days=rng.randint(1, 20))
+        answers = {c.pk: not c.ineligible_answer for c in criteria}
+        screening = services.screening_record(
+            trial=trial,
+            site=rng.choice(sites),
+            initials=rng.choice(["AB", "JH", "KL", "MN", "SP", "TR", "UV", "EO"]),
+            screened_on=screened_on,
+            answers=answers,
+            by=by,
+        )
+        participant = services.participant_enroll(
+            screening=screening, consent_date=screened_on, consent_document=document, by=by
+        )
+        services.participant_record_baseline(
+            participant=participant,
+            full_name=f"Demo Participant {i + 1}",
+            phone=_demo_phone(rng),
+            values={"age": rng.randint(18, 60), "pain": rng.randint(4, 10)},
+            chosen_levels={
+                "modic": rng.choice(["type1", "type2"]),
+                "sex": rng.choice(["female", "male"]),
+            },
+            by=by,
+        )
+        services.participant_randomize(participant=participant, by=by, rng=rng)
+        done += 1
+    return done
+
+
+def _demo_phone(rng: random.Random) -> str:
+    """A Danish mobile number that passes real validation (some ranges are unallocated)."""
+    import phonenumbers
+
+    while True:
+        number = f"+45{rng.choice('2345')}{rng.randint(0, 9999999):07d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, None)):
+            return number

@@ -1,0 +1,389 @@
+"""What a trial *is*: its sites, arms, eligibility criteria, baseline variables,
+minimization factors and settings, consent documents and who works on it.
+
+Everything that shapes allocation (arms, factors, levels, minimization settings) is
+frozen once the first participant is randomized: changing it afterwards would make the
+stored allocations impossible to replay. `ConfigurationLocked` guards that in Python and
+the admin shows it read-only with the reason.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+LOCKED_REASON = (
+    "Locked because participants have been randomized: arms, minimization factors and "
+    "settings cannot change without making the stored allocations impossible to replay."
+)
+
+
+class ConfigurationLocked(ValidationError):
+    """Raised on an attempt to change allocation-shaping configuration after randomization."""
+
+    def __init__(self) -> None:
+        super().__init__(LOCKED_REASON, code="configuration_locked")
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (e.g. Europe/Copenhagen).")
+
+
+class Trial(models.Model):
+    class Status(models.TextChoices):
+        SETUP = "setup", "Set-up"
+        RECRUITING = "recruiting", "Recruiting"
+        CLOSED = "closed", "Closed"
+
+    class ImbalanceMeasure(models.TextChoices):
+        RANGE = "range", "Range (max − min)"
+        VARIANCE = "variance", "Variance"
+        SD = "sd", "Standard deviation"
+
+    code = models.CharField(
+        max_length=12,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z][A-Z0-9]{1,11}$", "Use 2–12 capital letters/digits.")],
+        help_text="Short code used in URLs and participant numbers, e.g. MOD.",
+    )
+    name = models.CharField(max_length=300)
+    registry_id = models.CharField("registry id", max_length=40, blank=True)
+    target_sample_size = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SETUP)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
+    )
+
+    # Minimization settings (Pocock & Simon 1975).
+    imbalance_measure = models.CharField(
+        max_length=10, choices=ImbalanceMeasure.choices, default=ImbalanceMeasure.RANGE
+    )
+    preferred_probability = models.DecimalField(
+        "probability of the preferred arm",
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.800"),
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("1"))],
+        help_text="Chance that the arm minimizing imbalance is chosen. 0.8 is customary; "
+        "1.0 is deterministic minimization, which staff can predict.",
+    )
+    deterministic_acknowledged = models.BooleanField(
+        "I accept that deterministic minimization (p = 1) is predictable",
+        default=False,
+        help_text="Required for p = 1: with no random element, anyone who knows earlier "
+        "allocations can predict the next one, and allocation concealment is lost.",
+    )
+    initial_random_allocations = models.PositiveIntegerField(
+        default=0,
+        help_text="Number of first participants allocated purely at random before "
+        "minimization starts.",
+    )
+
+    # Maintained by participant_randomize under the trial row lock: the allocation sequence
+    # number is allocation_count + 1, so reaching the target is one comparison, not a count.
+    allocation_count = models.PositiveIntegerField(default=0, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                name="trial_p_between_half_and_one",
+                condition=Q(preferred_probability__gte=Decimal("0.5"))
+                & Q(preferred_probability__lte=Decimal("1")),
+            ),
+            models.CheckConstraint(
+                name="trial_deterministic_needs_acknowledgement",
+                condition=Q(preferred_probability__lt=Decimal("1"))
+                | Q(deterministic_acknowledged=True),
+            ),
+            models.CheckConstraint(
+                name="trial_allocations_within_target",
+                condition=Q(allocation_count__lte=models.F("target_sample_size")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+    @property
+    def is_locked(self) -> bool:
+        """True once anyone is randomized: allocation-shaping settings are then frozen."""
+        return self.allocation_count > 0
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def clean(self) -> None:
+        if self.preferred_probability == 1 and not self.deterministic_acknowledged:
+            raise ValidationError(
+                {
+                    "deterministic_acknowledged": "p = 1 makes minimization deterministic and "
+                    "predictable; tick this box to confirm that is intended."
+                }
+            )
+        if self.pk:
+            stored = Trial.objects.filter(pk=self.pk).values(*MINIMIZATION_SETTINGS).first()
+            if stored and self.allocation_count > 0:
+                changed = [f for f in MINIMIZATION_SETTINGS if stored[f] != getattr(self, f)]
+                if changed:
+                    raise ConfigurationLocked()
+        if self.pk and self.target_sample_size < self.allocation_count:
+            raise ValidationError(
+                {
+                    "target_sample_size": f"{self.allocation_count} participants are already "
+                    "randomized; the target cannot be below that."
+                }
+            )
+
+
+MINIMIZATION_SETTINGS = (
+    "imbalance_measure",
+    "preferred_probability",
+    "deterministic_acknowledged",
+    "initial_random_allocations",
+)
+
+
+class FrozenAfterRandomization(models.Model):
+    """Refuses saves and deletes once the trial has randomized anyone."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self._assert_editable()
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._assert_editable()
+        return super().delete(*args, **kwargs)
+
+    def _assert_editable(self) -> None:
+        trial = self._trial_for_lock()
+        # Re-read the count: the instance in memory may be stale.
+        if Trial.objects.filter(pk=trial.pk, allocation_count__gt=0).exists():
+            raise ConfigurationLocked()
+
+    def _trial_for_lock(self) -> Trial:
+        return self.trial
+
+
+class Site(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(
+        max_length=4,
+        validators=[RegexValidator(r"^[0-9A-Z]{1,4}$", "Use 1–4 digits or capital letters.")],
+        help_text="Used in participant numbers, e.g. 01 → MOD-01-0007.",
+    )
+    name = models.CharField(max_length=200)
+    # Per-site participant numbers; incremented under the trial row lock at randomization.
+    randomized_count = models.PositiveIntegerField(default=0, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="site_code_unique_in_trial")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Arm(FrozenAfterRandomization):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="arms")
+    code = models.SlugField(max_length=30)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_in_trial")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EligibilityCriterion(models.Model):
+    class Kind(models.TextChoices):
+        INCLUSION = "inclusion", "Inclusion"
+        EXCLUSION = "exclusion", "Exclusion"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="criteria")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    question = models.CharField(max_length=300)
+    ineligible_answer = models.BooleanField(
+        help_text="The answer that makes the patient ineligible: usually “No” for inclusion "
+        "criteria and “Yes” for exclusion criteria."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "kind", "order", "pk"]
+        verbose_name_plural = "eligibility criteria"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.question}"
+
+
+class BaselineVariable(models.Model):
+    """A numeric value measured at baseline, e.g. age in years or current pain 0–10.
+
+    min/max are the valid range (anything outside is a data-entry error); the optional
+    eligible_min/eligible_max are the eligibility criteria (outside: not eligible).
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="baseline_variables")
+    code = models.SlugField(max_length=30)
+    label = models.CharField(max_length=200)
+    unit = models.CharField(max_length=30, blank=True)
+    min_value = models.IntegerField()
+    max_value = models.IntegerField()
+    eligible_min = models.IntegerField(null=True, blank=True)
+    eligible_max = models.IntegerField(null=True, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="baseline_code_unique"),
+            models.CheckConstraint(
+                name="baseline_min_le_max", condition=Q(min_value__lte=models.F("max_value"))
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class MinimizationFactor(FrozenAfterRandomization):
+    class Kind(models.TextChoices):
+        CHOICE = "choice", "Level chosen directly"
+        DERIVED = "derived", "Level derived from a baseline value by cut points"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="factors")
+    code = models.SlugField(max_length=30)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHOICE)
+    variable = models.ForeignKey(
+        BaselineVariable,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="For derived factors: the baseline value the cut points apply to.",
+    )
+    weight = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.001"))],
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="factor_code_unique"),
+            models.CheckConstraint(name="factor_weight_positive", condition=Q(weight__gt=0)),
+            models.CheckConstraint(
+                name="factor_derived_has_variable",
+                condition=(Q(kind="derived") & Q(variable__isnull=False))
+                | (Q(kind="choice") & Q(variable__isnull=True)),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.DERIVED and self.variable_id is None:
+            raise ValidationError({"variable": "A derived factor needs a baseline variable."})
+        if self.kind == self.Kind.CHOICE and self.variable_id is not None:
+            raise ValidationError({"variable": "Only derived factors use a baseline variable."})
+        if self.variable_id and self.variable.trial_id != self.trial_id:
+            raise ValidationError({"variable": "The variable belongs to another trial."})
+
+
+class FactorLevel(FrozenAfterRandomization):
+    """A level of a factor. Derived levels cover [lower, upper): lower inclusive, upper
+    exclusive, either open-ended when empty (age < 40 is upper=40; ≥ 40 is lower=40)."""
+
+    factor = models.ForeignKey(MinimizationFactor, on_delete=models.PROTECT, related_name="levels")
+    code = models.SlugField(max_length=30)
+    label = models.CharField(max_length=100)
+    lower = models.IntegerField(null=True, blank=True, help_text="Inclusive lower cut point.")
+    upper = models.IntegerField(null=True, blank=True, help_text="Exclusive upper cut point.")
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["factor", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["factor", "code"], name="level_code_unique"),
+            models.CheckConstraint(
+                name="level_lower_below_upper",
+                condition=Q(lower__isnull=True)
+                | Q(upper__isnull=True)
+                | Q(lower__lt=models.F("upper")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.factor.name}: {self.label}"
+
+    def _trial_for_lock(self) -> Trial:
+        return self.factor.trial
+
+
+class ConsentDocument(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="consent_documents")
+    version = models.CharField(max_length=60)
+    effective_from = models.DateField()
+    active = models.BooleanField(default=True, help_text="Offered when recording consent.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "version"], name="consent_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.effective_from:%Y-%m-%d})"
+
+
+class Membership(models.Model):
+    """A user's place in a trial. Roles are Django groups (see trial.roles); sites restrict
+    what the user sees and does. No sites means every site of the trial."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trial_memberships"
+    )
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="memberships")
+    sites = models.ManyToManyField(Site, blank=True, help_text="Empty: all sites of the trial.")
+    history = HistoricalRecords(m2m_fields=[sites])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "trial"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.trial.code}"
