@@ -19,7 +19,13 @@ YES_NO = [("yes", "Yes"), ("no", "No")]
 
 
 class DateInput(forms.DateInput):
+    """A browser date picker. Its value must be ISO (YYYY-MM-DD) whatever the locale,
+    or the browser shows the field empty."""
+
     input_type = "date"
+
+    def __init__(self, attrs=None, format="%Y-%m-%d"):
+        super().__init__(attrs=attrs, format=format)
 
 
 def _helper(submit_label: str, css_class: str = "btn-primary") -> FormHelper:
@@ -117,6 +123,14 @@ class PhoneField(forms.CharField):
         return normalize_phone(value) if value else value
 
 
+def _range_help(var) -> str:
+    if var.eligible_min is None and var.eligible_max is None:
+        return f"{var.min_value}–{var.max_value}."
+    low = var.eligible_min if var.eligible_min is not None else var.min_value
+    high = var.eligible_max if var.eligible_max is not None else var.max_value
+    return f"Eligible: {low}–{high} (the scale runs {var.min_value}–{var.max_value})."
+
+
 class BaselineForm(forms.Form):
     full_name = forms.CharField(
         max_length=200, help_text="For contact only; never exported or shown in results."
@@ -124,7 +138,8 @@ class BaselineForm(forms.Form):
     phone = PhoneField(
         label="Mobile phone",
         max_length=20,
-        help_text="E.164 with country code, e.g. +4520123456 (used for the weekly SMS).",
+        help_text="Mobile number with + and country code, e.g. +45 20 12 34 56 "
+        "(used for the weekly SMS).",
     )
 
     def __init__(self, *args, config: TrialConfig, **kwargs):
@@ -134,7 +149,7 @@ class BaselineForm(forms.Form):
             unit = f" ({var.unit})" if var.unit else ""
             self.fields[var.code] = forms.IntegerField(
                 label=f"{var.label}{unit}",
-                help_text=f"Valid range {var.min_value}–{var.max_value}.",
+                help_text=_range_help(var),
                 error_messages={"required": f"{var.label} is needed for randomization."},
             )
         for factor in config.factors:
@@ -173,7 +188,11 @@ class BaselineForm(forms.Form):
 
 class ParticipantDetailsForm(TrialDateMixin, forms.Form):
     full_name = forms.CharField(max_length=200)
-    phone = PhoneField(label="Mobile phone", max_length=20, help_text="E.164, e.g. +4520123456.")
+    phone = PhoneField(
+        label="Mobile phone",
+        max_length=20,
+        help_text="With + and country code, e.g. +45 20 12 34 56.",
+    )
     consent_date = forms.DateField(widget=DateInput)
     consent_document = forms.ModelChoiceField(
         label="Consent form version", queryset=ConsentDocument.objects.none()

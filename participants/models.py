@@ -125,7 +125,11 @@ class Participant(models.Model):
 
     @property
     def label(self) -> str:
-        return self.number or f"Not yet randomized (#{self.pk})"
+        """The participant number, or before randomization the screening initials and date
+        (callers that list many participants select_related("screening"))."""
+        if self.number:
+            return self.number
+        return f"{self.screening.initials}, screened {self.screening.screened_on:%Y-%m-%d}"
 
     @property
     def is_randomized(self) -> bool:

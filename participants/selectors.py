@@ -91,7 +91,7 @@ def participants_visible_to(user, trial: Trial) -> QuerySet[Participant]:
         return Participant.objects.none()
     return Participant.objects.filter(
         trial=trial, site__in=roles.sites_for(user, trial)
-    ).select_related("site", "allocation__arm", "consent_document")
+    ).select_related("site", "screening", "allocation__arm", "consent_document")
 
 
 def screenings_visible_to(user, trial: Trial) -> QuerySet[ScreeningRecord]:

@@ -47,8 +47,7 @@ def normalize_phone(raw: str) -> str:
     text = (raw or "").strip()
     if not text.startswith("+"):
         raise ValidationError(
-            "Enter the number in international E.164 format, starting with + and the "
-            "country code, e.g. +4520123456."
+            "Start the number with + and the country code (international E.164 format)."
         )
     try:
         parsed = phonenumbers.parse(text, None)

@@ -95,7 +95,14 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
     return render(
         request,
         "participants/participant_list.html",
-        {"trial": trial, "page": page, "query": query},
+        {
+            "trial": trial,
+            "page": page,
+            "query": query,
+            # A list of arms is a tally of arms: clinicians, who enroll, see each
+            # participant's arm only on that participant's page (allocation concealment).
+            "show_arms": roles.has_role(request.user, roles.COORDINATOR, roles.TRIAL_MANAGER),
+        },
     )
 
 

@@ -39,6 +39,16 @@ def _database_vendor_is_the_expected_one(django_db_setup, django_db_blocker):
             assert connection.vendor == expected, f"ran on {connection.vendor}, not {expected}"
 
 
+@pytest.fixture(autouse=True)
+def _test_server_settings(settings):
+    """Tests and the live server speak plain http on loopback, so the production-only
+    https redirect and secure-only cookies are off; a cheap hasher keeps personas fast."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def modic(db):
     """The demo Modic trial, recruiting, with its two sites and demo users' groups."""

@@ -133,7 +133,7 @@ def create_demo_users(trial: Trial) -> list[DemoUser]:
     created = []
     for username, role, password, site_codes in DEMO_USERS:
         user, _ = User.objects.get_or_create(username=username)
-        user.first_name = role.split()[0].capitalize()
+        user.first_name = role
         user.last_name = "(demo)"
         user.is_staff = role == roles.TRIAL_MANAGER
         user.set_password(password)

@@ -236,7 +236,7 @@ class EligibilityCriterion(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["trial", "kind", "order", "pk"]
+        ordering = ["trial", "-kind", "order", "pk"]  # inclusion before exclusion
         verbose_name_plural = "eligibility criteria"
 
     def __str__(self) -> str:
