@@ -1,0 +1,30 @@
+"""Writes: one function per change of state, each atomic.
+
+Errors a user can fix are raised as django ValidationError, keyed by form field where
+there is one, so views can show them next to the field. Nothing is half-saved: every
+service runs in one transaction.
+"""
+
+from participants.services.common import normalize_phone, trial_today
+from participants.services.enrollment import (
+    baseline_errors_and_levels,
+    participant_enroll,
+    participant_record_baseline,
+    participant_update_details,
+    screening_decline,
+    screening_record,
+)
+from participants.services.randomization import participant_randomize, recount_level_counts
+
+__all__ = [
+    "baseline_errors_and_levels",
+    "normalize_phone",
+    "participant_enroll",
+    "participant_randomize",
+    "participant_record_baseline",
+    "participant_update_details",
+    "recount_level_counts",
+    "screening_decline",
+    "screening_record",
+    "trial_today",
+]

@@ -1,0 +1,54 @@
+"""Helpers shared by the services: the trial's today, preconditions, phone numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from trial.models import Trial
+
+
+def trial_today(trial: Trial) -> dt.date:
+    """Today's date in the trial's time zone."""
+    return timezone.localdate(timezone=trial.zone)
+
+
+def require_recruiting(trial: Trial) -> None:
+    if trial.status != Trial.Status.RECRUITING:
+        raise ValidationError(
+            f"{trial.code} is not recruiting (status: {trial.get_status_display()}); "
+            "nobody can be screened, enrolled or randomized.",
+            code="not_recruiting",
+        )
+
+
+def not_in_future(trial: Trial, field: str, value: dt.date, what: str) -> None:
+    if value > trial_today(trial):
+        raise ValidationError({field: f"The {what} cannot be in the future."})
+
+
+def normalize_phone(raw: str) -> str:
+    """Return the number in E.164 (+4512345678) or raise ValidationError."""
+    text = (raw or "").strip()
+    if not text.startswith("+"):
+        raise ValidationError(
+            "Start the number with + and the country code (international E.164 format)."
+        )
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(f"Not a phone number: {exc}.") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError("This is not a valid phone number for its country code.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_or_field_error(phone: str) -> str:
+    """normalize_phone, with the error keyed to the form field `phone`."""
+    try:
+        return normalize_phone(phone)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.messages}) from exc
