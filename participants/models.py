@@ -55,7 +55,11 @@ class Participant(models.Model):
 
     class Status(models.TextChoices):
         ENROLLED = "enrolled", "Enrolled (awaiting randomization)"
-        RANDOMIZED = "randomized", "Randomized"
+        ACTIVE = "active", "Active"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        LOST = "lost", "Lost to follow-up"
+        DECEASED = "deceased", "Deceased"
+        COMPLETED = "completed", "Completed"
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="participants")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="participants")
@@ -80,6 +84,11 @@ class Participant(models.Model):
     factor_levels = models.JSONField(default=dict, blank=True)
     baseline_completed_at = models.DateTimeField(null=True, blank=True)
 
+    # Set by participant_status_change (with a StatusChange row saying who, when and why).
+    status_changed_on = models.DateField(null=True, blank=True)
+    # False once a participant withdraws and refuses any further follow-up data collection.
+    followup_allowed = models.BooleanField(default=True)
+
     randomized_at = models.DateTimeField(null=True, blank=True)
     randomized_on = models.DateField(
         null=True, blank=True, help_text="Randomization date in the trial's time zone."
@@ -101,13 +110,21 @@ class Participant(models.Model):
             ),
             models.CheckConstraint(
                 name="participant_randomized_has_number",
-                condition=Q(status="enrolled", number__isnull=True, randomized_at__isnull=True)
+                condition=Q(
+                    number__isnull=True, randomized_at__isnull=True, randomized_on__isnull=True
+                )
+                | Q(number__isnull=False, randomized_at__isnull=False, randomized_on__isnull=False),
+            ),
+            # Enrolled means not yet randomized; the follow-up statuses need a randomization
+            # (a consented participant who withdraws before randomization is "withdrawn").
+            models.CheckConstraint(
+                name="participant_status_matches_randomization",
+                condition=Q(status="enrolled", randomized_at__isnull=True)
                 | Q(
-                    status="randomized",
-                    number__isnull=False,
+                    status__in=["active", "lost", "deceased", "completed"],
                     randomized_at__isnull=False,
-                    randomized_on__isnull=False,
-                ),
+                )
+                | Q(status="withdrawn"),
             ),
             models.CheckConstraint(
                 name="participant_consent_not_after_randomization",
@@ -133,7 +150,12 @@ class Participant(models.Model):
 
     @property
     def is_randomized(self) -> bool:
-        return self.status == self.Status.RANDOMIZED
+        return self.randomized_at is not None
+
+    @property
+    def in_followup(self) -> bool:
+        """Visits can be recorded: randomized, and not withdrawn from follow-up or dead."""
+        return self.is_randomized and self.followup_allowed and self.status != self.Status.DECEASED
 
     @property
     def baseline_complete(self) -> bool:
@@ -215,3 +237,173 @@ class FactorLevelCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level} / {self.arm}: {self.count}"
+
+
+class StatusChange(models.Model):
+    """Append-only history of a participant's status, with the reason for each change.
+
+    Everyone randomized stays in the intention-to-treat population whatever this says.
+    """
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="status_changes"
+    )
+    from_status = models.CharField(max_length=12, choices=Participant.Status.choices)
+    to_status = models.CharField(max_length=12, choices=Participant.Status.choices)
+    effective_on = models.DateField()
+    reason = models.TextField()
+    followup_allowed = models.BooleanField(
+        null=True, blank=True, help_text="For withdrawals: may follow-up data still be collected?"
+    )
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="status_change_changes", condition=~Q(from_status=models.F("to_status"))
+            ),
+            models.CheckConstraint(name="status_change_has_reason", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: {self.from_status} → {self.to_status}"
+
+
+class Visit(models.Model):
+    """One planned visit of a participant, with its target date and window.
+
+    Dates are fixed when the visit is planned (at randomization), so a later change of the
+    schedule affects only participants randomized afterwards unless re-planned on request.
+    What the status *is* on a given day is derived from the dates (participants.schedule),
+    so it is right without any periodic job; only what was recorded is stored (`outcome`).
+    `trial` and `site` repeat the participant's so the worklist filters on one table.
+    """
+
+    class Outcome(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETED = "completed", "Completed"
+        MISSED = "missed", "Missed"
+        NOT_REQUIRED = "not_required", "Not required"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="visits")
+    definition = models.ForeignKey(
+        "trial.VisitDefinition", on_delete=models.PROTECT, related_name="visits"
+    )
+    target_date = models.DateField()
+    window_start = models.DateField()
+    window_end = models.DateField()
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.OPEN)
+    attended_on = models.DateField(null=True, blank=True)
+    in_window = models.BooleanField(null=True, blank=True)
+    missed_reason = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_on = models.DateField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["participant", "target_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "definition"], name="visit_once_per_definition"
+            ),
+            models.CheckConstraint(
+                name="visit_window_contains_target",
+                condition=Q(window_start__lte=models.F("target_date"))
+                & Q(target_date__lte=models.F("window_end")),
+            ),
+            models.CheckConstraint(
+                name="visit_completed_has_date",
+                condition=(
+                    Q(outcome="completed")
+                    & Q(attended_on__isnull=False)
+                    & Q(in_window__isnull=False)
+                )
+                | (~Q(outcome="completed") & Q(attended_on__isnull=True)),
+            ),
+            models.CheckConstraint(
+                name="visit_missed_has_reason",
+                condition=~Q(outcome="missed") | ~Q(missed_reason=""),
+            ),
+        ]
+        indexes = [
+            # The worklist: open visits of a trial by window, most urgent first.
+            models.Index(fields=["trial", "outcome", "window_end"], name="visit_worklist_end"),
+            models.Index(fields=["trial", "outcome", "window_start"], name="visit_worklist_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.definition.code}"
+
+    def status(self, today) -> str:
+        from participants import schedule
+
+        return schedule.status(
+            today=today,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            outcome=self.outcome,
+        )
+
+
+class ContactAttempt(models.Model):
+    """A logged attempt to reach a participant (append-only)."""
+
+    class Method(models.TextChoices):
+        PHONE = "phone", "Phone call"
+        SMS = "sms", "SMS"
+        LETTER = "letter", "Letter"
+        EMAIL = "email", "E-mail"
+
+    class Result(models.TextChoices):
+        REACHED = "reached", "Reached"
+        NO_ANSWER = "no_answer", "No answer"
+        MESSAGE = "message", "Left a message"
+        WRONG_NUMBER = "wrong_number", "Wrong number or address"
+        DECLINED = "declined", "Reached, declined the visit"
+        OTHER = "other", "Other"
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="contact_attempts"
+    )
+    visit = models.ForeignKey(
+        Visit, on_delete=models.PROTECT, null=True, blank=True, related_name="contact_attempts"
+    )
+    method = models.CharField(max_length=10, choices=Method.choices)
+    result = models.CharField(max_length=15, choices=Result.choices)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["participant", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} to {self.participant}: {self.get_result_display()}"
+
+
+class DigestLog(models.Model):
+    """One coordinator digest per user, trial and day: the unique row makes the daily
+    digest task idempotent (a second run that day finds it and sends nothing)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    due = models.PositiveIntegerField()
+    overdue = models.PositiveIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "trial", "day"], name="one_digest_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.user} ({self.trial.code}, {self.day})"

@@ -25,6 +25,7 @@ from trial.models import (
     MinimizationFactor,
     Site,
     Trial,
+    VisitDefinition,
 )
 
 DEMO_CODE = "MOD"
@@ -117,6 +118,19 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
     FactorLevel.objects.create(factor=age_f, code="lt40", label="< 40", upper=40, order=1)
     FactorLevel.objects.create(factor=age_f, code="ge40", label="≥ 40", lower=40, order=2)
     ConsentDocument.objects.create(trial=trial, version="1.0", effective_from=dt.date(2024, 1, 1))
+    # Follow-up 10 weeks after recruitment and 52 weeks after the 10-week intervention.
+    VisitDefinition.objects.create(
+        trial=trial, code="baseline", label="Baseline", offset_days=0, at_randomization=True,
+        order=0,
+    )  # fmt: skip
+    VisitDefinition.objects.create(
+        trial=trial, code="w10", label="10 weeks", offset_days=70, window_before=7,
+        window_after=21, order=1,
+    )  # fmt: skip
+    VisitDefinition.objects.create(
+        trial=trial, code="y1", label="1 year", offset_days=434, window_before=14,
+        window_after=42, order=2,
+    )  # fmt: skip
     return trial
 
 

@@ -87,6 +87,13 @@ class Trial(models.Model):
         "minimization starts.",
     )
 
+    visit_reminder_days = models.PositiveSmallIntegerField(
+        "SMS reminder, days before a visit window opens",
+        null=True,
+        blank=True,
+        help_text="Empty: participants get no visit reminders.",
+    )
+
     # Maintained by participant_randomize under the trial row lock: the allocation sequence
     # number is allocation_count + 1, so reaching the target is one comparison, not a count.
     allocation_count = models.PositiveIntegerField(default=0, editable=False)
@@ -387,3 +394,35 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.trial.code}"
+
+
+class VisitDefinition(models.Model):
+    """A visit of the schedule: `offset_days` after the randomization date, with a window
+    of `window_before` days before and `window_after` days after that target.
+
+    Participants' visits are planned at randomization from the definitions then in force;
+    changing a definition affects later participants (see manage.py replan_visits).
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="visit_definitions")
+    code = models.SlugField(max_length=30)
+    label = models.CharField(max_length=100)
+    offset_days = models.PositiveIntegerField(help_text="Days after the randomization date.")
+    window_before = models.PositiveIntegerField(default=0)
+    window_after = models.PositiveIntegerField(default=0)
+    at_randomization = models.BooleanField(
+        default=False,
+        help_text="Done at enrollment (the baseline): recorded as completed on the "
+        "randomization date.",
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["trial", "order", "offset_days"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="visit_code_unique_in_trial"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

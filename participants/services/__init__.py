@@ -14,10 +14,24 @@ from participants.services.enrollment import (
     screening_decline,
     screening_record,
 )
+from participants.services.followup import (
+    contact_attempt_log,
+    participant_status_change,
+    visit_record_attendance,
+    visit_record_missed,
+    visits_plan,
+    visits_replan,
+)
 from participants.services.randomization import participant_randomize, recount_level_counts
 
 __all__ = [
     "baseline_errors_and_levels",
+    "contact_attempt_log",
+    "participant_status_change",
+    "visit_record_attendance",
+    "visit_record_missed",
+    "visits_plan",
+    "visits_replan",
     "normalize_phone",
     "participant_enroll",
     "participant_randomize",

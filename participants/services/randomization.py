@@ -13,6 +13,7 @@ from participants import minimization
 from participants.models import Allocation, FactorLevelCount, Participant
 from participants.selectors import trial_config
 from participants.services.common import require_recruiting
+from participants.services.followup import visits_plan
 from trial.models import FactorLevel, Site, Trial
 
 # --- Randomization --------------------------------------------------------------------------
@@ -136,12 +137,14 @@ def participant_randomize(
     if updated != len(level_ids):
         raise RuntimeError(f"expected {len(level_ids)} count rows to update, updated {updated}")
 
-    participant.status = Participant.Status.RANDOMIZED
+    participant.status = Participant.Status.ACTIVE
     participant.number = number
     participant.randomized_at = now
     participant.randomized_on = timezone.localdate(now, timezone=trial.zone)
     participant._history_user = by
     participant.save(update_fields=["status", "number", "randomized_at", "randomized_on"])
+    # 7. The visit schedule, in the same transaction: no randomized participant without it.
+    visits_plan(participant=participant, by=by)
     allocation.participant = participant
     return allocation, True
 

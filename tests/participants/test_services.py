@@ -182,7 +182,7 @@ def test_randomize_stores_an_allocation_with_everything_needed_to_replay_it(enro
         minimization.choose(arms, allocation.probabilities, allocation.draw) == allocation.arm.code
     )
     participant = Participant.objects.get(pk=enrolled.pk)
-    assert participant.status == Participant.Status.RANDOMIZED
+    assert participant.status == Participant.Status.ACTIVE
     assert participant.randomized_on == services.trial_today(enrolled.trial)
 
 
@@ -365,4 +365,4 @@ def test_changes_are_audited_with_who_and_what(enrolled, clinician):
     assert [h.history_type for h in history] == ["+", "~", "~"]
     assert {h.history_user for h in history} == {clinician}
     last = history.last()
-    assert last.status == "randomized" and last.prev_record.status == "enrolled"
+    assert last.status == "active" and last.prev_record.status == "enrolled"
