@@ -11,6 +11,7 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.core.exceptions import ValidationError
 
+from participants.models import ContactAttempt, Visit
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
 from trial.models import ConsentDocument, Site, Trial
@@ -220,3 +221,77 @@ class RandomizeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = _helper("Randomize", css_class="btn-success btn-lg")
         self.helper.form_id = "randomize-form"
+
+
+# --- Follow-up ------------------------------------------------------------------------------
+
+
+class AttendanceForm(TrialDateMixin, forms.Form):
+    attended_on = forms.DateField(label="Date attended", widget=DateInput)
+
+    def __init__(self, *args, trial: Trial, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial = trial
+        self.fields["attended_on"].initial = trial_today(trial)
+        self.helper = _helper("Mark attended", css_class="btn-success")
+
+    def clean_attended_on(self):
+        return self._past_or_today("attended_on", "attendance date")
+
+
+class MissedForm(forms.Form):
+    reason = forms.CharField(
+        label="Why was the visit missed?",
+        max_length=300,
+        error_messages={"required": "Say why the visit was missed."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Record as missed", css_class="btn-outline-danger")
+
+
+class ContactForm(forms.Form):
+    method = forms.ChoiceField(choices=ContactAttempt.Method.choices, initial="phone")
+    result = forms.ChoiceField(choices=ContactAttempt.Result.choices)
+    visit = forms.ModelChoiceField(
+        queryset=Visit.objects.none(), required=False, empty_label="(not about one visit)"
+    )
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, participant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["visit"].queryset = participant.visits.select_related("definition")
+        self.fields["visit"].label_from_instance = lambda v: (
+            f"{v.definition.label} (window {v.window_start:%d %b %Y}–{v.window_end:%d %b %Y})"
+        )
+        self.helper = _helper("Log contact attempt")
+
+
+class StatusChangeForm(TrialDateMixin, forms.Form):
+    to_status = forms.ChoiceField(label="New status")
+    effective_on = forms.DateField(label="Effective date", widget=DateInput)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    followup_allowed = forms.TypedChoiceField(
+        label="For withdrawals: may follow-up data still be collected?",
+        choices=[("", "—"), ("yes", "Yes, follow-up data may be collected"), ("no", "No")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+    )
+
+    def __init__(self, *args, trial: Trial, allowed: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial = trial
+        self.fields["to_status"].choices = allowed
+        self.fields["effective_on"].initial = trial_today(trial)
+        self.helper = _helper("Change status", css_class="btn-warning")
+
+    def clean_effective_on(self):
+        return self._past_or_today("effective_on", "date")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("to_status") == "withdrawn" and data.get("followup_allowed") is None:
+            self.add_error("followup_allowed", "Say whether follow-up data may still be collected.")
+        return data

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from participants.models import Allocation, FactorLevelCount, Participant, ScreeningRecord
+from participants.models import (
+    Allocation,
+    ContactAttempt,
+    FactorLevelCount,
+    Participant,
+    ScreeningRecord,
+    Visit,
+)
 from trial import roles
 from trial.models import Arm, BaselineVariable, EligibilityCriterion, MinimizationFactor, Trial
 
@@ -136,3 +144,118 @@ def balance_table(trial: Trial) -> tuple[tuple[Arm, ...], tuple[int, ...], list[
             counts = tuple(stored.get((level.id, arm_id), 0) for arm_id in arm_ids)
             rows.append(BalanceRow(factor.name, level.label, counts, sum(counts)))
     return config.arms, tuple(totals_by_arm.get(a, 0) for a in arm_ids), rows
+
+
+# --- Follow-up --------------------------------------------------------------------------------
+
+WORKLIST_BUCKETS = {
+    "attention": "Due and overdue",
+    "overdue": "Overdue",
+    "due": "Due now",
+    "upcoming": "Upcoming",
+}
+
+
+def _followup_visits(user, trial: Trial) -> QuerySet[Visit]:
+    visits = Visit.objects.filter(trial=trial)
+    if not roles.is_trial_manager(user):
+        visits = visits.filter(site__in=roles.sites_for(user, trial))
+    return visits
+
+
+def worklist(
+    user,
+    trial: Trial,
+    *,
+    bucket: str,
+    today: dt.date,
+    upcoming_days: int = 14,
+    site_id: int | None = None,
+    definition_id: int | None = None,
+) -> QuerySet[Visit]:
+    """Open visits needing attention, most urgent first, with what a coordinator needs to
+    call: one query per page however large the trial (indexes visit_worklist_end/_start).
+
+    "attention" and "overdue" sort by window end, so the most overdue come first and the
+    due ones follow by how soon their window closes; "upcoming" sorts by window start.
+    """
+    visits = _followup_visits(user, trial).filter(outcome=Visit.Outcome.OPEN)
+    if site_id:
+        visits = visits.filter(site_id=site_id)
+    if definition_id:
+        visits = visits.filter(definition_id=definition_id)
+    if bucket == "overdue":
+        visits = visits.filter(window_end__lt=today).order_by("window_end", "pk")
+    elif bucket == "due":
+        visits = visits.filter(window_start__lte=today, window_end__gte=today).order_by(
+            "window_end", "pk"
+        )
+    elif bucket == "upcoming":
+        visits = visits.filter(
+            window_start__gt=today, window_start__lte=today + dt.timedelta(days=upcoming_days)
+        ).order_by("window_start", "pk")
+    else:
+        visits = visits.filter(window_start__lte=today).order_by("window_end", "pk")
+    last_contact = ContactAttempt.objects.filter(participant=OuterRef("participant_id")).order_by(
+        "-at", "-pk"
+    )
+    return visits.select_related("participant", "definition", "site").annotate(
+        last_contact_at=Subquery(last_contact.values("at")[:1]),
+        last_contact_result=Subquery(last_contact.values("result")[:1]),
+    )
+
+
+def worklist_counts(user, trial: Trial, *, today: dt.date, upcoming_days: int = 14) -> dict:
+    """How many open visits are overdue, due and upcoming: one aggregate query."""
+    return (
+        _followup_visits(user, trial)
+        .filter(outcome=Visit.Outcome.OPEN)
+        .aggregate(
+            overdue=Count("pk", filter=Q(window_end__lt=today)),
+            due=Count("pk", filter=Q(window_start__lte=today, window_end__gte=today)),
+            upcoming=Count(
+                "pk",
+                filter=Q(
+                    window_start__gt=today,
+                    window_start__lte=today + dt.timedelta(days=upcoming_days),
+                ),
+            ),
+        )
+    )
+
+
+def participant_timeline(participant: Participant, today: dt.date) -> dict:
+    """Visits with their status on `today`, contact attempts and status history."""
+    visits = list(
+        participant.visits.select_related("definition", "recorded_by").order_by("target_date")
+    )
+    for visit in visits:
+        visit.status_today = visit.status(today)
+    return {
+        "visits": visits,
+        "contacts": list(
+            participant.contact_attempts.select_related("visit__definition", "by")[:100]
+        ),
+        "status_changes": list(participant.status_changes.select_related("by")),
+    }
+
+
+def followup_summary(user, trial: Trial, today: dt.date) -> list[dict]:
+    """Visits per definition by status on `today`: counts only, for statisticians too."""
+    open_ = Q(outcome=Visit.Outcome.OPEN)
+    rows = (
+        _followup_visits(user, trial)
+        .values("definition_id", "definition__label", "definition__order")
+        .annotate(
+            n_upcoming=Count("pk", filter=open_ & Q(window_start__gt=today)),
+            n_due=Count("pk", filter=open_ & Q(window_start__lte=today, window_end__gte=today)),
+            n_overdue=Count("pk", filter=open_ & Q(window_end__lt=today)),
+            n_in_window=Count("pk", filter=Q(outcome=Visit.Outcome.COMPLETED, in_window=True)),
+            n_late=Count("pk", filter=Q(outcome=Visit.Outcome.COMPLETED, in_window=False)),
+            n_missed=Count("pk", filter=Q(outcome=Visit.Outcome.MISSED)),
+            n_not_required=Count("pk", filter=Q(outcome=Visit.Outcome.NOT_REQUIRED)),
+            n_total=Count("pk"),
+        )
+        .order_by("definition__order", "definition_id")
+    )
+    return list(rows)

@@ -9,4 +9,6 @@ def roles(request):
         "can_view_participants": trial_roles.can_view_participants(user),
         "can_view_balance": trial_roles.can_view_balance(user),
         "is_trial_manager": trial_roles.is_trial_manager(user),
+        "can_follow_up": trial_roles.can_follow_up(user),
+        "can_view_followup_summary": trial_roles.can_view_followup_summary(user),
     }

@@ -51,6 +51,16 @@ def can_view_balance(user) -> bool:
     return has_role(user, STATISTICIAN, TRIAL_MANAGER)
 
 
+def can_follow_up(user) -> bool:
+    """Worklist, contact attempts, attendance and status changes (own sites)."""
+    return has_role(user, COORDINATOR, CLINICIAN, TRIAL_MANAGER)
+
+
+def can_view_followup_summary(user) -> bool:
+    """Counts of visits by status; no names or phone numbers."""
+    return has_role(user, COORDINATOR, STATISTICIAN, TRIAL_MANAGER)
+
+
 def trials_for(user) -> QuerySet:
     from trial.models import Trial
 

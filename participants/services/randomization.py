@@ -41,6 +41,12 @@ def participant_randomize(
         return existing, False
 
     # 3. Preconditions.
+    if participant.status != Participant.Status.ENROLLED:
+        raise ValidationError(
+            f"This participant is {participant.get_status_display().lower()} and cannot be "
+            "randomized.",
+            code="not_enrolled",
+        )
     require_recruiting(trial)
     if trial.allocation_count >= trial.target_sample_size:
         raise ValidationError(

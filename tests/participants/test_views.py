@@ -179,6 +179,12 @@ PAGES = {
     "edit": ("participant_edit", "enrolled"),
     "review": ("participant_review", "enrolled"),
     "allocation": ("participant_allocation", "randomized"),
+    "worklist": ("worklist", "trial"),
+    "follow-up summary": ("followup_summary", "trial"),
+    "visit attended": ("visit_attended", "visit"),
+    "visit missed": ("visit_missed", "visit"),
+    "contact": ("contact_log", "randomized"),
+    "status": ("participant_status", "randomized"),
 }
 
 OK = 200
@@ -201,6 +207,12 @@ EXPECTED = {
         "edit": OK,
         "review": OK,
         "allocation": OK,
+        "worklist": OK,
+        "follow-up summary": FORBIDDEN,
+        "visit attended": OK,
+        "visit missed": OK,
+        "contact": OK,
+        "status": OK,
     },
     "manager": {
         "home": TO_TRIAL,
@@ -215,6 +227,12 @@ EXPECTED = {
         "edit": OK,
         "review": OK,
         "allocation": OK,
+        "worklist": OK,
+        "follow-up summary": OK,
+        "visit attended": OK,
+        "visit missed": OK,
+        "contact": OK,
+        "status": OK,
     },
     "coordinator": {
         "home": TO_TRIAL,
@@ -229,6 +247,12 @@ EXPECTED = {
         "edit": FORBIDDEN,
         "review": FORBIDDEN,
         "allocation": OK,
+        "worklist": OK,
+        "follow-up summary": OK,
+        "visit attended": OK,
+        "visit missed": OK,
+        "contact": OK,
+        "status": OK,
     },
     "statistician": {
         "home": TO_TRIAL,
@@ -244,6 +268,12 @@ EXPECTED = {
         "edit": FORBIDDEN,
         "review": FORBIDDEN,
         "allocation": FORBIDDEN,
+        "worklist": FORBIDDEN,
+        "follow-up summary": OK,
+        "visit attended": FORBIDDEN,
+        "visit missed": FORBIDDEN,
+        "contact": FORBIDDEN,
+        "status": FORBIDDEN,
     },
     "outsider": {
         "home": OK,  # "You are not a member of any trial yet."
@@ -258,6 +288,12 @@ EXPECTED = {
         "edit": FORBIDDEN,
         "review": FORBIDDEN,
         "allocation": FORBIDDEN,
+        "worklist": FORBIDDEN,
+        "follow-up summary": FORBIDDEN,
+        "visit attended": FORBIDDEN,
+        "visit missed": FORBIDDEN,
+        "contact": FORBIDDEN,
+        "status": FORBIDDEN,
     },
     "clinician_site2": {
         "home": TO_TRIAL,
@@ -272,6 +308,12 @@ EXPECTED = {
         "edit": FORBIDDEN,
         "review": FORBIDDEN,
         "allocation": FORBIDDEN,
+        "worklist": OK,
+        "follow-up summary": FORBIDDEN,
+        "visit attended": FORBIDDEN,
+        "visit missed": FORBIDDEN,
+        "contact": FORBIDDEN,
+        "status": FORBIDDEN,
     },
 }
 
@@ -296,7 +338,8 @@ def site1_objects(modic, site1, clinician, enrolled):
         "trial": None,
         "screening": factories.screened(modic, site1, clinician),
         "enrolled": enrolled,
-        "randomized": randomized_participant(modic, site1, clinician),
+        "randomized": (randomized := randomized_participant(modic, site1, clinician)),
+        "visit": randomized.visits.get(definition__code="w10"),
     }
 
 

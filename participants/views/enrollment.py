@@ -200,6 +200,8 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
             "participant": participant,
             "allocation": getattr(participant, "allocation", None),
             "baseline_rows": _baseline_rows(config, participant),
+            "can_follow_up_here": roles.can_follow_up(request.user),
+            **selectors.participant_timeline(participant, services.trial_today(trial)),
         },
     )
 

@@ -1,0 +1,217 @@
+"""Follow-up pages: the coordinator's worklist, visits, contact attempts, status changes."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from participants import selectors, services
+from participants.forms import AttendanceForm, ContactForm, MissedForm, StatusChangeForm
+from participants.models import Participant, Visit
+from participants.services.followup import ALLOWED_CHANGES
+from participants.views.enrollment import (
+    PAGE_SIZE,
+    _add_service_errors,
+    _participant,
+    _trial,
+)
+from trial import roles
+from trial.models import VisitDefinition
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def worklist(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code, roles.can_follow_up)
+    today = services.trial_today(trial)
+    bucket = request.GET.get("bucket", "attention")
+    if bucket not in selectors.WORKLIST_BUCKETS:
+        bucket = "attention"
+    days = min(max(_int_or_none(request.GET.get("days")) or 14, 1), 365)
+    site_id = _int_or_none(request.GET.get("site"))
+    definition_id = _int_or_none(request.GET.get("visit"))
+    visits = selectors.worklist(
+        request.user,
+        trial,
+        bucket=bucket,
+        today=today,
+        upcoming_days=days,
+        site_id=site_id,
+        definition_id=definition_id,
+    )
+    page = Paginator(visits, PAGE_SIZE).get_page(request.GET.get("page"))
+    for visit in page:
+        visit.status_today = visit.status(today)
+        visit.days_overdue = (today - visit.window_end).days
+    return render(
+        request,
+        "participants/worklist.html",
+        {
+            "trial": trial,
+            "today": today,
+            "page": page,
+            "bucket": bucket,
+            "buckets": selectors.WORKLIST_BUCKETS,
+            "counts": selectors.worklist_counts(
+                request.user, trial, today=today, upcoming_days=days
+            ),
+            "days": days,
+            "sites": roles.sites_for(request.user, trial),
+            "site_id": site_id,
+            "definitions": VisitDefinition.objects.filter(trial=trial, at_randomization=False),
+            "definition_id": definition_id,
+        },
+    )
+
+
+def followup_summary(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code, roles.can_view_followup_summary)
+    today = services.trial_today(trial)
+    return render(
+        request,
+        "participants/followup_summary.html",
+        {
+            "trial": trial,
+            "today": today,
+            "rows": selectors.followup_summary(request.user, trial, today),
+        },
+    )
+
+
+def _visit(request: HttpRequest, trial, pk: int) -> Visit:
+    visit = get_object_or_404(
+        Visit.objects.select_related("participant", "definition"), pk=pk, trial=trial
+    )
+    if not roles.sites_for(request.user, trial).filter(pk=visit.site_id).exists():
+        raise PermissionDenied("This visit belongs to a site you do not work at.")
+    return visit
+
+
+def _next(request: HttpRequest) -> str:
+    """Where the action was started from ("worklist" or nothing), carried through the form."""
+    value = request.GET.get("next") or request.POST.get("next") or ""
+    return value if value == "worklist" else ""
+
+
+def _back_to(request: HttpRequest, trial, participant: Participant):
+    """Return to the worklist when the action started there, else to the participant."""
+    if _next(request) == "worklist":
+        return redirect("worklist", code=trial.code)
+    return redirect("participant_detail", code=trial.code, pk=participant.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_follow_up)
+    visit = _visit(request, trial, pk)
+    form = AttendanceForm(request.POST or None, trial=trial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = services.visit_record_attendance(
+                visit=visit, attended_on=form.cleaned_data["attended_on"], by=request.user
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            where = "inside" if visit.in_window else "OUTSIDE"
+            messages.success(
+                request,
+                f"{visit.participant} {visit.definition.label}: attended "
+                f"{visit.attended_on:%d %b %Y}, {where} the window.",
+            )
+            return _back_to(request, trial, visit.participant)
+    return render(
+        request,
+        "participants/visit_form.html",
+        {
+            "trial": trial,
+            "visit": visit,
+            "form": form,
+            "action": "attended",
+            "next": _next(request),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_follow_up)
+    visit = _visit(request, trial, pk)
+    form = MissedForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.visit_record_missed(
+                visit=visit, reason=form.cleaned_data["reason"], by=request.user
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.info(request, f"{visit.participant} {visit.definition.label}: missed.")
+            return _back_to(request, trial, visit.participant)
+    return render(
+        request,
+        "participants/visit_form.html",
+        {"trial": trial, "visit": visit, "form": form, "action": "missed", "next": _next(request)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def contact_log(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_follow_up)
+    participant = _participant(request, trial, pk)
+    form = ContactForm(
+        request.POST or None,
+        participant=participant,
+        initial={"visit": _int_or_none(request.GET.get("visit"))},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_attempt_log(
+                participant=participant, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Contact attempt logged for {participant}.")
+            return _back_to(request, trial, participant)
+    return render(
+        request,
+        "participants/contact_form.html",
+        {"trial": trial, "participant": participant, "form": form, "next": _next(request)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.can_follow_up)
+    participant = _participant(request, trial, pk)
+    allowed = [
+        (status, Participant.Status(status).label)
+        for status in Participant.Status.values
+        if status in ALLOWED_CHANGES[participant.status]
+    ]
+    form = StatusChangeForm(request.POST or None, trial=trial, allowed=allowed)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_status_change(
+                participant=participant, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, "Status changed.")
+            return redirect("participant_detail", code=code, pk=pk)
+    return render(
+        request,
+        "participants/status_form.html",
+        {"trial": trial, "participant": participant, "form": form, "allowed": allowed},
+    )
