@@ -162,7 +162,13 @@ def create_demo_users(trial: Trial) -> list[DemoUser]:
 
 def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: int = 2012) -> int:
     """Screen, consent, record baseline and randomize `count` plausible participants
-    through the real services (so every audit and count is as in production)."""
+    through the real services, with recruitment spread over the past ~16 months and
+    follow-up recorded as a trials unit would have, so every visit status appears.
+
+    The services randomize "now"; a demo needs history, so each participant's
+    randomization date is then moved into the past and its visits re-planned from it
+    (`_backdate_for_demo`, demo data only). Allocation rows keep their true creation time.
+    """
     from participants import services
 
     rng = random.Random(seed)
@@ -175,7 +181,9 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
     for i in range(count):
         if trial.allocation_count + done >= trial.target_sample_size:
             break
-        screened_on = today - dt.timedelta(days=rng.randint(1, 20))
+        # Oldest first, so sequence numbers follow the (backdated) randomization dates.
+        randomized_on = today - dt.timedelta(days=500 - (495 * i) // max(count - 1, 1))
+        screened_on = randomized_on - dt.timedelta(days=rng.randint(0, 7))
         answers = {c.pk: not c.ineligible_answer for c in criteria}
         screening = services.screening_record(
             trial=trial,
@@ -200,8 +208,91 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
             by=by,
         )
         services.participant_randomize(participant=participant, by=by, rng=rng)
+        _backdate_for_demo(participant.pk, randomized_on, trial)
+        _simulate_followup(participant.pk, today, rng, by)
         done += 1
     return done
+
+
+def _backdate_for_demo(participant_id: int, randomized_on: dt.date, trial: Trial) -> None:
+    """Demo data only: move a fresh randomization into the past and re-plan its visits."""
+    from participants import schedule
+    from participants.models import Participant, Visit
+
+    randomized_at = dt.datetime.combine(randomized_on, dt.time(10, 0), tzinfo=trial.zone)
+    Participant.objects.filter(pk=participant_id).update(
+        randomized_at=randomized_at, randomized_on=randomized_on
+    )
+    for visit in Visit.objects.filter(participant_id=participant_id).select_related("definition"):
+        d = visit.definition
+        (plan,) = schedule.plan(
+            randomized_on,
+            [schedule.VisitSpec(d.code, d.offset_days, d.window_before, d.window_after)],
+        )
+        Visit.objects.filter(pk=visit.pk).update(
+            target_date=plan.target,
+            window_start=plan.window_start,
+            window_end=plan.window_end,
+            attended_on=randomized_on if visit.attended_on else None,
+        )
+
+
+def _simulate_followup(participant_id: int, today: dt.date, rng: random.Random, by) -> None:
+    """Record what happened at visits whose window has opened, and a few status changes,
+    through the real services: most attend in the window, some late, some miss, some are
+    still due or overdue; a few withdraw, are lost or die."""
+    from participants import services
+    from participants.models import Participant, Visit
+
+    participant = Participant.objects.get(pk=participant_id)
+    visits = Visit.objects.filter(participant=participant, outcome="open").order_by("target_date")
+    for visit in visits:
+        if visit.window_start > today:
+            break
+        roll = rng.random()
+        if visit.window_end < today:  # window closed
+            if roll < 0.78:
+                day = visit.window_start + dt.timedelta(
+                    days=rng.randint(0, (visit.window_end - visit.window_start).days)
+                )
+            elif roll < 0.86:
+                day = min(today, visit.window_end + dt.timedelta(days=rng.randint(1, 20)))
+            elif roll < 0.95:
+                services.visit_record_missed(
+                    visit=visit,
+                    reason=rng.choice(["Not reached by phone", "Declined the visit", "Moved away"]),
+                    by=by,
+                )
+                continue
+            else:
+                continue  # overdue: nothing recorded yet
+        elif roll < 0.4:  # window open: some have already come in
+            day = visit.window_start + dt.timedelta(
+                days=rng.randint(0, (today - visit.window_start).days)
+            )
+        else:
+            continue  # due
+        services.visit_record_attendance(visit=visit, attended_on=day, by=by)
+    roll = rng.random()
+    elapsed = (today - participant.randomized_on).days
+    if elapsed < 90 or roll > 0.08:
+        return
+    on = participant.randomized_on + dt.timedelta(days=rng.randint(75, min(elapsed, 400)))
+    if roll < 0.03:
+        services.participant_status_change(
+            participant=participant, to_status="withdrawn", effective_on=on,
+            reason="No longer wishes to take part", followup_allowed=roll < 0.015, by=by,
+        )  # fmt: skip
+    elif roll < 0.06:
+        services.participant_status_change(
+            participant=participant, to_status="lost", effective_on=on,
+            reason="Not reachable by phone, letter or e-mail", by=by,
+        )  # fmt: skip
+    else:
+        services.participant_status_change(
+            participant=participant, to_status="deceased", effective_on=on,
+            reason="Died (unrelated to the trial)", by=by,
+        )  # fmt: skip
 
 
 def _demo_phone(rng: random.Random) -> str:

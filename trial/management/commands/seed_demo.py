@@ -12,8 +12,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--participants",
             type=int,
-            default=40,
-            help="Randomize this many demo participants when the trial has none (default 40).",
+            default=90,
+            help="Randomize this many demo participants when the trial has none (default 90).",
         )
 
     def handle(self, *args, **options):
