@@ -199,6 +199,27 @@ def participant_status_change(
         raise ValidationError(
             {"effective_on": f"The date cannot precede {earliest:%d %b %Y} (enrollment)."}
         )
+    if participant.status_changed_on and effective_on < participant.status_changed_on:
+        raise ValidationError(
+            {
+                "effective_on": "The date cannot precede the previous status change "
+                f"({participant.status_changed_on:%d %b %Y})."
+            }
+        )
+    if to_status in (Status.DECEASED, Status.LOST, Status.WITHDRAWN, Status.COMPLETED):
+        last_seen = (
+            Visit.objects.filter(participant=participant, attended_on__isnull=False)
+            .order_by("-attended_on")
+            .values_list("attended_on", flat=True)
+            .first()
+        )
+        if to_status == Status.DECEASED and last_seen and effective_on < last_seen:
+            raise ValidationError(
+                {
+                    "effective_on": "A visit was attended on "
+                    f"{last_seen:%d %b %Y}; the date of death cannot precede it."
+                }
+            )
     if to_status == Status.WITHDRAWN and followup_allowed is None:
         raise ValidationError(
             {"followup_allowed": "Say whether follow-up data may still be collected."}
