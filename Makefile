@@ -35,6 +35,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -69,3 +70,14 @@ lock:
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles test-artifacts .pytest_cache .hypothesis
+
+# --- Celery worker (issue 3 §4) -------------------------------------------------------------
+# A worker with the beat scheduler embedded (-B), which sends the daily digests and visit
+# reminders (settings.CELERY_BEAT_SCHEDULE). It needs Redis: CELERY_BROKER_URL must point at
+# it, default redis://127.0.0.1:6379/0 here (start one with `redis-server`), and `make run`
+# must then see the same CELERY_BROKER_URL, or the web process runs tasks itself. -B suits one
+# machine; with several workers run a single `celery -A trial beat` instead.
+.PHONY: worker
+worker: $(STAMP)
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} $(DEV_ENV) \
+	  $(BIN)/celery -A trial worker -B --loglevel=info --schedule $(VENV)/celerybeat-schedule

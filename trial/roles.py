@@ -99,6 +99,7 @@ def ensure_role_groups(**kwargs) -> None:
         *Permission.objects.filter(
             Q(content_type__app_label="trial")
             | Q(content_type__app_label="participants", codename__startswith="view_")
+            | Q(content_type__app_label="outcomes", codename__startswith="view_")
             | Q(
                 content_type__app_label="auth",
                 codename__in=["view_user", "add_user", "change_user", "view_group"],

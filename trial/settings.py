@@ -11,9 +11,11 @@ Environment variables:
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -142,8 +144,10 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
-# No broker: run tasks eagerly in process, so development needs no Redis.
+# No broker: run tasks eagerly in process, so development needs no Redis. The in-memory
+# transport is never used then; naming it only keeps kombu from warning on every call.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
@@ -170,3 +174,50 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Daily follow-up jobs, e-mail and SMS (issue 3 §4) ---------------------------------------
+# Environment variables:
+#     EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+#     EMAIL_TIMEOUT (seconds), DEFAULT_FROM_EMAIL  SMTP, with EMAIL_BACKEND set to
+#                         django.core.mail.backends.smtp.EmailBackend
+#     EMAIL_FILE_PATH     directory for django.core.mail.backends.filebased.EmailBackend
+#     SMS_BACKEND         dotted path (default outcomes.sms.ConsoleBackend; see outcomes/sms.py)
+#     SMS_FILE_PATH       file for outcomes.sms.FileBackend (one JSON line per message)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+# Without a timeout a hung SMTP server would hold a worker forever; the digest task retries.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trialdesk@localhost")
+# Where the site is served, for links in e-mails (which have no request to build them from).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Defaults outside the repository, so trying the file backends leaves no stray files there.
+EMAIL_FILE_PATH = os.environ.get(
+    "EMAIL_FILE_PATH", str(Path(tempfile.gettempdir()) / "trialdesk-email")
+)
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "outcomes.sms.ConsoleBackend")
+SMS_FILE_PATH = os.environ.get(
+    "SMS_FILE_PATH", str(Path(tempfile.gettempdir()) / "trialdesk-sms.jsonl")
+)
+
+# Run by `celery -A trial worker -B` (make worker), at these times in CELERY_TIMEZONE. Each
+# job works out "today" in each trial's own time zone, and both are idempotent per day, so
+# a second beat or a manual `manage.py run_daily_jobs` sends nothing twice.
+CELERY_BEAT_SCHEDULE = {
+    "coordinator-digests": {
+        "task": "participants.tasks.send_coordinator_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "visit-reminders": {
+        "task": "participants.tasks.send_visit_reminders",
+        "schedule": crontab(hour=9, minute=0),
+    },
+    # SMS whose send task was lost (broker down at queueing time) are queued again.
+    "sms-send-stale": {
+        "task": "outcomes.tasks.sms_send_stale",
+        "schedule": crontab(minute="*/15"),
+    },
+}
+# --- end of daily follow-up jobs ------------------------------------------------------------

@@ -24,10 +24,11 @@ from trial.models import VisitDefinition
 
 
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
+    """A small positive integer from a query string, or None for anything else (so a
+    garbage or huge value filters nothing instead of overflowing the database)."""
+    if not value or not value.isdigit() or len(value) > 9:
         return None
+    return int(value)
 
 
 def worklist(request: HttpRequest, code: str) -> HttpResponse:

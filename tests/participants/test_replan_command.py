@@ -17,9 +17,7 @@ def test_replan_moves_open_visits_and_records_who_and_why(modic, site1, clinicia
     services.participant_randomize(participant=participant, by=clinician, rng=random.Random(1))
     VisitDefinition.objects.filter(trial=modic, code="w10").update(offset_days=84, window_after=28)
     out = StringIO()
-    call_command(
-        "replan_visits", "MOD", user="mgr", reason="Amendment 2", yes=True, stdout=out
-    )
+    call_command("replan_visits", "MOD", user="mgr", reason="Amendment 2", yes=True, stdout=out)
     assert "1 visit(s) re-planned" in out.getvalue()
     visit = Visit.objects.get(participant=participant, definition__code="w10")
     participant.refresh_from_db()

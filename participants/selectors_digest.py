@@ -1,0 +1,143 @@
+"""Reads for the daily jobs (participants.tasks): who gets a coordinator digest and what it
+says, and which visits get an SMS reminder."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+
+from participants import schedule
+from participants.models import Participant, Visit
+from trial import roles
+from trial.models import Membership, Trial
+
+# Trials with follow-up going on: recruiting, or closed to recruitment with visits still due.
+FOLLOWUP_STATUSES = (Trial.Status.RECRUITING, Trial.Status.CLOSED)
+
+
+def trials_in_followup() -> QuerySet[Trial]:
+    return Trial.objects.filter(status__in=FOLLOWUP_STATUSES).order_by("code")
+
+
+def trials_with_reminders() -> QuerySet[Trial]:
+    return trials_in_followup().filter(visit_reminder_days__isnull=False)
+
+
+def digest_recipients(trial: Trial) -> QuerySet[User]:
+    """Active coordinators of the trial with an e-mail address."""
+    return (
+        User.objects.filter(
+            is_active=True, groups__name=roles.COORDINATOR, trial_memberships__trial=trial
+        )
+        .exclude(email="")
+        .order_by("pk")
+    )
+
+
+def is_digest_recipient(user: User, trial: Trial) -> bool:
+    """The same test as digest_recipients, for one user (re-checked when sending)."""
+    return (
+        user.is_active
+        and trial.status in FOLLOWUP_STATUSES
+        and roles.has_role(user, roles.COORDINATOR)
+        and Membership.objects.filter(user=user, trial=trial).exists()
+    )
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    status: str  # schedule.DUE or schedule.OVERDUE
+    number: str
+    site: str
+    visit: str
+    window_start: dt.date
+    window_end: dt.date
+    phone: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: dt.date
+    sites: tuple[str, ...]  # codes of the sites covered
+    all_sites: bool
+    due: int
+    overdue: int
+    rows: tuple[DigestRow, ...]  # most overdue first, at most the limit asked for
+
+    @property
+    def total(self) -> int:
+        return self.due + self.overdue
+
+    @property
+    def more(self) -> int:
+        """Visits counted but not listed."""
+        return self.total - len(self.rows)
+
+
+def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) -> Digest:
+    """Open visits that are due or overdue on `day` at the user's sites: the counts and the
+    first `limit` of them. A fixed handful of queries however large the trial."""
+    sites = roles.sites_for(user, trial)
+    all_site_count = trial.sites.count()
+    site_codes = tuple(sites.values_list("code", flat=True))
+    visits = Visit.objects.filter(
+        trial=trial, site__in=sites, outcome=Visit.Outcome.OPEN, window_start__lte=day
+    )
+    counts = visits.aggregate(
+        due=Count("pk", filter=Q(window_end__gte=day)),
+        overdue=Count("pk", filter=Q(window_end__lt=day)),
+    )
+    listed = visits.order_by("window_end", "pk").values_list(
+        "participant__number",
+        "site__code",
+        "definition__label",
+        "window_start",
+        "window_end",
+        "participant__phone",
+    )[:limit]
+    rows = tuple(
+        DigestRow(
+            status=schedule.status(
+                today=day, window_start=start, window_end=end, outcome=Visit.Outcome.OPEN
+            ),
+            number=number,
+            site=site,
+            visit=label,
+            window_start=start,
+            window_end=end,
+            phone=phone,
+        )
+        for number, site, label, start, end, phone in listed
+    )
+    return Digest(
+        day=day,
+        sites=site_codes,
+        all_sites=len(site_codes) == all_site_count,
+        due=counts["due"],
+        overdue=counts["overdue"],
+        rows=rows,
+    )
+
+
+def visits_to_remind(trial: Trial, *, day: dt.date) -> QuerySet[Visit]:
+    """Open visits whose participant should get a reminder SMS on `day`.
+
+    A reminder goes out `trial.visit_reminder_days` before the window opens; a run that was
+    missed (the scheduler down for a day) is caught up on any later day until the window
+    opens, never after. Only active participants with a phone who have not refused
+    follow-up; each visit is reminded once (reminder_sent_on).
+    """
+    if trial.visit_reminder_days is None:
+        return Visit.objects.none()
+    return Visit.objects.filter(
+        trial=trial,
+        outcome=Visit.Outcome.OPEN,
+        reminder_sent_on__isnull=True,
+        window_start__gte=day,
+        window_start__lte=day + dt.timedelta(days=trial.visit_reminder_days),
+        participant__status=Participant.Status.ACTIVE,
+        participant__followup_allowed=True,
+    ).exclude(participant__phone="")
