@@ -205,22 +205,32 @@ def worklist(
     )
 
 
-def worklist_counts(user, trial: Trial, *, today: dt.date, upcoming_days: int = 14) -> dict:
-    """How many open visits are overdue, due and upcoming: one aggregate query."""
-    return (
-        _followup_visits(user, trial)
-        .filter(outcome=Visit.Outcome.OPEN)
-        .aggregate(
-            overdue=Count("pk", filter=Q(window_end__lt=today)),
-            due=Count("pk", filter=Q(window_start__lte=today, window_end__gte=today)),
-            upcoming=Count(
-                "pk",
-                filter=Q(
-                    window_start__gt=today,
-                    window_start__lte=today + dt.timedelta(days=upcoming_days),
-                ),
+def worklist_counts(
+    user,
+    trial: Trial,
+    *,
+    today: dt.date,
+    upcoming_days: int = 14,
+    site_id: int | None = None,
+    definition_id: int | None = None,
+) -> dict:
+    """How many open visits are overdue, due and upcoming under the same filters as the
+    list: one aggregate query."""
+    visits = _followup_visits(user, trial).filter(outcome=Visit.Outcome.OPEN)
+    if site_id:
+        visits = visits.filter(site_id=site_id)
+    if definition_id:
+        visits = visits.filter(definition_id=definition_id)
+    return visits.aggregate(
+        overdue=Count("pk", filter=Q(window_end__lt=today)),
+        due=Count("pk", filter=Q(window_start__lte=today, window_end__gte=today)),
+        upcoming=Count(
+            "pk",
+            filter=Q(
+                window_start__gt=today,
+                window_start__lte=today + dt.timedelta(days=upcoming_days),
             ),
-        )
+        ),
     )
 
 

@@ -24,9 +24,7 @@ urlpatterns = [
     path("trials/<str:code>/balance/", views.balance, name="balance"),
     path("trials/<str:code>/worklist/", views.worklist, name="worklist"),
     path("trials/<str:code>/follow-up/", views.followup_summary, name="followup_summary"),
-    path(
-        "trials/<str:code>/visits/<id:pk>/attended/", views.visit_attended, name="visit_attended"
-    ),
+    path("trials/<str:code>/visits/<id:pk>/attended/", views.visit_attended, name="visit_attended"),
     path("trials/<str:code>/visits/<id:pk>/missed/", views.visit_missed, name="visit_missed"),
     path("trials/<str:code>/participants/<id:pk>/contact/", views.contact_log, name="contact_log"),
     path(

@@ -76,11 +76,17 @@ def sites_for(user, trial) -> QuerySet:
     all_sites = Site.objects.filter(trial=trial)
     if is_trial_manager(user):
         return all_sites
-    membership = Membership.objects.filter(user=user, trial=trial).first()
-    if membership is None:
+    # Looked up once per user object (that is, per request): pages ask several times.
+    cache = user.__dict__.setdefault("_site_ids_by_trial", {})
+    if trial.pk not in cache:
+        membership = Membership.objects.filter(user=user, trial=trial).first()
+        cache[trial.pk] = (
+            None if membership is None else list(membership.sites.values_list("pk", flat=True))
+        )
+    site_ids = cache[trial.pk]
+    if site_ids is None:
         return Site.objects.none()
-    restricted = membership.sites.all()
-    return restricted if restricted.exists() else all_sites
+    return all_sites.filter(pk__in=site_ids) if site_ids else all_sites
 
 
 def ensure_role_groups(**kwargs) -> None:

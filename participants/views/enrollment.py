@@ -110,7 +110,7 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
 def screening_new(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     form = ScreeningForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         trial=trial,
         sites=roles.sites_for(request.user, trial),
         criteria=selectors.criteria_for(trial),
@@ -160,7 +160,7 @@ def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     screening = _screening(request, trial, pk)
     if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE:
         return redirect("screening_detail", code=code, pk=pk)
-    form = ConsentForm(request.POST or None, trial=trial)
+    form = ConsentForm(request.POST if request.method == "POST" else None, trial=trial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -217,7 +217,9 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
     initial = {"full_name": participant.full_name, "phone": participant.phone}
     initial.update(participant.baseline)
     initial.update({f"factor_{k}": v for k, v in participant.factor_levels.items()})
-    form = BaselineForm(request.POST or None, config=config, initial=initial)
+    form = BaselineForm(
+        request.POST if request.method == "POST" else None, config=config, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_record_baseline(
@@ -244,7 +246,7 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     participant = _participant(request, trial, pk)
     form = ParticipantDetailsForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         trial=trial,
         initial={
             "full_name": participant.full_name,
@@ -279,7 +281,7 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
         return redirect("participant_allocation", code=code, pk=pk)
     if not participant.baseline_complete:
         return redirect("participant_baseline", code=code, pk=pk)
-    form = RandomizeForm(request.POST or None)
+    form = RandomizeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_randomize(participant=participant, by=request.user)

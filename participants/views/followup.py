@@ -63,7 +63,12 @@ def worklist(request: HttpRequest, code: str) -> HttpResponse:
             "bucket": bucket,
             "buckets": selectors.WORKLIST_BUCKETS,
             "counts": selectors.worklist_counts(
-                request.user, trial, today=today, upcoming_days=days
+                request.user,
+                trial,
+                today=today,
+                upcoming_days=days,
+                site_id=site_id,
+                definition_id=definition_id,
             ),
             "days": days,
             "sites": roles.sites_for(request.user, trial),
@@ -114,7 +119,7 @@ def _back_to(request: HttpRequest, trial, participant: Participant):
 def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     visit = _visit(request, trial, pk)
-    form = AttendanceForm(request.POST or None, trial=trial)
+    form = AttendanceForm(request.POST if request.method == "POST" else None, trial=trial)
     if request.method == "POST" and form.is_valid():
         try:
             visit = services.visit_record_attendance(
@@ -147,7 +152,7 @@ def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     visit = _visit(request, trial, pk)
-    form = MissedForm(request.POST or None)
+    form = MissedForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.visit_record_missed(
@@ -170,7 +175,7 @@ def contact_log(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     participant = _participant(request, trial, pk)
     form = ContactForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         participant=participant,
         initial={"visit": _int_or_none(request.GET.get("visit"))},
     )
@@ -200,7 +205,9 @@ def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse
         for status in Participant.Status.values
         if status in ALLOWED_CHANGES[participant.status]
     ]
-    form = StatusChangeForm(request.POST or None, trial=trial, allowed=allowed)
+    form = StatusChangeForm(
+        request.POST if request.method == "POST" else None, trial=trial, allowed=allowed
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_status_change(

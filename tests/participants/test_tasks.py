@@ -262,7 +262,9 @@ def test_an_existing_log_row_stops_the_send_even_without_the_early_check(
             return DigestLog._default_manager.create(**kwargs)
 
     monkeypatch.setattr(reminder_services.DigestLog, "objects", BlindManager())
-    result = reminder_services.coordinator_digest_send(user_id=coordinator.pk, trial_id=modic.pk, day=day)
+    result = reminder_services.coordinator_digest_send(
+        user_id=coordinator.pk, trial_id=modic.pk, day=day
+    )
 
     assert result == "skipped: already sent"
     assert mailoutbox == []
