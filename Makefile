@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 test-sqlite: $(STAMP) system-deps
-	$(BIN)/pytest
+	env -u DATABASE_URL EXPECT_DATABASE_VENDOR=sqlite $(BIN)/pytest
 
 # A throwaway PostgreSQL cluster unless DATABASE_URL is given; failing to start it fails.
 test-postgres: $(STAMP) system-deps

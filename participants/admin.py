@@ -7,7 +7,15 @@ and audit them; the admin is for trial managers to inspect and audit.
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from participants.models import Allocation, FactorLevelCount, Participant, ScreeningRecord
+from participants.models import (
+    Allocation,
+    ContactAttempt,
+    FactorLevelCount,
+    Participant,
+    ScreeningRecord,
+    StatusChange,
+    Visit,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -58,3 +66,47 @@ class FactorLevelCountAdmin(ReadOnlyAdmin):
     list_display = ("level", "arm", "count")
     list_filter = ("trial",)
     list_select_related = ("level__factor", "arm")
+
+
+@admin.register(Visit)
+class VisitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+    """Visits and their audit trail (attendance, misses, re-planning with its reason)."""
+
+    list_display = (
+        "participant",
+        "definition",
+        "target_date",
+        "window_start",
+        "window_end",
+        "outcome",
+        "attended_on",
+        "in_window",
+    )
+    list_filter = ("trial", "site", "definition", "outcome")
+    list_select_related = ("participant", "definition")
+    search_fields = ("participant__number",)
+    date_hierarchy = "target_date"
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "participant",
+        "from_status",
+        "to_status",
+        "effective_on",
+        "followup_allowed",
+        "by",
+        "at",
+    )
+    list_filter = ("to_status",)
+    list_select_related = ("participant", "by")
+    search_fields = ("participant__number",)
+
+
+@admin.register(ContactAttempt)
+class ContactAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "visit", "method", "result", "by", "at")
+    list_filter = ("method", "result")
+    list_select_related = ("participant", "visit__definition", "by")
+    search_fields = ("participant__number",)

@@ -261,8 +261,12 @@ class StatusChange(models.Model):
     class Meta:
         ordering = ["participant", "at", "pk"]
         constraints = [
+            # A change changes something: the status, or (withdrawn → withdrawn) a
+            # withdrawn participant's later refusal of any further follow-up.
             models.CheckConstraint(
-                name="status_change_changes", condition=~Q(from_status=models.F("to_status"))
+                name="status_change_changes",
+                condition=~Q(from_status=models.F("to_status"))
+                | Q(to_status="withdrawn", followup_allowed=False),
             ),
             models.CheckConstraint(name="status_change_has_reason", condition=~Q(reason="")),
         ]

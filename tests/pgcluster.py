@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -67,7 +68,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     runuser = shutil.which("runuser")
     if runuser:
         return [runuser, "-u", "postgres", "--", *cmd]
-    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
+    return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(cmd)]
 
 
 def _run(cmd: list[str], log: Path | None = None) -> None:

@@ -20,6 +20,7 @@ from trial.models import (
     MinimizationFactor,
     Site,
     Trial,
+    VisitDefinition,
 )
 
 
@@ -81,6 +82,23 @@ class BaselineVariableInline(admin.TabularInline):
     )
 
 
+class VisitDefinitionInline(admin.TabularInline):
+    """The visit schedule. Changes apply to participants randomized afterwards; earlier
+    participants' open visits move only with `manage.py replan_visits` (audited)."""
+
+    model = VisitDefinition
+    extra = 0
+    fields = (
+        "order",
+        "code",
+        "label",
+        "offset_days",
+        "window_before",
+        "window_after",
+        "at_randomization",
+    )
+
+
 class ConsentDocumentInline(admin.TabularInline):
     model = ConsentDocument
     extra = 0
@@ -102,6 +120,7 @@ class TrialAdmin(SimpleHistoryAdmin):
         ArmInline,
         CriterionInline,
         BaselineVariableInline,
+        VisitDefinitionInline,
         ConsentDocumentInline,
     ]
     fieldsets = (
@@ -119,6 +138,7 @@ class TrialAdmin(SimpleHistoryAdmin):
                 )
             },
         ),
+        ("Follow-up", {"fields": ("visit_reminder_days",)}),
         (
             "Minimization (Pocock & Simon 1975)",
             {

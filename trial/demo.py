@@ -68,6 +68,7 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         time_zone="Europe/Copenhagen",
         imbalance_measure=Trial.ImbalanceMeasure.RANGE,
         preferred_probability=Decimal("0.8"),
+        visit_reminder_days=3,
     )
     Site.objects.create(trial=trial, code="01", name="Spine Centre, Middelfart (demo)")
     Site.objects.create(trial=trial, code="02", name="Back Clinic, Odense (demo)")
@@ -149,6 +150,7 @@ def create_demo_users(trial: Trial) -> list[DemoUser]:
         user, _ = User.objects.get_or_create(username=username)
         user.first_name = role
         user.last_name = "(demo)"
+        user.email = f"{username}@trialdesk.example"
         user.is_staff = role == roles.TRIAL_MANAGER
         user.set_password(password)
         user.save()

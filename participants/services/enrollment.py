@@ -65,7 +65,9 @@ def screening_record(
 def _lock_eligible_screening(screening: ScreeningRecord) -> ScreeningRecord:
     # Lock the screening row: two clinicians (or a double click) must not both enroll it.
     locked = (
-        ScreeningRecord.objects.select_for_update().select_related("trial").get(pk=screening.pk)
+        ScreeningRecord.objects.select_for_update(of=("self",))
+        .select_related("trial")
+        .get(pk=screening.pk)
     )
     if locked.outcome != ScreeningRecord.Outcome.ELIGIBLE:
         raise ValidationError(
@@ -160,7 +162,7 @@ def participant_update_details(
 ) -> Participant:
     """Correct contact and consent details (allowed before and after randomization)."""
     participant = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("trial", "screening")
         .get(pk=participant.pk)
     )
@@ -251,7 +253,9 @@ def participant_record_baseline(
 ) -> Participant:
     """Record contact details, baseline values and minimization factor levels."""
     participant = (
-        Participant.objects.select_for_update().select_related("trial").get(pk=participant.pk)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("trial")
+        .get(pk=participant.pk)
     )
     if participant.is_randomized:
         raise ValidationError(

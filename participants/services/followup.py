@@ -29,6 +29,22 @@ ALLOWED_CHANGES: dict[str, set[str]] = {
 }
 
 
+def allowed_changes(participant: Participant) -> set[str]:
+    """The statuses this participant may move to. Before randomization only withdrawal
+    (and nothing after it: the follow-up statuses need a randomization); a participant
+    withdrawn with follow-up allowed may later refuse it (withdrawn → withdrawn)."""
+    if not participant.is_randomized:
+        return (
+            set(ALLOWED_CHANGES[Status.ENROLLED])
+            if participant.status == Status.ENROLLED
+            else set()
+        )
+    allowed = set(ALLOWED_CHANGES[participant.status])
+    if participant.status == Status.WITHDRAWN and participant.followup_allowed:
+        allowed.add(Status.WITHDRAWN)
+    return allowed
+
+
 def _specs(definitions: Iterable[VisitDefinition]) -> list[schedule.VisitSpec]:
     return [
         schedule.VisitSpec(d.code, d.offset_days, d.window_before, d.window_after)
@@ -69,7 +85,13 @@ def visits_plan(*, participant: Participant, by) -> list[Visit]:
 
 def _lock_visit(visit: Visit) -> Visit:
     # Lock the visit row: two coordinators recording the same visit must not both win.
-    return Visit.objects.select_for_update().select_related("participant__trial").get(pk=visit.pk)
+    # of=("self",): lock only the visit, not the joined participant and trial rows, which
+    # randomization locks in the other order (trial first) — that would risk a deadlock.
+    return (
+        Visit.objects.select_for_update(of=("self",))
+        .select_related("participant__trial")
+        .get(pk=visit.pk)
+    )
 
 
 def _require_followup(participant: Participant) -> None:
@@ -144,6 +166,7 @@ def contact_attempt_log(
     by,
 ) -> ContactAttempt:
     """Log an attempt to reach a participant (optionally about one of their visits)."""
+    participant = Participant.objects.get(pk=participant.pk)  # the caller's copy may be stale
     if not participant.is_randomized:
         raise ValidationError("Contacts are logged for randomized participants.")
     if visit is not None and visit.participant_id != participant.pk:
@@ -174,17 +197,24 @@ def participant_status_change(
     """
     # Lock the participant: two status changes at once must not both pass the checks.
     participant = (
-        Participant.objects.select_for_update().select_related("trial").get(pk=participant.pk)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("trial")
+        .get(pk=participant.pk)
     )
     trial: Trial = participant.trial
     current = participant.status
     if to_status not in Status.values:
         raise ValidationError({"to_status": "Unknown status."})
-    if to_status == current:
+    refusing_followup = (
+        to_status == current == Status.WITHDRAWN
+        and participant.followup_allowed
+        and followup_allowed is False
+    )
+    if to_status == current and not refusing_followup:
         raise ValidationError(
             {"to_status": f"The participant is already {participant.get_status_display().lower()}."}
         )
-    if to_status not in ALLOWED_CHANGES[current]:
+    if to_status not in allowed_changes(participant) and not refusing_followup:
         raise ValidationError(
             {
                 "to_status": f"A participant who is {participant.get_status_display().lower()} "
@@ -239,10 +269,10 @@ def participant_status_change(
         _close_open_visits(open_visits, Visit.Outcome.NOT_REQUIRED, "", by, now)
     elif to_status == Status.LOST:
         today = trial_today(trial)
-        # Only visits whose window has opened are missed; later ones stay planned, so a
-        # participant who is found again (lost → active) still has them.
+        # Only visits whose window has closed are missed; open and later windows stay
+        # planned, so a participant who is found again (lost → active) can still attend.
         _close_open_visits(
-            open_visits.filter(window_start__lte=today),
+            open_visits.filter(window_end__lt=today),
             Visit.Outcome.MISSED,
             "Participant lost to follow-up",
             by,
@@ -309,6 +339,8 @@ def visits_replan(*, trial: Trial, by, reason: str) -> int:
                 == (plan.target, plan.window_start, plan.window_end)
             ):
                 continue
+            if visit.window_start != plan.window_start:
+                visit.reminder_sent_on = None  # the reminder was for the old window
             visit.target_date = plan.target
             visit.window_start = plan.window_start
             visit.window_end = plan.window_end

@@ -33,9 +33,14 @@ def participant_randomize(
     #    under them, so they queue here. (On SQLite, the IMMEDIATE transaction already
     #    holds the database write lock.)
     trial = Trial.objects.select_for_update().get(pk=participant.trial_id)
-    # 2. Re-read the participant under the lock; a second request finds the first's
-    #    allocation here and returns it.
-    participant = Participant.objects.select_related("site").get(pk=participant.pk)
+    # 2. Lock and re-read the participant (always trial first, then participant: every
+    #    service that locks both takes them in this order); a second request finds the
+    #    first's allocation here and returns it.
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("site")
+        .get(pk=participant.pk)
+    )
     existing = Allocation.objects.filter(participant=participant).select_related("arm").first()
     if existing is not None:
         return existing, False

@@ -99,9 +99,9 @@ def visit_reminder_send(*, visit_id: int, day: dt.date) -> OutboundMessage | Non
         # against the committed row. (Kept to one table: an UPDATE whose condition sits in a
         # joined subquery would be re-checked against a stale snapshot.) update() writes no
         # history row, which is right for this bookkeeping field.
-        claimed = Visit.objects.filter(pk=visit_id, reminder_sent_on__isnull=True).update(
-            reminder_sent_on=day
-        )
+        claimed = Visit.objects.filter(
+            pk=visit_id, reminder_sent_on__isnull=True, outcome=Visit.Outcome.OPEN
+        ).update(reminder_sent_on=day)
         if not claimed:
             return None
         # The SMS is sent after this transaction commits (sms_queue uses on_commit), so a

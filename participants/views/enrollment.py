@@ -101,7 +101,8 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
             "query": query,
             # A list of arms is a tally of arms: clinicians, who enroll, see each
             # participant's arm only on that participant's page (allocation concealment).
-            "show_arms": roles.has_role(request.user, roles.COORDINATOR, roles.TRIAL_MANAGER),
+            "show_arms": roles.has_role(request.user, roles.COORDINATOR, roles.TRIAL_MANAGER)
+            and not roles.has_role(request.user, roles.CLINICIAN),
         },
     )
 

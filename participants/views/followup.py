@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from participants import selectors, services
 from participants.forms import AttendanceForm, ContactForm, MissedForm, StatusChangeForm
 from participants.models import Participant, Visit
-from participants.services.followup import ALLOWED_CHANGES
+from participants.services.followup import allowed_changes
 from participants.views.enrollment import (
     PAGE_SIZE,
     _add_service_errors,
@@ -201,9 +201,14 @@ def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse
     trial = _trial(request, code, roles.can_follow_up)
     participant = _participant(request, trial, pk)
     allowed = [
-        (status, Participant.Status(status).label)
+        (
+            status,
+            "Withdrawn, now refusing any further follow-up"
+            if status == participant.status
+            else Participant.Status(status).label,
+        )
         for status in Participant.Status.values
-        if status in ALLOWED_CHANGES[participant.status]
+        if status in allowed_changes(participant)
     ]
     form = StatusChangeForm(
         request.POST if request.method == "POST" else None, trial=trial, allowed=allowed

@@ -604,11 +604,32 @@ def test_withdrawal_with_follow_up_keeps_visits_open_and_attendance_possible(
 
 def test_withdrawing_twice_is_refused(enrolled, clinician, coordinator):
     participant = randomize(enrolled, clinician)
-    change(participant, Status.WITHDRAWN, coordinator, followup_allowed=True)
+    change(participant, Status.WITHDRAWN, coordinator, followup_allowed=False)
     before = participant_state(participant)
     with pytest.raises(ValidationError, match="already withdrawn"):
         change(participant, Status.WITHDRAWN, coordinator, followup_allowed=False)
+    with pytest.raises(ValidationError, match="already withdrawn"):
+        change(participant, Status.WITHDRAWN, coordinator, followup_allowed=True)
     assert participant_state(participant) == before
+
+
+def test_a_participant_withdrawn_with_follow_up_can_later_refuse_it(
+    enrolled, clinician, coordinator
+):
+    participant = randomize(enrolled, clinician)
+    change(participant, Status.WITHDRAWN, coordinator, followup_allowed=True)
+    assert participant.visits.filter(outcome="open").count() == 2
+    change(participant, Status.WITHDRAWN, coordinator, followup_allowed=False)
+    participant.refresh_from_db()
+    assert participant.status == Status.WITHDRAWN and not participant.followup_allowed
+    assert not participant.visits.filter(outcome="open").exists()
+    assert participant.visits.filter(outcome="not_required").count() == 2
+    last = participant.status_changes.last()
+    assert (last.from_status, last.to_status, last.followup_allowed) == (
+        "withdrawn",
+        "withdrawn",
+        False,
+    )
 
 
 def test_a_withdrawn_participant_cannot_be_completed(enrolled, clinician, coordinator):
@@ -667,12 +688,19 @@ def test_lost_to_follow_up_misses_opened_visits_and_keeps_later_ones(
     assert y1.status(today(participant.trial)) == "upcoming"
 
 
-def test_a_visit_whose_window_opens_today_counts_as_opened_when_lost(
+def test_losing_a_participant_misses_only_visits_whose_window_has_closed(
     enrolled, clinician, coordinator
 ):
-    participant = backdate(randomize(enrolled, clinician), 63)
-    change(participant, Status.LOST, coordinator)
-    assert visit(participant, "w10").outcome == Outcome.MISSED
+    # Window of w10: days 63–91. On day 91 it is still open: the participant may yet call
+    # back and attend, so the visit must stay recordable.
+    still_open = backdate(randomize(enrolled, clinician), 91)
+    change(still_open, Status.LOST, coordinator)
+    assert visit(still_open, "w10").outcome == Outcome.OPEN
+    change(still_open, Status.ACTIVE, coordinator, reason="Called back")
+    services.visit_record_attendance(
+        visit=visit(still_open, "w10"), attended_on=today(still_open.trial), by=coordinator
+    )
+    assert visit(still_open, "w10").outcome == Outcome.COMPLETED
 
 
 def test_a_participant_lost_to_follow_up_can_be_found_again(enrolled, clinician, coordinator):

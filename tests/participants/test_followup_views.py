@@ -709,19 +709,18 @@ def test_withdrawing_twice_is_refused_the_second_time(client, modic, coordinator
     active.refresh_from_db()
     before = state(active)
 
+    # Withdrawn with follow-up allowed: the only "withdrawn" on offer is refusing it now.
     page = client.get(url("participant_status", modic, active.pk))
-    assert [c for c, _ in page.context["form"].fields["to_status"].choices] == ["deceased"]
+    choices = dict(page.context["form"].fields["to_status"].choices)
+    assert list(choices) == ["withdrawn", "deceased"]
+    assert "refusing any further follow-up" in choices["withdrawn"]
     second = client.post(
         url("participant_status", modic, active.pk),
-        status_post("withdrawn", on=today(modic), followup_allowed="no"),
+        status_post("withdrawn", on=today(modic), followup_allowed="yes"),
     )
     errors = field_errors(second)
     assert list(errors) == ["to_status"]
-    assert (
-        "Select a valid choice. withdrawn is not one of the available choices."
-        in errors["to_status"]
-    )
-    assertContains(second, "withdrawn is not one of the available choices")
+    assert "already withdrawn" in errors["to_status"][0]
     assert state(active) == before
     assert StatusChange.objects.filter(participant=active).count() == 1
 
@@ -1095,3 +1094,25 @@ def test_the_follow_up_summary_of_a_site_01_coordinator_counts_site_01_only(
     response = client.get(url("followup_summary", modic))
     w10 = next(r for r in response.context["rows"] if r["definition__label"] == "10 weeks")
     assert (w10["n_due"], w10["n_not_required"], w10["n_total"]) == (0, 0, 5)
+
+
+def test_a_participant_withdrawn_before_randomization_can_change_no_further(
+    client, modic, clinician, enrolled
+):
+    client.force_login(clinician)
+    detail = client.get(url("participant_detail", modic, enrolled.pk))
+    assertContains(detail, "Record withdrawal")
+    first = client.post(
+        url("participant_status", modic, enrolled.pk),
+        status_post("withdrawn", on=today(modic), followup_allowed="no"),
+    )
+    assertRedirects(first, url("participant_detail", modic, enrolled.pk))
+    page = client.get(url("participant_status", modic, enrolled.pk))
+    assertContains(page, "No further status change is possible.")
+    second = client.post(
+        url("participant_status", modic, enrolled.pk),
+        status_post("deceased", on=today(modic)),
+    )
+    assert second.status_code == 200
+    enrolled.refresh_from_db()
+    assert enrolled.status == "withdrawn" and enrolled.number is None

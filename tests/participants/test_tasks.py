@@ -410,6 +410,7 @@ def test_a_missed_reminder_day_is_caught_up_until_the_window_opens_but_not_after
 def test_trials_without_reminder_days_send_no_reminders(
     modic, site1, clinician, sms_file, django_capture_on_commit_callbacks
 ):
+    Trial.objects.filter(pk=modic.pk).update(visit_reminder_days=None)
     participant = randomized(modic, site1, clinician)
     opens = visit(participant, "w10").window_start
 

@@ -412,3 +412,47 @@ def test_allocations_cannot_be_changed_or_deleted_in_the_admin(
     stored = Allocation.objects.get(pk=randomized.pk)
     assert (stored.arm_id, stored.draw) == (randomized.arm_id, randomized.draw)
     assert Participant.objects.get(pk=randomized.participant_id).is_randomized
+
+
+def test_the_manager_configures_the_visit_schedule_and_reminders_in_the_trial_admin(
+    client, manager, modic
+):
+    client.force_login(manager)
+    page = client.get(f"/admin/trial/trial/{modic.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="visit_definitions-0-offset_days"' in html
+    assert 'name="visit_reminder_days"' in html
+
+
+def test_visits_status_changes_and_contacts_are_visible_read_only_with_history(
+    client, manager, modic, site1, clinician
+):
+    import random
+
+    from participants import services
+    from participants.models import Visit
+    from tests import factories
+
+    participant = factories.enrolled_participant(modic, site1, clinician)
+    services.participant_randomize(participant=participant, by=clinician, rng=random.Random(1))
+    participant.refresh_from_db()
+    visit = Visit.objects.get(participant=participant, definition__code="w10")
+    services.contact_attempt_log(
+        participant=participant, method="phone", result="no_answer", by=clinician
+    )
+    services.participant_status_change(
+        participant=participant, to_status="lost", effective_on=participant.randomized_on,
+        reason="Not reachable", by=clinician,
+    )  # fmt: skip
+    client.force_login(manager)
+    for path in (
+        "/admin/participants/visit/",
+        f"/admin/participants/visit/{visit.pk}/change/",
+        f"/admin/participants/visit/{visit.pk}/history/",
+        "/admin/participants/statuschange/",
+        "/admin/participants/contactattempt/",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert client.post(f"/admin/participants/visit/{visit.pk}/change/", {}).status_code == 403
+    assert client.get("/admin/participants/visit/add/").status_code == 403
