@@ -1,9 +1,11 @@
-"""The SMS outbox in the admin: read-only. Messages are queued and sent by services and
-tasks only; the admin is for seeing what went out, what is waiting and what failed."""
+"""Outcomes in the admin: instrument configuration and EQ-5D value sets (trial managers),
+and the SMS outbox, read-only: messages are queued and sent by services and tasks only; the
+admin is for seeing what went out, what is waiting and what failed."""
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
-from outcomes.models import OutboundMessage
+from outcomes.models import EQ5DValueSet, Instrument, OutboundMessage
 
 
 @admin.register(OutboundMessage)
@@ -31,3 +33,22 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(EQ5DValueSet)
+class EQ5DValueSetAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "code")
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "trial", "kind", "primary", "order", "due_at")
+    list_filter = ("trial", "kind")
+    filter_horizontal = ("visits",)
+
+    @admin.display(description="Due at")
+    def due_at(self, obj):
+        return ", ".join(v.label for v in obj.visits.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("trial").prefetch_related("visits")

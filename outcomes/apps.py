@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class OutcomesConfig(AppConfig):
     name = "outcomes"
     verbose_name = "Outcomes"
+
+    def ready(self) -> None:
+        from trial.roles import ensure_role_groups
+
+        # post_migrate is sent once per app, in INSTALLED_APPS order, and django.contrib.auth
+        # creates each app's permissions on it. Ours is the last app, so by this app's signal
+        # every permission the roles need exists (and a test-database flush re-sends it).
+        post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="ensure_role_groups")

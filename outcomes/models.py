@@ -1,4 +1,4 @@
-"""What we measure and conclude. So far: the SMS outbox.
+"""What we measure and conclude: instruments (configuration) and the SMS outbox.
 
 Every SMS the system sends is first stored as an OutboundMessage (outcomes.services.sms_queue)
 and then sent by a Celery task (outcomes.tasks.sms_send), so a message is never lost when the
@@ -8,8 +8,10 @@ inbound messages and delivery receipts, matched by `gateway_message_id`.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 
 class OutboundMessage(models.Model):
@@ -63,3 +65,84 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"SMS {self.pk} to {self.to} ({self.get_status_display().lower()})"
+
+
+# --- Instruments (configuration) ------------------------------------------------------------
+
+
+class EQ5DValueSet(models.Model):
+    """An EQ-5D-3L value set as data, with its citation (outcomes.scoring.EQ5DValueSet).
+
+    The UK TTO value set (Dolan 1997) is loaded by a migration; others are added here.
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    citation = models.TextField()
+    coefficients = models.JSONField(
+        help_text='{"constant": c, "n3": n, "decrements": {"MO": {"2": x, "3": y}, ...}}'
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "EQ-5D value set"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from outcomes import scoring
+
+        try:
+            scoring.EQ5DValueSet.from_dict(self.code, self.coefficients or {})
+        except scoring.ScoringError as exc:
+            raise ValidationError({"coefficients": str(exc)}) from exc
+
+
+class Instrument(models.Model):
+    """A measurement instrument of a trial and the visits at which it is due.
+
+    The kind selects the form and the scoring rule (outcomes.scoring); everything else is
+    configuration, so the next trial can reuse or add instruments without code.
+    """
+
+    class Kind(models.TextChoices):
+        PAIN_NRS = "pain_nrs", "Pain, 0–10 numeric rating scale"
+        RMDQ = "rmdq", "Roland–Morris Disability Questionnaire (23 items)"
+        EQ5D_3L = "eq5d_3l", "EQ-5D-3L (5 dimensions + VAS)"
+        GLOBAL_7 = "global_7", "Global assessment, 7-point transition"
+
+    trial = models.ForeignKey("trial.Trial", on_delete=models.PROTECT, related_name="instruments")
+    code = models.SlugField(max_length=30)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    visits = models.ManyToManyField(
+        "trial.VisitDefinition",
+        related_name="instruments",
+        blank=True,
+        help_text="The visits at which this instrument is due.",
+    )
+    value_set = models.ForeignKey(
+        EQ5DValueSet,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="EQ-5D-3L only: the value set the index is computed from.",
+    )
+    primary = models.BooleanField(default=False, help_text="The trial's primary outcome.")
+    order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords(m2m_fields=[visits])
+
+    class Meta:
+        ordering = ["trial", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="instrument_code_unique"),
+            models.CheckConstraint(
+                name="instrument_value_set_only_for_eq5d",
+                condition=Q(kind="eq5d_3l", value_set__isnull=False)
+                | (~Q(kind="eq5d_3l") & Q(value_set__isnull=True)),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

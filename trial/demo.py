@@ -132,7 +132,45 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         trial=trial, code="y1", label="1 year", offset_days=434, window_before=14,
         window_after=42, order=2,
     )  # fmt: skip
+    _add_modic_instruments(trial)
     return trial
+
+
+def _add_modic_instruments(trial: Trial) -> None:
+    """Pain (primary), Roland–Morris and EQ-5D-3L at every visit; global assessment at
+    follow-up only (it asks about change since the start)."""
+    from outcomes.models import EQ5DValueSet, Instrument
+
+    visits = {v.code: v for v in trial.visit_definitions.all()}
+    follow_up = [visits["w10"], visits["y1"]]
+    specs = [
+        ("pain", "Current low back pain (0–10)", Instrument.Kind.PAIN_NRS, list(visits.values())),
+        ("rmdq", "Roland–Morris disability (0–23)", Instrument.Kind.RMDQ, list(visits.values())),
+        ("eq5d", "EQ-5D-3L", Instrument.Kind.EQ5D_3L, list(visits.values())),
+        ("global", "Global assessment", Instrument.Kind.GLOBAL_7, follow_up),
+    ]
+    from outcomes.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
+
+    # Loaded by a migration; created here too for databases flushed since (test runs).
+    uk, _ = EQ5DValueSet.objects.get_or_create(
+        code="uk-tto-dolan-1997",
+        defaults={
+            "name": "UK TTO (Dolan 1997)",
+            "citation": EQ5D_UK_TTO_CITATION,
+            "coefficients": EQ5D_UK_TTO_DOLAN_1997,
+        },
+    )
+    for order, (code, name, kind, due_at) in enumerate(specs, 1):
+        instrument = Instrument.objects.create(
+            trial=trial,
+            code=code,
+            name=name,
+            kind=kind,
+            order=order,
+            primary=code == "pain",
+            value_set=uk if kind == Instrument.Kind.EQ5D_3L else None,
+        )
+        instrument.visits.set(due_at)
 
 
 @dataclass(frozen=True)

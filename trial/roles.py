@@ -107,6 +107,10 @@ def ensure_role_groups(**kwargs) -> None:
             | Q(content_type__app_label="participants", codename__startswith="view_")
             | Q(content_type__app_label="outcomes", codename__startswith="view_")
             | Q(
+                content_type__app_label="outcomes",
+                content_type__model__in=["instrument", "eq5dvalueset"],
+            )
+            | Q(
                 content_type__app_label="auth",
                 codename__in=["view_user", "add_user", "change_user", "view_group"],
             )

@@ -1,0 +1,176 @@
+"""Scoring rules of the trial's instruments, as pure functions of plain values (no Django).
+
+Each function takes the responses as entered and returns the score, or None when the
+score is missing under the instrument's rule. Out-of-range input raises ScoringError: a
+form should never let it through, so reaching here with it is a bug, not a missing value.
+
+- Pain: current low back pain on a 0–10 numeric rating scale; the score is the response.
+- Roland–Morris Disability Questionnaire (RMDQ): 23 yes/no items; score = number of "yes",
+  0–23 (Roland & Morris, Spine 1983;8:141–4). Missing-item rule used here: the score is
+  missing when any item is unanswered. (Published pro-rating rules exist; we do not impute,
+  so an analysis sees exactly what was answered.)
+- EQ-5D-3L: five dimensions (mobility, self-care, usual activities, pain/discomfort,
+  anxiety/depression) at levels 1–3, plus a 0–100 visual analogue scale. The index comes
+  from a value set stored as data (see EQ5D_UK_TTO_DOLAN_1997 and outcomes.models).
+- Global assessment: a 7-point transition question; "improved" means much better or better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+class ScoringError(ValueError):
+    """Input that no scoring rule accepts (wrong length, out of range, wrong type)."""
+
+
+# --- Pain NRS ----------------------------------------------------------------------------------
+
+
+def pain_nrs(value: int | None) -> int | None:
+    """The 0–10 numeric rating: the response itself, or None when not answered."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ScoringError(f"pain must be a whole number 0–10, got {value!r}")
+    return value
+
+
+# --- Roland–Morris -------------------------------------------------------------------------------
+
+RMDQ_ITEMS = 23
+
+
+def rmdq(items: Sequence[bool | None]) -> int | None:
+    """Number of items answered "yes" (0–23); None when any item is unanswered."""
+    if len(items) != RMDQ_ITEMS:
+        raise ScoringError(f"the RMDQ has {RMDQ_ITEMS} items, got {len(items)}")
+    if any(item is not None and not isinstance(item, bool) for item in items):
+        raise ScoringError("RMDQ items are yes (True), no (False) or unanswered (None)")
+    if any(item is None for item in items):
+        return None
+    return sum(items)
+
+
+# --- EQ-5D-3L ----------------------------------------------------------------------------------
+
+EQ5D_DIMENSIONS = ("MO", "SC", "UA", "PD", "AD")
+EQ5D_DIMENSION_LABELS = {
+    "MO": "Mobility",
+    "SC": "Self-care",
+    "UA": "Usual activities",
+    "PD": "Pain/discomfort",
+    "AD": "Anxiety/depression",
+}
+
+
+@dataclass(frozen=True)
+class EQ5DValueSet:
+    """An additive EQ-5D-3L value set with the N3 term (the form of the UK TTO model).
+
+    index = 1 − constant (if any dimension is above level 1)
+              − Σ decrement[dimension][level]
+              − n3 (if any dimension is at level 3)
+    """
+
+    code: str
+    constant: float
+    n3: float
+    decrements: Mapping[str, Mapping[int, float]]  # {"MO": {2: 0.069, 3: 0.314}, ...}
+
+    @classmethod
+    def from_dict(cls, code: str, data: Mapping) -> EQ5DValueSet:
+        """Build from stored data: {"constant", "n3", "decrements": {"MO": {"2": x, "3": y}}}."""
+        try:
+            decrements = {
+                dim: {int(level): float(value) for level, value in data["decrements"][dim].items()}
+                for dim in EQ5D_DIMENSIONS
+            }
+            value_set = cls(code, float(data["constant"]), float(data["n3"]), decrements)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScoringError(f"value set {code!r} is incomplete: {exc}") from exc
+        for dim in EQ5D_DIMENSIONS:
+            if set(decrements[dim]) != {2, 3}:
+                raise ScoringError(f"value set {code!r}: {dim} needs decrements for levels 2 and 3")
+        return value_set
+
+
+# Dolan P. Modeling valuations for EuroQol health states. Med Care 1997;35:1095–108
+# (UK time trade-off, N3 model). Stored as data by outcomes' migrations; kept here too so
+# the pure module can be tested against the published anchor values.
+EQ5D_UK_TTO_CITATION = (
+    "Dolan P. Modeling valuations for EuroQol health states. Med Care 1997;35(11):1095-1108. "
+    "UK general population, time trade-off, N3 model."
+)
+EQ5D_UK_TTO_DOLAN_1997 = {
+    "constant": 0.081,
+    "n3": 0.269,
+    "decrements": {
+        "MO": {"2": 0.069, "3": 0.314},
+        "SC": {"2": 0.104, "3": 0.214},
+        "UA": {"2": 0.036, "3": 0.094},
+        "PD": {"2": 0.123, "3": 0.386},
+        "AD": {"2": 0.071, "3": 0.236},
+    },
+}
+
+
+def eq5d_profile(levels: Mapping[str, int | None]) -> str | None:
+    """The 5-digit health state, e.g. "11223"; None when any dimension is unanswered."""
+    values = [levels.get(dim) for dim in EQ5D_DIMENSIONS]
+    if any(v is None for v in values):
+        return None
+    for dim, value in zip(EQ5D_DIMENSIONS, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in (1, 2, 3):
+            raise ScoringError(f"EQ-5D-3L {dim} must be 1, 2 or 3, got {value!r}")
+    return "".join(str(v) for v in values)
+
+
+def eq5d_index(profile: str | None, value_set: EQ5DValueSet) -> float | None:
+    """The index of a health state under a value set, rounded to 3 decimals."""
+    if profile is None:
+        return None
+    if len(profile) != 5 or any(ch not in "123" for ch in profile):
+        raise ScoringError(f"an EQ-5D-3L health state is 5 digits 1–3, got {profile!r}")
+    levels = [int(ch) for ch in profile]
+    if all(level == 1 for level in levels):
+        return 1.0
+    index = 1.0 - value_set.constant
+    for dim, level in zip(EQ5D_DIMENSIONS, levels, strict=True):
+        if level > 1:
+            index -= value_set.decrements[dim][level]
+    if 3 in levels:
+        index -= value_set.n3
+    return round(index, 3)
+
+
+def eq5d_vas(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ScoringError(f"the EQ VAS is a whole number 0–100, got {value!r}")
+    return value
+
+
+# --- Global assessment ------------------------------------------------------------------------
+
+GLOBAL_CHOICES = (
+    (1, "Much better"),
+    (2, "Better"),
+    (3, "Slightly better"),
+    (4, "Unchanged"),
+    (5, "Slightly worse"),
+    (6, "Worse"),
+    (7, "Much worse"),
+)
+GLOBAL_IMPROVED = frozenset({1, 2})
+
+
+def global_improved(answer: int | None) -> bool | None:
+    """True for much better or better, False for the other five answers, None if missing."""
+    if answer is None:
+        return None
+    if isinstance(answer, bool) or answer not in dict(GLOBAL_CHOICES):
+        raise ScoringError(f"the global assessment is 1–7, got {answer!r}")
+    return answer in GLOBAL_IMPROVED
