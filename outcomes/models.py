@@ -8,6 +8,7 @@ inbound messages and delivery receipts, matched by `gateway_message_id`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -146,3 +147,55 @@ class Instrument(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Outcome data -----------------------------------------------------------------------------
+
+
+class OutcomeEntry(models.Model):
+    """One instrument's data at one visit: the responses as entered and their scores, or
+    "not done" with the reason. Changing saved values needs a reason for change, kept with
+    who and when in the history (simple-history's change reason)."""
+
+    class NotDone(models.TextChoices):
+        NOT_REACHED = "not_reached", "Not reached"
+        REFUSED = "refused", "Refused"
+        TOO_ILL = "too_ill", "Too ill"
+        OTHER = "other", "Other"
+
+    trial = models.ForeignKey("trial.Trial", on_delete=models.PROTECT, related_name="+")
+    participant = models.ForeignKey(
+        "participants.Participant", on_delete=models.PROTECT, related_name="outcome_entries"
+    )
+    visit = models.ForeignKey(
+        "participants.Visit", on_delete=models.PROTECT, related_name="outcome_entries"
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="entries")
+    responses = models.JSONField(default=dict, blank=True)
+    # Scores (outcomes.scoring): pain 0–10, RMDQ 0–23, EQ-5D index, global answer 1–7.
+    score = models.FloatField(null=True, blank=True)
+    eq5d_profile = models.CharField(max_length=5, blank=True)
+    eq5d_vas = models.PositiveSmallIntegerField(null=True, blank=True)
+    improved = models.BooleanField(null=True, blank=True)
+    not_done = models.CharField(max_length=12, choices=NotDone.choices, blank=True)
+    not_done_note = models.CharField(max_length=300, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["visit", "instrument__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "instrument"], name="one_entry_per_visit"),
+            models.CheckConstraint(
+                name="entry_done_or_not_done",
+                condition=Q(not_done="") | (Q(score__isnull=True) & Q(eq5d_vas__isnull=True)),
+            ),
+        ]
+        indexes = [models.Index(fields=["trial", "instrument"])]
+        verbose_name_plural = "outcome entries"
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.instrument.code} at {self.visit_id}"

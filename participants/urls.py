@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from outcomes import views as outcome_views
 from participants import views
 
 
@@ -26,6 +27,11 @@ urlpatterns = [
     path("trials/<str:code>/follow-up/", views.followup_summary, name="followup_summary"),
     path("trials/<str:code>/visits/<id:pk>/attended/", views.visit_attended, name="visit_attended"),
     path("trials/<str:code>/visits/<id:pk>/missed/", views.visit_missed, name="visit_missed"),
+    path(
+        "trials/<str:code>/visits/<id:pk>/outcomes/",
+        outcome_views.visit_outcomes,
+        name="visit_outcomes",
+    ),
     path("trials/<str:code>/participants/<id:pk>/contact/", views.contact_log, name="contact_log"),
     path(
         "trials/<str:code>/participants/<id:pk>/status/",

@@ -94,7 +94,7 @@ def _lock_visit(visit: Visit) -> Visit:
     )
 
 
-def _require_followup(participant: Participant) -> None:
+def require_followup(participant: Participant) -> None:
     if not participant.is_randomized:
         raise ValidationError("This participant has not been randomized; there are no visits.")
     if participant.status == Status.DECEASED:
@@ -111,7 +111,7 @@ def visit_record_attendance(*, visit: Visit, attended_on: dt.date, by) -> Visit:
     """Mark a visit attended on a date, flagging whether that was inside its window."""
     visit = _lock_visit(visit)
     participant = visit.participant
-    _require_followup(participant)
+    require_followup(participant)
     if visit.outcome != Visit.Outcome.OPEN:
         raise ValidationError(
             f"This visit is already recorded as {visit.get_outcome_display().lower()}."

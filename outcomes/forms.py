@@ -1,0 +1,169 @@
+"""Outcome entry forms: one per instrument kind, built from the trial's configuration.
+
+Each validates on the server: ranges, whole numbers, and "either the data or a reason it
+was not done". Item wording is the paper questionnaire's; the forms number the items so
+data entry follows the paper.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from outcomes import scoring
+from outcomes.entry import EntryInput
+from outcomes.models import Instrument, OutcomeEntry
+from participants.forms import DateInput, TrialDateMixin
+from participants.services import trial_today
+
+NOT_DONE_CHOICES = [("", "Done (enter the data)")] + list(OutcomeEntry.NotDone.choices)
+
+
+class InstrumentForm(forms.Form):
+    """Common part: done, or not done with a reason (and a note for "other")."""
+
+    not_done = forms.ChoiceField(
+        label="Status", choices=NOT_DONE_CHOICES, required=False, initial=""
+    )
+    not_done_note = forms.CharField(label="Note (for other)", max_length=300, required=False)
+
+    def __init__(self, *args, instrument: Instrument, entry: OutcomeEntry | None, **kwargs):
+        self.instrument = instrument
+        initial = kwargs.pop("initial", {}) or {}
+        if entry is not None:
+            initial = {
+                "not_done": entry.not_done,
+                "not_done_note": entry.not_done_note,
+                **self.initial_from(entry.responses),
+            }
+        super().__init__(*args, initial=initial, prefix=instrument.code, **kwargs)
+
+    def initial_from(self, responses: dict) -> dict:
+        return dict(responses)
+
+    def data_fields(self) -> list[str]:
+        return [name for name in self.fields if name not in ("not_done", "not_done_note")]
+
+    def clean(self):
+        data = super().clean()
+        not_done = data.get("not_done")
+        filled = [f for f in self.data_fields() if data.get(f) not in (None, "")]
+        if not_done:
+            if filled:
+                raise ValidationError("Either enter the data or mark it not done, not both.")
+            if not_done == "other" and not data.get("not_done_note"):
+                self.add_error("not_done_note", "Say why it was not done.")
+        else:
+            self.check_complete(data, filled)
+        return data
+
+    def check_complete(self, data: dict, filled: list[str]) -> None:
+        missing = [f for f in self.data_fields() if f not in filled]
+        for name in missing:
+            self.add_error(name, "Enter a value, or mark the instrument not done.")
+
+    def responses(self) -> dict:
+        return {f: self.cleaned_data.get(f) for f in self.data_fields()}
+
+    def entry_input(self) -> EntryInput:
+        not_done = self.cleaned_data.get("not_done") or ""
+        return EntryInput(
+            instrument=self.instrument,
+            responses={} if not_done else self.responses(),
+            not_done=not_done,
+            not_done_note=self.cleaned_data.get("not_done_note", ""),
+        )
+
+
+class PainForm(InstrumentForm):
+    value = forms.IntegerField(
+        label="Current low back pain (0 = no pain, 10 = worst imaginable)",
+        min_value=0,
+        max_value=10,
+        required=False,
+    )
+
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class RmdqForm(InstrumentForm):
+    """23 yes/no items. Unanswered items are allowed: the score is then missing."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for n in range(1, scoring.RMDQ_ITEMS + 1):
+            self.fields[f"item_{n}"] = forms.ChoiceField(
+                label=f"Item {n}", choices=YES_NO, widget=forms.RadioSelect, required=False
+            )
+
+    def initial_from(self, responses: dict) -> dict:
+        items = responses.get("items") or []
+        return {
+            f"item_{n}": {True: "yes", False: "no"}.get(value) for n, value in enumerate(items, 1)
+        }
+
+    def check_complete(self, data: dict, filled: list[str]) -> None:
+        if not filled:
+            self.add_error(None, "Answer the items, or mark the questionnaire not done.")
+
+    def responses(self) -> dict:
+        answers = [self.cleaned_data.get(f"item_{n}") for n in range(1, scoring.RMDQ_ITEMS + 1)]
+        return {"items": [None if a in (None, "") else a == "yes" for a in answers]}
+
+
+class Eq5dForm(InstrumentForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for dim in scoring.EQ5D_DIMENSIONS:
+            self.fields[dim] = forms.TypedChoiceField(
+                label=scoring.EQ5D_DIMENSION_LABELS[dim],
+                choices=[
+                    (1, "Level 1 (no problems)"),
+                    (2, "Level 2 (some)"),
+                    (3, "Level 3 (extreme)"),
+                ],
+                coerce=int,
+                empty_value=None,
+                widget=forms.RadioSelect,
+                required=False,
+            )
+        self.fields["vas"] = forms.IntegerField(
+            label="EQ VAS (0–100)", min_value=0, max_value=100, required=False
+        )
+
+
+class GlobalForm(InstrumentForm):
+    answer = forms.TypedChoiceField(
+        label="Compared with the start of the trial, the back pain is",
+        choices=scoring.GLOBAL_CHOICES,
+        coerce=int,
+        empty_value=None,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+
+FORM_FOR_KIND = {
+    Instrument.Kind.PAIN_NRS: PainForm,
+    Instrument.Kind.RMDQ: RmdqForm,
+    Instrument.Kind.EQ5D_3L: Eq5dForm,
+    Instrument.Kind.GLOBAL_7: GlobalForm,
+}
+
+
+class VisitOutcomesForm(TrialDateMixin, forms.Form):
+    attended_on = forms.DateField(label="Date of the visit", widget=DateInput, required=False)
+    reason_for_change = forms.CharField(
+        label="Reason for change (needed when correcting saved values)",
+        max_length=300,
+        required=False,
+    )
+
+    def __init__(self, *args, trial, visit, **kwargs):
+        super().__init__(*args, prefix="visit", **kwargs)
+        self.trial = trial
+        self.fields["attended_on"].initial = visit.attended_on or trial_today(trial)
+
+    def clean_attended_on(self):
+        return self._past_or_today("attended_on", "visit date")
