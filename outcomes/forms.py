@@ -47,7 +47,11 @@ class InstrumentForm(forms.Form):
     def clean(self):
         data = super().clean()
         not_done = data.get("not_done")
-        filled = [f for f in self.data_fields() if data.get(f) not in (None, "")]
+        # What was submitted, valid or not: an invalid value already has its own error and
+        # must not also be reported as missing.
+        filled = [
+            f for f in self.data_fields() if self.data.get(self.add_prefix(f)) not in (None, "")
+        ]
         if not_done:
             if filled:
                 raise ValidationError("Either enter the data or mark it not done, not both.")
