@@ -13,7 +13,9 @@ from django.db import transaction
 
 from outcomes import scoring
 from outcomes.models import Instrument, OutcomeEntry
+from participants import schedule
 from participants.models import Visit
+from participants.services.common import not_in_future
 from participants.services.followup import (
     require_followup,
     visit_record_attendance,
@@ -128,7 +130,7 @@ def visit_record_outcomes(
         entry.save()
         existing[item.instrument.pk] = entry
 
-    if visit.outcome == Visit.Outcome.OPEN and set(due) <= set(existing):
+    if due and visit.outcome == Visit.Outcome.OPEN and set(due) <= set(existing):
         recorded = [existing[pk] for pk in due]
         if all(e.not_done for e in recorded):
             reasons = sorted({e.get_not_done_display() for e in recorded})
@@ -139,4 +141,33 @@ def visit_record_outcomes(
             if attended_on is None:
                 raise ValidationError({"attended_on": "Enter the date of the visit."})
             visit = visit_record_attendance(visit=visit, attended_on=attended_on, by=by)
+    elif (
+        visit.outcome == Visit.Outcome.COMPLETED
+        and attended_on is not None
+        and attended_on != visit.attended_on
+    ):
+        visit = _correct_visit_date(visit, attended_on, reason, by)
+    return visit
+
+
+def _correct_visit_date(visit: Visit, attended_on: dt.date, reason: str, by) -> Visit:
+    """A completed visit's date changed on the outcomes page: a correction like any other."""
+    participant = visit.participant
+    if not reason:
+        raise ValidationError(
+            {"reason_for_change": "The visit date is being changed: give the reason."}
+        )
+    not_in_future(participant.trial, "attended_on", attended_on, "visit date")
+    if attended_on < participant.randomized_on:
+        raise ValidationError(
+            {
+                "attended_on": "A follow-up visit cannot precede randomization "
+                f"({participant.randomized_on:%d %b %Y})."
+            }
+        )
+    visit.attended_on = attended_on
+    visit.in_window = schedule.in_window(attended_on, visit.window_start, visit.window_end)
+    visit._history_user = by
+    visit._change_reason = reason
+    visit.save(update_fields=["attended_on", "in_window"])
     return visit
