@@ -10,13 +10,13 @@ Environment variables:
 """
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,12 +38,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Serving without a SECRET_KEY from the environment is refused (trial/wsgi.py, trial/asgi.py
+# and the deploy check in trial/checks.py). Management commands (migrate, makemigrations,
+# check) and tests may run without one: development uses a fixed key, anything else a random
+# key for this process only, which signs nothing that outlives it.
+SECRET_KEY_FROM_ENV = bool(SECRET_KEY)
 if not SECRET_KEY:
-    # A test process (pytest imported) may use the development key too: test runs never
-    # serve real users, and requiring a key there would only add set-up friction.
-    if not DEBUG and "pytest" not in sys.modules:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "development-only-key-never-use-in-production-0123456789abcdef"
+    if DEBUG or "pytest" in sys.modules:
+        SECRET_KEY = "development-only-key-never-use-in-production-0123456789abcdef"
+    else:
+        SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -16,15 +16,18 @@ PRODUCTION = {
 }
 
 
+def _clean_env() -> dict[str, str]:
+    dropped = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # Only the variables under test: nothing the test process set for itself (the browser
     # tests set DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly rejects).
-    dropped = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**clean, **env},
+        env={**_clean_env(), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -37,11 +40,28 @@ def test_deploy_check_is_clean_with_production_environment():
     assert "no issues" in result.stdout
 
 
-def test_production_without_a_secret_key_refuses_to_start():
+def test_production_without_a_secret_key_refuses_to_serve_and_fails_the_deploy_check():
     env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
-    result = manage("check", env=env)
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    deploy = manage("check", "--deploy", env=env)
+    assert deploy.returncode != 0
+    assert "SECRET_KEY must be set" in deploy.stderr + deploy.stdout
+    for module in ("trial.wsgi", "trial.asgi"):
+        serve = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            cwd=ROOT,
+            env={**_clean_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert serve.returncode != 0, module
+        assert "SECRET_KEY must be set" in serve.stderr
+
+
+def test_management_commands_run_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    result = manage("makemigrations", "--check", "--dry-run", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_without_a_broker_celery_runs_tasks_eagerly(settings):
