@@ -17,6 +17,7 @@ form should never let it through, so reaching here with it is a bug, not a missi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,10 @@ RMDQ_ITEMS = 23
 
 def rmdq(items: Sequence[bool | None]) -> int | None:
     """Number of items answered "yes" (0–23); None when any item is unanswered."""
+    try:
+        items = list(items)
+    except TypeError as exc:
+        raise ScoringError("the RMDQ items must be a sequence of answers") from exc
     if len(items) != RMDQ_ITEMS:
         raise ScoringError(f"the RMDQ has {RMDQ_ITEMS} items, got {len(items)}")
     if any(item is not None and not isinstance(item, bool) for item in items):
@@ -84,16 +89,31 @@ class EQ5DValueSet:
         """Build from stored data: {"constant", "n3", "decrements": {"MO": {"2": x, "3": y}}}."""
         try:
             decrements = {
-                dim: {int(level): float(value) for level, value in data["decrements"][dim].items()}
+                dim: {
+                    int(level): _coefficient(value)
+                    for level, value in data["decrements"][dim].items()
+                }
                 for dim in EQ5D_DIMENSIONS
             }
-            value_set = cls(code, float(data["constant"]), float(data["n3"]), decrements)
-        except (KeyError, TypeError, ValueError) as exc:
+            value_set = cls(
+                code, _coefficient(data["constant"]), _coefficient(data["n3"]), decrements
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ScoringError(f"value set {code!r} is incomplete: {exc}") from exc
         for dim in EQ5D_DIMENSIONS:
             if set(decrements[dim]) != {2, 3}:
                 raise ScoringError(f"value set {code!r}: {dim} needs decrements for levels 2 and 3")
         return value_set
+
+
+def _coefficient(value) -> float:
+    """A value-set coefficient: a finite, non-negative number (a decrement), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"{value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{value!r} is not a finite non-negative number")
+    return number
 
 
 # Dolan P. Modeling valuations for EuroQol health states. Med Care 1997;35:1095–108
@@ -119,11 +139,15 @@ EQ5D_UK_TTO_DOLAN_1997 = {
 def eq5d_profile(levels: Mapping[str, int | None]) -> str | None:
     """The 5-digit health state, e.g. "11223"; None when any dimension is unanswered."""
     values = [levels.get(dim) for dim in EQ5D_DIMENSIONS]
-    if any(v is None for v in values):
-        return None
+    # Check what was answered before deciding it is incomplete: a bad level is an error
+    # even when another dimension is missing.
     for dim, value in zip(EQ5D_DIMENSIONS, values, strict=True):
+        if value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value not in (1, 2, 3):
             raise ScoringError(f"EQ-5D-3L {dim} must be 1, 2 or 3, got {value!r}")
+    if any(v is None for v in values):
+        return None
     return "".join(str(v) for v in values)
 
 
@@ -131,7 +155,7 @@ def eq5d_index(profile: str | None, value_set: EQ5DValueSet) -> float | None:
     """The index of a health state under a value set, rounded to 3 decimals."""
     if profile is None:
         return None
-    if len(profile) != 5 or any(ch not in "123" for ch in profile):
+    if not isinstance(profile, str) or len(profile) != 5 or any(ch not in "123" for ch in profile):
         raise ScoringError(f"an EQ-5D-3L health state is 5 digits 1–3, got {profile!r}")
     levels = [int(ch) for ch in profile]
     if all(level == 1 for level in levels):
@@ -171,6 +195,6 @@ def global_improved(answer: int | None) -> bool | None:
     """True for much better or better, False for the other five answers, None if missing."""
     if answer is None:
         return None
-    if isinstance(answer, bool) or answer not in dict(GLOBAL_CHOICES):
+    if isinstance(answer, bool) or not isinstance(answer, int) or not 1 <= answer <= 7:
         raise ScoringError(f"the global assessment is 1–7, got {answer!r}")
     return answer in GLOBAL_IMPROVED

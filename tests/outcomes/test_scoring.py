@@ -8,6 +8,7 @@ outcomes.scoring fails these tests rather than being checked against itself.
 from __future__ import annotations
 
 import ast
+import copy
 import itertools
 from decimal import Decimal
 from pathlib import Path
@@ -377,3 +378,38 @@ def test_the_scoring_module_imports_nothing_from_django():
     assert not [name for name in imported if name.split(".")[0] == "django"], imported
     assert not [name for name in imported if name.startswith(".")], imported
     assert "__import__" not in source and "importlib" not in source
+
+
+# --- Input checking found by review ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [1.0, 2.0, Decimal(2), [1], "1"])
+def test_the_global_answer_must_be_a_whole_number(answer):
+    with pytest.raises(scoring.ScoringError):
+        scoring.global_improved(answer)
+
+
+def test_a_bad_eq5d_level_is_an_error_even_when_another_dimension_is_missing():
+    with pytest.raises(scoring.ScoringError):
+        scoring.eq5d_profile({"MO": 4})
+
+
+@pytest.mark.parametrize(("call", "arg"), [("eq5d_index", 11111), ("rmdq", 5)])
+def test_wrong_types_raise_scoring_errors(call, arg):
+    with pytest.raises(scoring.ScoringError):
+        if call == "eq5d_index":
+            scoring.eq5d_index(arg, UK)
+        else:
+            scoring.rmdq(arg)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, True])
+def test_a_value_set_coefficient_must_be_a_finite_non_negative_number(bad):
+    data = copy.deepcopy(scoring.EQ5D_UK_TTO_DOLAN_1997)
+    data["decrements"]["MO"]["2"] = bad
+    with pytest.raises(scoring.ScoringError):
+        scoring.EQ5DValueSet.from_dict("bad", data)
+    data = copy.deepcopy(scoring.EQ5D_UK_TTO_DOLAN_1997)
+    data["n3"] = bad
+    with pytest.raises(scoring.ScoringError):
+        scoring.EQ5DValueSet.from_dict("bad", data)
