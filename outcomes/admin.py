@@ -6,10 +6,11 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from outcomes.models import EQ5DValueSet, Instrument, OutboundMessage
+from participants.admin import ReadOnlyAdmin
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "trial",
@@ -24,15 +25,6 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     list_select_related = ("trial", "participant")
     search_fields = ("to", "participant__number", "gateway_message_id")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(EQ5DValueSet)

@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 
-from participants import schedule
+from participants import selectors
 from participants.models import Participant, Visit
 from trial import roles
 from trial.models import Membership, Trial
@@ -55,7 +55,6 @@ class DigestRow:
     visit: str
     window_start: dt.date
     window_end: dt.date
-    phone: str
 
 
 @dataclass(frozen=True)
@@ -79,43 +78,25 @@ class Digest:
 
 def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) -> Digest:
     """Open visits that are due or overdue on `day` at the user's sites: the counts and the
-    first `limit` of them. A fixed handful of queries however large the trial."""
-    sites = roles.sites_for(user, trial)
-    all_site_count = trial.sites.count()
-    site_codes = tuple(sites.values_list("code", flat=True))
-    visits = Visit.objects.filter(
-        trial=trial, site__in=sites, outcome=Visit.Outcome.OPEN, window_start__lte=day
-    )
-    counts = visits.aggregate(
-        due=Count("pk", filter=Q(window_end__gte=day)),
-        overdue=Count("pk", filter=Q(window_end__lt=day)),
-    )
-    listed = visits.order_by("window_end", "pk").values_list(
-        "participant__number",
-        "site__code",
-        "definition__label",
-        "window_start",
-        "window_end",
-        "participant__phone",
-    )[:limit]
+    first `limit` of them, exactly as the worklist's "due and overdue" tab lists them."""
+    site_codes = tuple(roles.sites_for(user, trial).values_list("code", flat=True))
+    counts = selectors.worklist_counts(user, trial, today=day)
+    listed = selectors.worklist(user, trial, bucket="attention", today=day)[:limit]
     rows = tuple(
         DigestRow(
-            status=schedule.status(
-                today=day, window_start=start, window_end=end, outcome=Visit.Outcome.OPEN
-            ),
-            number=number,
-            site=site,
-            visit=label,
-            window_start=start,
-            window_end=end,
-            phone=phone,
+            status=visit.status(day),
+            number=visit.participant.number,
+            site=visit.site.code,
+            visit=visit.definition.label,
+            window_start=visit.window_start,
+            window_end=visit.window_end,
         )
-        for number, site, label, start, end, phone in listed
+        for visit in listed
     )
     return Digest(
         day=day,
         sites=site_codes,
-        all_sites=len(site_codes) == all_site_count,
+        all_sites=len(site_codes) == trial.sites.count(),
         due=counts["due"],
         overdue=counts["overdue"],
         rows=rows,

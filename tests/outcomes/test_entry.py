@@ -22,7 +22,6 @@ from outcomes.entry import EntryInput, score_fields, visit_record_outcomes
 from outcomes.models import Instrument, OutcomeEntry
 from participants import services
 from participants.models import Participant, Visit
-from tests.participants import test_followup_views
 from tests.participants.test_followup_views import (
     backdate,
     change_status,
@@ -39,9 +38,6 @@ RMDQ_7_YES = [True] * 7 + [False] * 16
 
 
 # --- Helpers --------------------------------------------------------------------------------
-
-# Requests over https, as in production (tests/participants/test_views.py).
-client = test_followup_views.client
 
 
 @pytest.fixture

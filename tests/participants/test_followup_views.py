@@ -22,7 +22,7 @@ from participants import services
 from participants.models import ContactAttempt, Participant, StatusChange, Visit
 from participants.views import followup as followup_views
 from tests import factories
-from tests.participants.test_views import HttpsClient, randomized_participant, url
+from tests.participants.test_views import randomized_participant, url
 from trial.models import Trial
 
 Status = Participant.Status
@@ -30,12 +30,6 @@ Outcome = Visit.Outcome
 
 
 # --- Helpers --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client():
-    """Requests over https, as in production (see tests/participants/test_views.py)."""
-    return HttpsClient()
 
 
 def today(trial: Trial) -> dt.date:

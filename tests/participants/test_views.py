@@ -8,7 +8,6 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
@@ -32,26 +31,6 @@ BASELINE_POST = {
 
 
 # --- Helpers --------------------------------------------------------------------------------
-
-
-class HttpsClient(Client):
-    """Requests over https, as in production (DEBUG off redirects http to https)."""
-
-    def generic(
-        self, method, path, data="", content_type="application/octet-stream", secure=True, **extra
-    ):
-        return super().generic(method, path, data, content_type, secure=True, **extra)
-
-
-@pytest.fixture
-def client():
-    return HttpsClient()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The personas' passwords are never checked here; hashing them slowly costs seconds."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def today(trial: Trial) -> dt.date:

@@ -7,7 +7,6 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
@@ -15,26 +14,6 @@ from participants import services
 from participants.models import Allocation, Participant
 from tests import factories
 from trial.models import LOCKED_REASON, MinimizationFactor, Trial
-
-
-class HttpsClient(Client):
-    """Requests over https, as in production (DEBUG off redirects http to https)."""
-
-    def generic(
-        self, method, path, data="", content_type="application/octet-stream", secure=True, **extra
-    ):
-        return super().generic(method, path, data, content_type, secure=True, **extra)
-
-
-@pytest.fixture
-def client():
-    return HttpsClient()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The personas' passwords are never checked here; hashing them slowly costs seconds."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
