@@ -23,11 +23,15 @@ MAX_ERROR_LENGTH = 1000
 
 
 @transaction.atomic
-def sms_queue(*, participant: Participant, body: str, kind: str) -> OutboundMessage:
+def sms_queue(
+    *,
+    participant: Participant,
+    body: str,
+    kind: str,
+    week_id: int | None = None,
+    question_id: int | None = None,
+) -> OutboundMessage:
     """Store an SMS to the participant's phone and send it once the transaction commits."""
-    # Imported here: outcomes.tasks imports this module.
-    from outcomes.tasks import sms_send
-
     if not participant.phone:
         raise ValidationError(f"{participant} has no mobile number to send an SMS to.")
     if not body.strip():
@@ -40,24 +44,66 @@ def sms_queue(*, participant: Participant, body: str, kind: str) -> OutboundMess
         to=participant.phone,
         body=body.strip(),
         kind=kind,
+        week_id=week_id,
+        question_id=question_id,
+        next_attempt_at=timezone.now(),
     )
-    message_id = message.pk
+    send_after_commit([message.pk])
+    return message
+
+
+def sms_queue_many(messages: list[OutboundMessage]) -> list[OutboundMessage]:
+    """Store many unsaved messages in one INSERT (the weekly job) and send them after commit.
+    The caller's transaction must be atomic; the messages are validated by the caller."""
+    now = timezone.now()
+    for message in messages:
+        message.next_attempt_at = now
+    created = OutboundMessage.objects.bulk_create(messages)
+    send_after_commit([m.pk for m in created])
+    return created
+
+
+def send_after_commit(message_ids: list[int]) -> None:
+    """Hand the messages to the sending task once the current transaction commits."""
+    # Imported here: outcomes.tasks imports this module.
+    from outcomes.tasks import sms_send
+
+    ids = list(message_ids)
 
     # A named function, not a partial: Django logs a failing robust callback by __qualname__.
-    def send_after_commit() -> None:
-        sms_send.delay(message_id)
+    def send_queued_messages() -> None:
+        for message_id in ids:
+            sms_send.delay(message_id)
 
     # robust: if the broker cannot be reached, the caller's work has committed all the same
-    # and must not fail now; the message stays queued and sms_send_stale picks it up.
-    transaction.on_commit(send_after_commit, robust=True)
-    return message
+    # and must not fail now; the messages stay queued and sms_send_stale picks them up.
+    transaction.on_commit(send_queued_messages, robust=True)
+
+
+# Kinds that still go to a participant who can no longer be tracked: none, except the
+# confirmation of an opt-in (which is sent because the participant has just opted in).
+def _why_not_send(message: OutboundMessage) -> str:
+    """A reason this participant must get nothing now, or "" (checked at sending time, so
+    an opt-out or a withdrawal after queueing still stops the message)."""
+    participant = message.participant
+    if participant is None:
+        return ""
+    if participant.sms_opted_out_at is not None:
+        return "Participant opted out of SMS."
+    if participant.status in (Participant.Status.WITHDRAWN, Participant.Status.DECEASED):
+        return f"Participant {participant.get_status_display().lower()}."
+    if participant.phone != message.to:
+        return "The participant's number changed after this message was queued."
+    return ""
 
 
 def sms_send_now(*, message_id: int) -> str:
     """Send one queued message through the configured backend.
 
     Returns "sent"; "skipped" when the message is no longer queued (already sent or failed:
-    a duplicate or retried task) or gone; "failed" when the gateway refused it for good.
+    a duplicate or retried task) or gone; "cancelled" when the participant must no longer
+    get messages (opted out, withdrawn, deceased); "failed" when the gateway refused it for
+    good.
     A TransientSmsError is recorded on the message and re-raised for the task to retry.
     """
     backend = sms.get_backend()
@@ -68,15 +114,28 @@ def sms_send_now(*, message_id: int) -> str:
             # then finds the message sent, rather than sending it again. The lock covers one
             # row and the call is bounded by the gateway's timeout. (On SQLite the
             # IMMEDIATE transaction serializes instead.)
-            message = OutboundMessage.objects.select_for_update().filter(pk=message_id).first()
+            message = (
+                OutboundMessage.objects.select_for_update(of=("self",))
+                .select_related("participant")
+                .filter(pk=message_id)
+                .first()
+            )
             if message is None or message.status != Status.QUEUED:
                 return "skipped"
+            why_not = _why_not_send(message)
+            if why_not:
+                OutboundMessage.objects.filter(pk=message_id).update(
+                    status=Status.CANCELLED, last_error=why_not
+                )
+                return "cancelled"
             gateway_id = backend.send(to=message.to, body=message.body)
             # Conditional on "queued" as well, so nothing that bypassed the lock can turn a
             # failed message into a sent one or count a send twice.
+            now = timezone.now()
             updated = OutboundMessage.objects.filter(pk=message_id, status=Status.QUEUED).update(
                 status=Status.SENT,
-                sent_at=timezone.now(),
+                sent_at=now,
+                last_attempt_at=now,
                 gateway_message_id=gateway_id,
                 attempts=F("attempts") + 1,
             )
@@ -97,10 +156,53 @@ def sms_give_up(*, message_id: int, error: str) -> bool:
     return bool(updated)
 
 
+def sms_retry_at(*, message_id: int, at) -> int:
+    """Note when a still-queued message will be tried again; returns its attempts so far."""
+    OutboundMessage.objects.filter(pk=message_id, status=Status.QUEUED).update(next_attempt_at=at)
+    return (
+        OutboundMessage.objects.filter(pk=message_id).values_list("attempts", flat=True).first()
+        or 0
+    )
+
+
 def _record_attempt(message_id: int, exc: Exception, *, status: str) -> None:
     # Outside the send transaction, which rolled back: the failed attempt must stay recorded.
     OutboundMessage.objects.filter(pk=message_id, status=Status.QUEUED).update(
         status=status,
         attempts=F("attempts") + 1,
+        last_attempt_at=timezone.now(),
         last_error=(str(exc) or type(exc).__name__)[:MAX_ERROR_LENGTH],
     )
+
+
+# Twilio's message statuses in the order they happen; a late callback for an earlier status
+# (callbacks can arrive out of order) must not overwrite a later one.
+DELIVERY_ORDER = {
+    "accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+    "undelivered": 4, "failed": 4, "delivered": 4, "receiving": 0, "received": 4, "read": 5,
+    "canceled": 4,
+}  # fmt: skip
+
+
+def sms_delivery_status(*, gateway_message_id: str, status: str, error_code: str = "") -> bool:
+    """Record the gateway's delivery report for a message; False if no message has that id."""
+    status = (status or "").strip().lower()[:20]
+    if not gateway_message_id or status not in DELIVERY_ORDER:
+        return False
+    with transaction.atomic():
+        message = (
+            OutboundMessage.objects.select_for_update()
+            .filter(gateway_message_id=gateway_message_id)
+            .first()
+        )
+        if message is None:
+            return False
+        current = DELIVERY_ORDER.get(message.delivery_status, -1)
+        if DELIVERY_ORDER[status] >= current:
+            message.delivery_status = status
+            message.delivery_error_code = (error_code or "")[:20]
+            message.delivery_updated_at = timezone.now()
+            message.save(
+                update_fields=["delivery_status", "delivery_error_code", "delivery_updated_at"]
+            )
+    return True

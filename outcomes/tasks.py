@@ -20,40 +20,94 @@ SMS_BACKOFF_FACTOR = 30
 SMS_BACKOFF_MAX = 30 * 60
 
 
-@shared_task(bind=True, max_retries=SMS_MAX_RETRIES)
+# The attempts are counted on the message itself, not by Celery: a message picked up again by
+# the stale sweeper (its retry task lost in a broker outage) continues the same count.
+@shared_task(bind=True, max_retries=None)
 def sms_send(self, message_id: int) -> str:
-    """Send one queued SMS; "sent", "skipped" (not queued any more) or "failed"."""
+    """Send one queued SMS: "sent", "skipped" (not queued any more), "cancelled" (the
+    participant must get nothing now) or "failed"."""
     try:
         return services.sms_send_now(message_id=message_id)
     except sms.TransientSmsError as exc:
-        if self.request.retries >= self.max_retries:
-            services.sms_give_up(message_id=message_id, error=f"Gave up after retries: {exc}")
-            return "failed"
         countdown = get_exponential_backoff_interval(
             factor=SMS_BACKOFF_FACTOR,
             retries=self.request.retries,
             maximum=SMS_BACKOFF_MAX,
             full_jitter=True,
         )
+        attempts = services.sms_retry_at(
+            message_id=message_id, at=timezone.now() + dt.timedelta(seconds=countdown)
+        )
+        if attempts > SMS_MAX_RETRIES:
+            services.sms_give_up(message_id=message_id, error=f"Gave up after retries: {exc}")
+            return "failed"
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-# A message never tried this long after it was stored has lost its task: the broker was
+# A queued message this long past its next try has lost its task: the broker was
 # unreachable when the transaction committed, or the task was dropped. Long enough that a
 # task merely waiting in a busy queue is rarely sent twice (and if it is, sms_send_now's
 # row lock makes the second a no-op).
 STALE_AFTER = dt.timedelta(minutes=10)
-STALE_BATCH = 500
+STALE_BATCH = 1000
+# After a long outage a weekly round's messages may all be stale: up to this many are
+# queued again per run (every 15 minutes), in batches, so no run holds them all in memory.
+STALE_MAX_PER_RUN = 50_000
 
 
 @shared_task
 def sms_send_stale() -> int:
-    """Queue a send for messages still waiting for their first try (every 15 minutes)."""
-    cutoff = timezone.now() - STALE_AFTER
-    stale = OutboundMessage.objects.filter(
-        status=OutboundMessage.Status.QUEUED, attempts=0, created_at__lt=cutoff
-    ).order_by("created_at")
-    message_ids = list(stale.values_list("pk", flat=True)[:STALE_BATCH])
-    for message_id in message_ids:
-        sms_send.delay(message_id)
-    return len(message_ids)
+    """Queue a send for queued messages whose next try is long overdue (every 15 minutes):
+    their task was never delivered (broker down at queueing time) or its retry was lost."""
+    now = timezone.now()
+    cutoff = now - STALE_AFTER
+    queued = 0
+    while queued < STALE_MAX_PER_RUN:
+        message_ids = list(
+            OutboundMessage.objects.filter(
+                status=OutboundMessage.Status.QUEUED, next_attempt_at__lt=cutoff
+            )
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:STALE_BATCH]
+        )
+        if not message_ids:
+            break
+        # Pushed forward first, so the next batch (and a concurrent sweeper) moves on.
+        OutboundMessage.objects.filter(pk__in=message_ids, status="queued").update(
+            next_attempt_at=now
+        )
+        for message_id in message_ids:
+            sms_send.delay(message_id)
+        queued += len(message_ids)
+    return queued
+
+
+# --- Weekly SMS tracking ----------------------------------------------------------------------
+# Both run every 15 minutes (settings.CELERY_BEAT_SCHEDULE) and are idempotent: the weekly job
+# opens the current week for whoever is due and does not have it yet, so it sends at most a
+# quarter of an hour after each trial's local send time, catches up after an outage, and a
+# re-run (or a worker killed half-way) sends nobody a second question for the same week.
+
+
+@shared_task
+def sms_weekly() -> dict[str, int]:
+    """Open the current week's SMS round in every trial with weekly SMS; {trial: opened}."""
+    from outcomes.models import SmsSchedule
+    from outcomes.tracking import sms_weekly_send
+
+    result = {}
+    for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial"):
+        result[schedule.trial.code] = sms_weekly_send(trial=schedule.trial).opened
+    return result
+
+
+@shared_task
+def sms_reminders() -> dict[str, int]:
+    """Send the one reminder of each week unanswered after its trial's delay."""
+    from outcomes.models import SmsSchedule
+    from outcomes.tracking import sms_reminders_send
+
+    return {
+        schedule.trial.code: sms_reminders_send(trial=schedule.trial)
+        for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial")
+    }

@@ -89,6 +89,14 @@ class Participant(models.Model):
     # False once a participant withdraws and refuses any further follow-up data collection.
     followup_allowed = models.BooleanField(default=True)
 
+    # Weekly SMS tracking (outcomes.tracking). Language: a code of the trial's SMS languages
+    # ("" = the trial's default). Opted out by replying STOP (or recorded by staff); nothing
+    # is sent while set. The missed-weeks count is maintained by the weekly job: consecutive
+    # finished weeks without any valid answer (reset by an answer), for the worklist alert.
+    sms_language = models.CharField("SMS language", max_length=8, blank=True)
+    sms_opted_out_at = models.DateTimeField("SMS opted out at", null=True, blank=True)
+    sms_missed_weeks = models.PositiveSmallIntegerField(default=0, editable=False)
+
     randomized_at = models.DateTimeField(null=True, blank=True)
     randomized_on = models.DateField(
         null=True, blank=True, help_text="Randomization date in the trial's time zone."
@@ -135,6 +143,16 @@ class Participant(models.Model):
         indexes = [
             models.Index(fields=["trial", "site", "-created_at"]),
             models.Index(fields=["trial", "status"]),
+            # Inbound SMS are matched to participants by the sender's number.
+            models.Index(fields=["phone"], name="participant_phone"),
+            # The weekly SMS job: active participants randomized in a date range.
+            models.Index(fields=["trial", "status", "randomized_on"], name="participant_sms_due"),
+            # The worklist's SMS alert: participants with weeks of silence.
+            models.Index(
+                fields=["trial", "site"],
+                condition=Q(sms_missed_weeks__gte=2),
+                name="participant_sms_silent",
+            ),
         ]
 
     def __str__(self) -> str:

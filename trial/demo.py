@@ -133,7 +133,68 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         window_after=42, order=2,
     )  # fmt: skip
     _add_modic_instruments(trial)
+    _add_modic_sms(trial)
     return trial
+
+
+# The reference trial's weekly SMS: two questions, every Sunday evening, from randomization
+# to the 1-year visit (day 434 = 62 weeks).
+SMS_QUESTIONS = (
+    (
+        "bothersome",
+        "Days with bothersome low back pain (0–7)",
+        "Hvor mange dage i den seneste uge har dine lændesmerter været generende? "
+        "Svar med et tal 0-7",
+        "How many days in the past week has your low back pain been bothersome? "
+        "Reply with a number 0-7",
+    ),
+    (
+        "sick_leave",
+        "Days of sick leave because of the back (0–7)",
+        "Hvor mange dage i den seneste uge har du været sygemeldt på grund af din ryg? Svar 0-7",
+        "How many days in the past week were you on sick leave because of your back? Reply 0-7",
+    ),
+)
+SMS_LANGUAGES = (
+    {
+        "code": "da",
+        "name": "Dansk",
+        "reminder": "Påmindelse:",
+        "thanks": "Tak for dine svar. Vi skriver igen i næste uge.",
+        "clarification": "Vi kunne ikke læse dit svar. Svar venligst med ét tal fra {min} "
+        "til {max}.",
+        "opted_in": "Du får igen de ugentlige spørgsmål. Svar STOP for at framelde dig.",
+    },
+    {
+        "code": "en",
+        "name": "English",
+        "reminder": "Reminder:",
+        "thanks": "Thank you for your answers. We will write again next week.",
+        "clarification": "Sorry, we could not read your reply. Please reply with one number "
+        "from {min} to {max}.",
+        "opted_in": "You will get the weekly questions again. Reply STOP to opt out.",
+    },
+)
+
+
+def _add_modic_sms(trial: Trial) -> None:
+    from outcomes.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
+
+    SmsSchedule.objects.create(
+        trial=trial,
+        weekday=SmsSchedule.Weekday.SUNDAY,
+        send_time=dt.time(18, 0),
+        weeks=62,
+        reminder_after_hours=24,
+        default_language="da",
+    )
+    danish, english = (SmsLanguage.objects.create(trial=trial, **spec) for spec in SMS_LANGUAGES)
+    for order, (code, label, text_da, text_en) in enumerate(SMS_QUESTIONS, 1):
+        question = SmsQuestion.objects.create(
+            trial=trial, code=code, label=label, order=order, min_value=0, max_value=7
+        )
+        SmsQuestionText.objects.create(question=question, language=danish, text=text_da)
+        SmsQuestionText.objects.create(question=question, language=english, text=text_en)
 
 
 def _add_modic_instruments(trial: Trial) -> None:

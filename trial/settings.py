@@ -223,5 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outcomes.tasks.sms_send_stale",
         "schedule": crontab(minute="*/15"),
     },
+    # Weekly SMS tracking: each trial's send time is checked every quarter of an hour.
+    "sms-weekly": {"task": "outcomes.tasks.sms_weekly", "schedule": crontab(minute="*/15")},
+    "sms-reminders": {
+        "task": "outcomes.tasks.sms_reminders",
+        "schedule": crontab(minute="7-59/15"),
+    },
 }
 # --- end of daily follow-up jobs ------------------------------------------------------------

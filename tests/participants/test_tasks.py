@@ -595,15 +595,30 @@ def test_messages_whose_task_was_lost_are_queued_again(
     lost = queue(participant, django_capture_on_commit_callbacks)  # its task never ran
     fresh = queue(participant, django_capture_on_commit_callbacks)
     retrying = queue(participant, django_capture_on_commit_callbacks)
-    long_ago = timezone.now() - STALE_AFTER - dt.timedelta(minutes=1)
-    OutboundMessage.objects.filter(pk__in=[lost.pk, retrying.pk]).update(created_at=long_ago)
-    OutboundMessage.objects.filter(pk=retrying.pk).update(attempts=1)  # has a retry pending
+    retry_lost = queue(participant, django_capture_on_commit_callbacks)
+    now = timezone.now()
+    long_ago = now - STALE_AFTER - dt.timedelta(minutes=1)
+    OutboundMessage.objects.filter(pk__in=[lost.pk, retrying.pk, retry_lost.pk]).update(
+        created_at=long_ago, next_attempt_at=long_ago
+    )
+    # Failed once: one has its retry pending in a few minutes, the other's retry is long
+    # overdue (lost with the broker).
+    OutboundMessage.objects.filter(pk=retrying.pk).update(
+        attempts=1, next_attempt_at=now + dt.timedelta(minutes=5)
+    )
+    OutboundMessage.objects.filter(pk=retry_lost.pk).update(attempts=1)
 
-    assert sms_send_stale.delay().get() == 1
+    assert sms_send_stale.delay().get() == 2
 
-    assert len(sent_sms(sms_file)) == 1
+    assert len(sent_sms(sms_file)) == 2
     statuses = dict(OutboundMessage.objects.values_list("pk", "status"))
-    assert statuses == {lost.pk: "sent", fresh.pk: "queued", retrying.pk: "queued"}
+    assert statuses == {
+        lost.pk: "sent",
+        fresh.pk: "queued",
+        retrying.pk: "queued",
+        retry_lost.pk: "sent",
+    }
+    assert OutboundMessage.objects.get(pk=retry_lost.pk).attempts == 2
 
 
 # --- manage.py run_daily_jobs ---------------------------------------------------------------
