@@ -1,11 +1,24 @@
-"""Outcomes in the admin: instrument configuration and EQ-5D value sets (trial managers),
-and the SMS outbox, read-only: messages are queued and sent by services and tasks only; the
-admin is for seeing what went out, what is waiting and what failed."""
+"""Outcomes in the admin: instrument configuration, EQ-5D value sets and the weekly SMS
+configuration (schedule, languages, questions and their texts), edited by trial managers;
+the SMS outbox, inbox, weeks and answers read-only: messages are queued, sent and read by
+services and tasks only; the admin is for seeing what went out, what came in, what is
+waiting and what failed."""
 
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from outcomes.models import EQ5DValueSet, Instrument, OutboundMessage
+from outcomes.models import (
+    EQ5DValueSet,
+    InboundMessage,
+    Instrument,
+    OutboundMessage,
+    SmsAnswer,
+    SmsLanguage,
+    SmsQuestion,
+    SmsQuestionText,
+    SmsSchedule,
+    SmsWeek,
+)
 from participants.admin import ReadOnlyAdmin
 
 
@@ -17,12 +30,14 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
         "participant",
         "to",
         "kind",
+        "week",
         "status",
+        "delivery_status",
         "attempts",
         "sent_at",
     )
-    list_filter = ("status", "kind", "trial")
-    list_select_related = ("trial", "participant")
+    list_filter = ("status", "kind", "delivery_status", "trial")
+    list_select_related = ("trial", "participant", "week__participant")
     search_fields = ("to", "participant__number", "gateway_message_id")
     date_hierarchy = "created_at"
 
@@ -34,7 +49,9 @@ class EQ5DValueSetAdmin(SimpleHistoryAdmin):
 
 @admin.register(Instrument)
 class InstrumentAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "trial", "kind", "primary", "order", "due_at")
+    # baseline_variable is on the form like every model field; listed too, so a manager
+    # sees which instrument gives a minimization factor its baseline value.
+    list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
     list_filter = ("trial", "kind")
     filter_horizontal = ("visits",)
 
@@ -43,4 +60,100 @@ class InstrumentAdmin(SimpleHistoryAdmin):
         return ", ".join(v.label for v in obj.visits.all())
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("trial").prefetch_related("visits")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("trial", "baseline_variable")
+            .prefetch_related("visits")
+        )
+
+
+# --- Weekly SMS: configuration ----------------------------------------------------------------
+
+
+@admin.register(SmsSchedule)
+class SmsScheduleAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "trial",
+        "enabled",
+        "weekday",
+        "send_time",
+        "weeks",
+        "reminder_after_hours",
+        "max_clarifications",
+        "default_language",
+    )
+    list_select_related = ("trial",)
+
+
+class SmsQuestionTextInline(admin.TabularInline):
+    model = SmsQuestionText
+    extra = 1
+
+
+@admin.register(SmsLanguage)
+class SmsLanguageAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "code", "trial")
+    list_filter = ("trial",)
+    list_select_related = ("trial",)
+    inlines = [SmsQuestionTextInline]
+
+
+@admin.register(SmsQuestion)
+class SmsQuestionAdmin(SimpleHistoryAdmin):
+    list_display = ("label", "code", "trial", "order", "min_value", "max_value")
+    list_filter = ("trial",)
+    list_select_related = ("trial",)
+    inlines = [SmsQuestionTextInline]
+
+
+# --- Weekly SMS: data (read-only) -------------------------------------------------------------
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdmin):
+    list_display = (
+        "received_at",
+        "trial",
+        "participant",
+        "from_number",
+        "kind",
+        "value",
+        "week",
+        "body",
+    )
+    list_filter = ("kind", "trial")
+    list_select_related = ("trial", "participant", "week__participant")
+    search_fields = ("from_number", "participant__number", "gateway_message_id")
+    date_hierarchy = "received_at"
+
+
+@admin.register(SmsWeek)
+class SmsWeekAdmin(ReadOnlyAdmin):
+    list_display = (
+        "participant",
+        "week",
+        "send_date",
+        "site",
+        "answered",
+        "completed_at",
+        "reminder_sent_at",
+        "clarifications",
+    )
+    list_filter = ("trial", "site", "send_date")
+    list_select_related = ("participant", "site")
+    search_fields = ("participant__number",)
+    date_hierarchy = "send_date"
+
+
+@admin.register(SmsAnswer)
+class SmsAnswerAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "week_number", "question", "value", "answered_at")
+    list_filter = ("trial", "question")
+    list_select_related = ("participant", "week", "question")
+    search_fields = ("participant__number",)
+    date_hierarchy = "answered_at"
+
+    @admin.display(description="Week", ordering="week__week")
+    def week_number(self, obj):
+        return obj.week.week

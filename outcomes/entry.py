@@ -1,4 +1,5 @@
-"""Recording a visit's outcome data: one service for entry and correction.
+"""Recording outcome data: one service for a visit's entry and correction, and one for the
+baseline form, whose instruments are entered at enrollment, before randomization.
 
 Lives beside the SMS services (outcomes/services.py) but in its own module: one job each.
 """
@@ -6,6 +7,7 @@ Lives beside the SMS services (outcomes/services.py) but in its own module: one 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -14,8 +16,9 @@ from django.db import transaction
 from outcomes import scoring
 from outcomes.models import Instrument, OutcomeEntry
 from participants import schedule
-from participants.models import Visit
+from participants.models import Participant, Visit
 from participants.services.common import not_in_future
+from participants.services.enrollment import participant_record_baseline
 from participants.services.followup import (
     require_followup,
     visit_record_attendance,
@@ -58,6 +61,20 @@ def score_fields(instrument: Instrument, responses: dict) -> dict:
     return out
 
 
+def _stored_values(item: EntryInput) -> tuple[dict, dict]:
+    """(responses, score and not-done fields) to store for one instrument's input.
+
+    Raises scoring.ScoringError when the responses cannot be scored.
+    """
+    if item.not_done:
+        values = {"score": None, "eq5d_profile": "", "eq5d_vas": None, "improved": None}
+    else:
+        values = score_fields(item.instrument, item.responses)
+    values["not_done"] = item.not_done
+    values["not_done_note"] = item.not_done_note.strip()
+    return ({} if item.not_done else item.responses), values
+
+
 @transaction.atomic
 def visit_record_outcomes(
     *,
@@ -94,16 +111,9 @@ def visit_record_outcomes(
         if item.not_done and item.not_done not in OutcomeEntry.NotDone.values:
             raise ValidationError(f"{item.instrument.name}: unknown reason for not done.")
         try:
-            values = (
-                {"score": None, "eq5d_profile": "", "eq5d_vas": None, "improved": None}
-                if item.not_done
-                else score_fields(item.instrument, item.responses)
-            )
+            responses, values = _stored_values(item)
         except scoring.ScoringError as exc:
             raise ValidationError(f"{item.instrument.name}: {exc}") from exc
-        values["not_done"] = item.not_done
-        values["not_done_note"] = item.not_done_note.strip()
-        responses = {} if item.not_done else item.responses
         entry = existing.get(item.instrument.pk)
         if entry is None:
             entry = OutcomeEntry(
@@ -171,3 +181,210 @@ def _correct_visit_date(visit: Visit, attended_on: dt.date, reason: str, by) -> 
     visit._change_reason = reason
     visit.save(update_fields=["attended_on", "in_window"])
     return visit
+
+
+# --- Baseline, before randomization -----------------------------------------------------------
+
+
+def baseline_instruments(trial) -> list[Instrument]:
+    """The instruments due at the trial's baseline (the visit done at randomization)."""
+    return list(
+        Instrument.objects.filter(trial=trial, visits__at_randomization=True)
+        .select_related("value_set", "baseline_variable")
+        .distinct()
+        .order_by("order", "pk")
+    )
+
+
+def instrument_error_key(instrument: Instrument, field_name: str = "__all__") -> str:
+    """The key of an error about an instrument's field: the field's name on a page where the
+    instrument's form carries its code as prefix (outcomes.forms); "__all__" for the whole
+    instrument."""
+    return f"{instrument.code}-{field_name}"
+
+
+def _scoring_error_field(instrument: Instrument, responses: dict) -> str:
+    """The form field a scoring error is about, as far as one can tell."""
+    kind = instrument.kind
+    if kind == Instrument.Kind.PAIN_NRS:
+        return "value"
+    if kind == Instrument.Kind.GLOBAL_7:
+        return "answer"
+    if kind == Instrument.Kind.EQ5D_3L:
+        try:
+            scoring.eq5d_vas(responses.get("vas"))
+        except scoring.ScoringError:
+            return "vas"
+        for dim in scoring.EQ5D_DIMENSIONS:
+            try:
+                scoring.eq5d_profile({dim: responses.get(dim)})
+            except scoring.ScoringError:
+                return dim
+    return "__all__"
+
+
+def _sourced_field(instrument: Instrument) -> str:
+    # The pain rating is one field; a Roland–Morris score comes from 23 items.
+    return "value" if instrument.kind == Instrument.Kind.PAIN_NRS else "__all__"
+
+
+@transaction.atomic
+def participant_record_baseline_with_instruments(
+    *,
+    participant: Participant,
+    full_name: str,
+    phone: str,
+    sms_language: str = "",
+    values: Mapping[str, int | None],
+    chosen_levels: Mapping[str, str | None],
+    entries: list[EntryInput],
+    by,
+) -> Participant:
+    """Record the baseline form as a whole, before randomization: contact details, SMS
+    language, baseline values, factor levels, and the instruments due at the baseline visit.
+
+    `values` holds only the baseline variables not sourced from an instrument: a variable
+    named by an instrument's `baseline_variable` is that instrument's score, so it cannot be
+    marked not done. The instrument entries are stored without a visit; randomization links
+    them to the baseline visit. Submitting again before randomization replaces them.
+
+    Errors are keyed by the baseline page's field names, instrument fields as
+    "<instrument code>-<field>" (instrument_error_key), and all are reported together.
+    """
+    # 1. Lock the participant: randomization locks it too, so the baseline cannot change
+    #    under an allocation being made, nor entries appear after it.
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("trial")
+        .get(pk=participant.pk)
+    )
+    if participant.is_randomized:
+        raise ValidationError(
+            "Baseline values cannot change after randomization: they were used to allocate.",
+            code="already_randomized",
+        )
+
+    # 2. Check and score every instrument due at baseline.
+    due = baseline_instruments(participant.trial)
+    due_ids = {i.pk for i in due}
+    given: dict[int, EntryInput] = {}
+    for item in entries:
+        if item.instrument.pk not in due_ids:
+            raise ValidationError(f"{item.instrument.name} is not due at baseline.")
+        if item.instrument.pk in given:
+            raise ValidationError(f"{item.instrument.name} was entered twice.")
+        given[item.instrument.pk] = item
+    errors: dict[str, list[str]] = {}
+    stored: dict[int, tuple[dict, dict]] = {}
+    for instrument in due:
+        item = given.get(instrument.pk)
+        if item is None:
+            errors[instrument_error_key(instrument)] = [
+                "Enter the data, or mark the instrument not done."
+            ]
+        elif item.not_done and item.not_done not in OutcomeEntry.NotDone.values:
+            errors[instrument_error_key(instrument, "not_done")] = ["Unknown reason."]
+        elif item.not_done == OutcomeEntry.NotDone.OTHER and not item.not_done_note.strip():
+            errors[instrument_error_key(instrument, "not_done_note")] = ["Say why it was not done."]
+        else:
+            try:
+                stored[instrument.pk] = _stored_values(item)
+            except scoring.ScoringError as exc:
+                field_name = _scoring_error_field(instrument, item.responses)
+                key = instrument_error_key(instrument, field_name)
+                errors[key] = [f"{instrument.name}: {exc}"]
+
+    # 3. Baseline variables sourced from an instrument take its score. Randomization needs
+    #    them (a minimization factor may be derived from one), so a sourced instrument must
+    #    be done and scorable.
+    all_values = dict(values)
+    remap: dict[str, str] = {}  # variable code -> error key on the page
+    explained: set[str] = set()  # variables whose error is already given
+    for instrument in due:
+        variable = instrument.baseline_variable
+        if variable is None:
+            continue
+        if variable.code in values:
+            raise ValueError(f"{variable.code} is taken from {instrument.code}; do not pass it")
+        remap[variable.code] = instrument_error_key(instrument, _sourced_field(instrument))
+        all_values[variable.code] = None
+        item = given.get(instrument.pk)
+        if instrument.pk not in stored:
+            explained.add(variable.code)  # the instrument's own error says what is wrong
+        elif item.not_done:
+            errors[instrument_error_key(instrument, "not_done")] = [
+                f"{variable.label} is needed for randomization: enter {instrument.name}; "
+                "it cannot be marked not done at baseline."
+            ]
+            explained.add(variable.code)
+        elif stored[instrument.pk][1]["score"] is None:
+            what = (
+                "enter the rating"
+                if instrument.kind == Instrument.Kind.PAIN_NRS
+                else f"answer every item of {instrument.name}"
+            )
+            errors[remap[variable.code]] = [
+                f"{variable.label} is needed for randomization: {what}."
+            ]
+            explained.add(variable.code)
+        else:
+            all_values[variable.code] = int(stored[instrument.pk][1]["score"])
+
+    # 4. Contact details, values and factor levels. Called even when an instrument has an
+    #    error, so that every error is reported at once; raising below undoes its write.
+    try:
+        participant = participant_record_baseline(
+            participant=participant,
+            full_name=full_name,
+            phone=phone,
+            sms_language=sms_language,
+            values=all_values,
+            chosen_levels=chosen_levels,
+            by=by,
+        )
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        for key, messages in exc.message_dict.items():
+            if key in explained:
+                continue
+            errors.setdefault(remap.get(key, key), []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+    # 5. The entries, without a visit until randomization links them to the baseline visit.
+    # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
+    # cannot lock the nullable side of an outer join.
+    rows = (
+        OutcomeEntry.objects.select_for_update(of=("self",))
+        .filter(participant=participant, visit__isnull=True)
+        .order_by("pk")
+    )
+    existing = {e.instrument_id: e for e in rows}
+    for instrument in due:
+        responses, fields = stored[instrument.pk]
+        entry = existing.pop(instrument.pk, None)
+        if entry is None:
+            entry = OutcomeEntry(
+                trial_id=participant.trial_id,
+                participant=participant,
+                visit=None,
+                instrument=instrument,
+                entered_by=by,
+            )
+        elif entry.responses == responses and all(
+            getattr(entry, f) == fields[f] for f in SCORE_FIELDS
+        ):
+            continue  # unchanged
+        else:
+            entry._change_reason = "Baseline entered again before randomization"
+        entry.responses = responses
+        for name, value in fields.items():
+            setattr(entry, name, value)
+        entry._history_user = by
+        entry.save()
+    for stale in existing.values():  # no longer due at baseline (configuration changed)
+        stale._history_user = by
+        stale._change_reason = "No longer due at baseline"
+        stale.delete()
+    return participant

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from outcomes import scoring
 from outcomes.entry import EntryInput
 from outcomes.models import Instrument, OutcomeEntry
-from participants.forms import DateInput, TrialDateMixin
+from participants.forms import DateInput, TrialDateMixin, range_help
 from participants.services import trial_today
 
 NOT_DONE_CHOICES = [("", "Done (enter the data)")] + list(OutcomeEntry.NotDone.choices)
@@ -154,6 +154,40 @@ FORM_FOR_KIND = {
     Instrument.Kind.EQ5D_3L: Eq5dForm,
     Instrument.Kind.GLOBAL_7: GlobalForm,
 }
+
+
+def baseline_instrument_forms(
+    instruments: list[Instrument],
+    data,
+    entries: dict[int, OutcomeEntry],
+    baseline: dict,
+) -> list[InstrumentForm]:
+    """The forms of the instruments due at baseline, for the baseline page (entered before
+    randomization): saved entries are shown; an instrument that is a baseline variable says
+    it is needed for randomization, and a pain rating already in `baseline` (the
+    participant's stored values) is shown when there is no entry yet."""
+    result = []
+    for instrument in instruments:
+        variable = instrument.baseline_variable
+        initial = {}
+        if (
+            variable is not None
+            and instrument.kind == Instrument.Kind.PAIN_NRS
+            and baseline.get(variable.code) is not None
+        ):
+            initial = {"value": baseline[variable.code]}
+        form = FORM_FOR_KIND[instrument.kind](
+            data, instrument=instrument, entry=entries.get(instrument.pk), initial=initial
+        )
+        if variable is not None:
+            form.fields["not_done"].help_text = (
+                f"Needed for randomization (it is the baseline value “{variable.label}”): "
+                "it cannot be marked not done."
+            )
+            if "value" in form.fields:
+                form.fields["value"].help_text = range_help(variable)
+        result.append(form)
+    return result
 
 
 class VisitOutcomesForm(TrialDateMixin, forms.Form):

@@ -324,9 +324,7 @@ class SmsLanguage(models.Model):
     """The fixed texts of the weekly SMS in one language. `clarification` may use {min}
     and {max} (the question's valid range); `reminder` is put before the question."""
 
-    trial = models.ForeignKey(
-        "trial.Trial", on_delete=models.PROTECT, related_name="sms_languages"
-    )
+    trial = models.ForeignKey("trial.Trial", on_delete=models.PROTECT, related_name="sms_languages")
     code = models.CharField(max_length=8, help_text='e.g. "da", "en"')
     name = models.CharField(max_length=50)
     reminder = models.CharField(max_length=160, help_text='e.g. "Reminder:"')
@@ -358,9 +356,7 @@ class SmsQuestion(models.Model):
     """A weekly question, asked in `order`, whose valid answers are the whole numbers
     min_value..max_value. Texts per language in SmsQuestionText."""
 
-    trial = models.ForeignKey(
-        "trial.Trial", on_delete=models.PROTECT, related_name="sms_questions"
-    )
+    trial = models.ForeignKey("trial.Trial", on_delete=models.PROTECT, related_name="sms_questions")
     code = models.SlugField(max_length=30)
     label = models.CharField(max_length=200, help_text="Short label for screens and exports.")
     order = models.PositiveSmallIntegerField(default=0)
@@ -516,9 +512,7 @@ class SmsAnswer(models.Model):
     week = models.ForeignKey(SmsWeek, on_delete=models.PROTECT, related_name="answers")
     question = models.ForeignKey(SmsQuestion, on_delete=models.PROTECT, related_name="answers")
     value = models.SmallIntegerField()
-    message = models.OneToOneField(
-        InboundMessage, on_delete=models.PROTECT, related_name="answer"
-    )
+    message = models.OneToOneField(InboundMessage, on_delete=models.PROTECT, related_name="answer")
     answered_at = models.DateTimeField()
 
     class Meta:

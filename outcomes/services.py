@@ -80,8 +80,20 @@ def send_after_commit(message_ids: list[int]) -> None:
     transaction.on_commit(send_queued_messages, robust=True)
 
 
-# Kinds that still go to a participant who can no longer be tracked: none, except the
-# confirmation of an opt-in (which is sent because the participant has just opted in).
+# The weekly tracking's messages go to active participants only (outcomes.tracking): one
+# queued just before the participant was lost to follow-up or completed the trial must not
+# go either. Visit reminders keep going to the lost, whom the site is still trying to reach.
+TRACKING_KINDS = frozenset(
+    {
+        OutboundMessage.Kind.SMS_QUESTION,
+        OutboundMessage.Kind.SMS_REMINDER,
+        OutboundMessage.Kind.SMS_THANKS,
+        OutboundMessage.Kind.SMS_CLARIFICATION,
+        OutboundMessage.Kind.SMS_OPT_IN,
+    }
+)
+
+
 def _why_not_send(message: OutboundMessage) -> str:
     """A reason this participant must get nothing now, or "" (checked at sending time, so
     an opt-out or a withdrawal after queueing still stops the message)."""
@@ -90,7 +102,9 @@ def _why_not_send(message: OutboundMessage) -> str:
         return ""
     if participant.sms_opted_out_at is not None:
         return "Participant opted out of SMS."
-    if participant.status in (Participant.Status.WITHDRAWN, Participant.Status.DECEASED):
+    if participant.status in (Participant.Status.WITHDRAWN, Participant.Status.DECEASED) or (
+        message.kind in TRACKING_KINDS and participant.status != Participant.Status.ACTIVE
+    ):
         return f"Participant {participant.get_status_display().lower()}."
     if participant.phone != message.to:
         return "The participant's number changed after this message was queued."

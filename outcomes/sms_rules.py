@@ -2,10 +2,11 @@
 
 Reading a reply
     classify(body, min_value, max_value) -> Reading. Opt-out and opt-in keywords are
-    recognised first (whole message, any case, surrounding punctuation ignored); otherwise the
-    reply is an answer when it holds exactly one whole number, written in digits (any script's
-    digits, after Unicode NFKC normalisation, so "７" and "٣" count) or as a Danish or English
-    number word, and the number is in range. "3 days", "3!" and "tre dage" read as 3;
+    recognised first (whole message, any case; punctuation, symbols such as emoji and
+    invisible characters around the word are ignored); otherwise the reply is an answer when
+    it holds exactly one whole number, written in digits (any script's digits, after Unicode
+    NFKC normalisation, so "７" and "٣" count) or as a Danish or English number word, and the
+    number is in range. "3 days", "3!" and "tre dage" read as 3;
     "3-4", "3 or 4", "2.5", "-1" and "" do not read at all: we never guess between two numbers.
 
 The weekly calendar
@@ -63,9 +64,22 @@ def normalize(body: str) -> str:
     return unicodedata.normalize("NFKC", body or "").strip().casefold()
 
 
+def _is_decoration(char: str) -> bool:
+    # Punctuation, symbols (emoji), spaces and invisible characters (zero-width spaces,
+    # byte-order marks), which phones add around a word: "“Stop”", "STOP 🛑", "¡Stop!"; and
+    # stray combining marks left after NFKC (a spacing "˘" becomes a space and a mark).
+    return unicodedata.category(char)[0] in "PSZCM"
+
+
 def keyword(body: str) -> str | None:
     """ "opt_out" or "opt_in" when the whole message is such a keyword, else None."""
-    word = normalize(body).strip(" \t\r\n.!?,;:'\"")
+    text = normalize(body)
+    start, end = 0, len(text)
+    while start < end and _is_decoration(text[start]):
+        start += 1
+    while end > start and _is_decoration(text[end - 1]):
+        end -= 1
+    word = text[start:end]
     if word in OPT_OUT_WORDS:
         return "opt_out"
     if word in OPT_IN_WORDS:

@@ -360,7 +360,10 @@ def _e164(number: str) -> str | None:
 def _receive(
     *, gateway_message_id: str, from_number: str, body: str, to_number: str, received_at
 ) -> InboundMessage:
-    raw = body or ""
+    # PostgreSQL text cannot hold NUL; such a character is kept as U+FFFD, never refused.
+    raw = (body or "").replace("\x00", "\ufffd")
+    from_number = (from_number or "").replace("\x00", "\ufffd")
+    to_number = (to_number or "").replace("\x00", "\ufffd")
     message = InboundMessage.objects.create(
         gateway_message_id=gateway_message_id,
         from_number=(from_number or "")[:64],

@@ -6,6 +6,8 @@ are built from it, so the next trial needs no code change.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
@@ -124,7 +126,8 @@ class PhoneField(forms.CharField):
         return normalize_phone(value) if value else value
 
 
-def _range_help(var) -> str:
+def range_help(var) -> str:
+    """The help text of a baseline variable's field: its eligible range and its scale."""
     if var.eligible_min is None and var.eligible_max is None:
         return f"{var.min_value}–{var.max_value}."
     low = var.eligible_min if var.eligible_min is not None else var.min_value
@@ -133,6 +136,13 @@ def _range_help(var) -> str:
 
 
 class BaselineForm(forms.Form):
+    """Contact details, SMS language, baseline values and directly chosen factor levels.
+
+    Variables in `sourced` are an instrument's score (Instrument.baseline_variable): they
+    are entered on that instrument's form, not here. The page renders the <form> tag and
+    the button, since the baseline instruments' forms go in the same <form>.
+    """
+
     full_name = forms.CharField(
         max_length=200, help_text="For contact only; never exported or shown in results."
     )
@@ -143,14 +153,29 @@ class BaselineForm(forms.Form):
         "(used for the weekly SMS).",
     )
 
-    def __init__(self, *args, config: TrialConfig, **kwargs):
+    def __init__(
+        self,
+        *args,
+        config: TrialConfig,
+        sourced: Collection[str] = (),
+        sms_languages: Sequence[tuple[str, str]] = (),
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.config = config
-        for var in config.variables:
+        self.sourced = frozenset(sourced)
+        if sms_languages:
+            self.fields["sms_language"] = forms.ChoiceField(
+                label="SMS language",
+                choices=list(sms_languages),
+                help_text="The language of the weekly SMS questions.",
+                error_messages={"required": "Choose the language of the weekly SMS."},
+            )
+        for var in self.asked_variables():
             unit = f" ({var.unit})" if var.unit else ""
             self.fields[var.code] = forms.IntegerField(
                 label=f"{var.label}{unit}",
-                help_text=_range_help(var),
+                help_text=range_help(var),
                 error_messages={"required": f"{var.label} is needed for randomization."},
             )
         for factor in config.factors:
@@ -162,7 +187,11 @@ class BaselineForm(forms.Form):
                     help_text="Minimization factor.",
                     error_messages={"required": f"Choose the {factor.name.lower()}."},
                 )
-        self.helper = _helper("Save baseline and review")
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def asked_variables(self) -> list:
+        return [var for var in self.config.variables if var.code not in self.sourced]
 
     def clean(self):
         data = super().clean()
@@ -172,12 +201,17 @@ class BaselineForm(forms.Form):
         }
         errors, _ = baseline_errors_and_levels(self.config, values, chosen)
         for field, message in errors.items():
-            if field not in self.errors:
+            # Sourced variables are checked with their instrument's score, by the service.
+            if field in self.fields and field not in self.errors:
                 self.add_error(field, message)
         return data
 
     def values(self) -> dict[str, int | None]:
-        return {var.code: self.cleaned_data.get(var.code) for var in self.config.variables}
+        """The variables asked on this form (not those sourced from an instrument)."""
+        return {var.code: self.cleaned_data.get(var.code) for var in self.asked_variables()}
+
+    def sms_language(self) -> str:
+        return self.cleaned_data.get("sms_language", "")
 
     def chosen_levels(self) -> dict[str, str | None]:
         return {

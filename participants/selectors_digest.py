@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
+from outcomes import selectors as sms_selectors
 from participants import selectors
 from participants.models import Participant, Visit
 from trial import roles
@@ -58,6 +59,15 @@ class DigestRow:
 
 
 @dataclass(frozen=True)
+class OptOutRow:
+    """A participant who opted out of the weekly SMS (no phone number: this goes by e-mail)."""
+
+    number: str
+    site: str
+    at: dt.datetime  # local time in the trial's zone
+
+
+@dataclass(frozen=True)
 class Digest:
     day: dt.date
     sites: tuple[str, ...]  # codes of the sites covered
@@ -65,6 +75,9 @@ class Digest:
     due: int
     overdue: int
     rows: tuple[DigestRow, ...]  # most overdue first, at most the limit asked for
+    # Opt-outs of the weekly SMS since the start of the previous day, most recent first.
+    sms_opt_out_count: int = 0
+    sms_opt_outs: tuple[OptOutRow, ...] = ()
 
     @property
     def total(self) -> int:
@@ -75,11 +88,19 @@ class Digest:
         """Visits counted but not listed."""
         return self.total - len(self.rows)
 
+    @property
+    def more_opt_outs(self) -> int:
+        return self.sms_opt_out_count - len(self.sms_opt_outs)
+
 
 def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) -> Digest:
     """Open visits that are due or overdue on `day` at the user's sites: the counts and the
-    first `limit` of them, exactly as the worklist's "due and overdue" tab lists them."""
-    site_codes = tuple(roles.sites_for(user, trial).values_list("code", flat=True))
+    first `limit` of them, exactly as the worklist's "due and overdue" tab lists them; and
+    the participants of those sites who opted out of the weekly SMS since the start of the
+    previous day (up to the end of `day`: a digest sent in the morning also tells of the
+    night's opt-outs, which the next day's digest repeats rather than a gap losing them)."""
+    sites = roles.sites_for(user, trial)
+    site_codes = tuple(sites.values_list("code", flat=True))
     counts = selectors.worklist_counts(user, trial, today=day)
     listed = selectors.worklist(user, trial, bucket="attention", today=day)[:limit]
     rows = tuple(
@@ -93,6 +114,13 @@ def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) ->
         )
         for visit in listed
     )
+    opt_outs, opt_out_count = sms_selectors.sms_opt_outs_between(
+        trial,
+        sites,
+        start=_local_midnight(day - dt.timedelta(days=1), trial),
+        end=_local_midnight(day + dt.timedelta(days=1), trial),
+        limit=limit,
+    )
     return Digest(
         day=day,
         sites=site_codes,
@@ -100,7 +128,20 @@ def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) ->
         due=counts["due"],
         overdue=counts["overdue"],
         rows=rows,
+        sms_opt_out_count=opt_out_count,
+        sms_opt_outs=tuple(
+            OptOutRow(
+                number=p.number or str(p),
+                site=p.site.code,
+                at=p.sms_opted_out_at.astimezone(trial.zone),
+            )
+            for p in opt_outs
+        ),
     )
+
+
+def _local_midnight(day: dt.date, trial: Trial) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=trial.zone)
 
 
 def visits_to_remind(trial: Trial, *, day: dt.date) -> QuerySet[Visit]:

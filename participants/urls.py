@@ -34,6 +34,17 @@ urlpatterns = [
     ),
     path("trials/<str:code>/participants/<id:pk>/contact/", views.contact_log, name="contact_log"),
     path(
+        "trials/<str:code>/participants/<id:pk>/sms/",
+        outcome_views.participant_sms,
+        name="participant_sms",
+    ),
+    path(
+        "trials/<str:code>/participants/<id:pk>/sms/consent/",
+        outcome_views.participant_sms_consent,
+        name="participant_sms_consent",
+    ),
+    path("trials/<str:code>/sms/", outcome_views.sms_grid, name="sms_grid"),
+    path(
         "trials/<str:code>/participants/<id:pk>/status/",
         views.participant_status,
         name="participant_status",

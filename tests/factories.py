@@ -61,7 +61,11 @@ def enrolled_participant(
     modic: str = "type1",
     sex: str = "female",
     baseline: bool = True,
+    instruments: bool = False,
 ):
+    """A consented participant, with baseline recorded unless `baseline` is false: directly
+    (values only), or with `instruments` through the baseline form's service, with the
+    baseline instruments (baseline_entries) and the pain value taken from the pain form."""
     screening = screened(trial, site, by)
     participant = services.participant_enroll(
         screening=screening,
@@ -69,7 +73,20 @@ def enrolled_participant(
         consent_document=trial.consent_documents.get(),
         by=by,
     )
-    if baseline:
+    if baseline and instruments:
+        from outcomes.entry import participant_record_baseline_with_instruments
+
+        participant = participant_record_baseline_with_instruments(
+            participant=participant,
+            full_name="Test Person",
+            phone=next(_phones),
+            sms_language="da",
+            values={"age": age},
+            chosen_levels={"modic": modic, "sex": sex},
+            entries=baseline_entries(trial, pain=pain),
+            by=by,
+        )
+    elif baseline:
         participant = services.participant_record_baseline(
             participant=participant,
             full_name="Test Person",
@@ -79,3 +96,37 @@ def enrolled_participant(
             by=by,
         )
     return participant
+
+
+def baseline_entries(
+    trial,
+    *,
+    pain: int | None = 7,
+    rmdq_yes: int = 7,
+    eq5d: str = "11221",
+    vas: int | None = 60,
+    not_done: dict[str, str] | None = None,
+):
+    """EntryInputs for the instruments due at baseline (the demo: pain, RMDQ, EQ-5D-3L).
+    `not_done` maps instrument codes to a reason (the note, for "other", is "Test note")."""
+    from outcomes.entry import EntryInput, baseline_instruments
+    from outcomes.scoring import EQ5D_DIMENSIONS, RMDQ_ITEMS
+
+    not_done = not_done or {}
+    result = []
+    for instrument in baseline_instruments(trial):
+        reason = not_done.get(instrument.code)
+        if reason:
+            note = "Test note" if reason == "other" else ""
+            result.append(EntryInput(instrument, not_done=reason, not_done_note=note))
+        elif instrument.kind == "pain_nrs":
+            result.append(EntryInput(instrument, {"value": pain}))
+        elif instrument.kind == "rmdq":
+            items = [n < rmdq_yes for n in range(RMDQ_ITEMS)]
+            result.append(EntryInput(instrument, {"items": items}))
+        elif instrument.kind == "eq5d_3l":
+            levels = {dim: int(ch) for dim, ch in zip(EQ5D_DIMENSIONS, eq5d, strict=True)}
+            result.append(EntryInput(instrument, {**levels, "vas": vas}))
+        else:
+            result.append(EntryInput(instrument, {"answer": 4}))
+    return result

@@ -21,6 +21,7 @@ from django.test import override_settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from outcomes.models import OutcomeEntry
 from participants.models import Allocation, Participant
 from participants.services import trial_today
 from tests import factories
@@ -184,15 +185,47 @@ def record_consent(page: Page, trial: Trial) -> None:
     page.get_by_role("button", name="Save").click()
 
 
+RMDQ_YES = 7  # items 1–7 answered yes, 8–23 no: score 7
+EQ5D = {  # health state 11221
+    "Mobility": "Level 1 (no problems)",
+    "Self-care": "Level 1 (no problems)",
+    "Usual activities": "Level 2 (some)",
+    "Pain/discomfort": "Level 2 (some)",
+    "Anxiety/depression": "Level 1 (no problems)",
+}
+PAIN_LABEL = "Current low back pain (0 = no pain, 10 = worst imaginable)"
+
+
 def enter_baseline(page: Page) -> None:
+    """Contact details, SMS language, values, factors and the baseline questionnaires; the
+    pain rating (the baseline variable "pain") is first below eligibility, then corrected."""
     expect(page).to_have_url(re.compile(r"/participants/\d+/baseline/$"))
     expect(page.get_by_role("heading", name=re.compile(r"^Baseline"))).to_be_visible()
     page.get_by_label("Full name").fill("Jens Hansen")
     page.get_by_label("Mobile phone").fill("+4520123456")
+    sms_language = page.get_by_label("SMS language")
+    expect(sms_language, "the SMS language defaults to the trial's").to_have_value("da")
+    sms_language.select_option("en")
     page.get_by_label("Age (years)").fill("45")
-    page.get_by_label("Current low back pain (0–10)").fill("7")
     page.locator("fieldset", has_text="Modic type").get_by_label("Type 1", exact=True).check()
     page.locator("fieldset", has_text="Sex").get_by_label("Female", exact=True).check()
+
+    pain = page.locator("#instrument-pain")
+    pain.get_by_label(PAIN_LABEL).fill("2")
+    rmdq = page.locator("#instrument-rmdq")
+    for n in range(1, 24):
+        item = rmdq.get_by_role("group", name=f"Item {n}", exact=True)
+        item.get_by_label("Yes" if n <= RMDQ_YES else "No", exact=True).check()
+    eq5d = page.locator("#instrument-eq5d")
+    eq5d.get_by_label("Status").select_option("refused")
+    page.get_by_role("button", name="Save baseline and review").click()
+
+    # Pain 2 is below the eligibility criterion: said next to the pain rating, nothing saved.
+    expect(page.locator("#form-error-summary")).to_contain_text("Nothing was saved")
+    pain = page.locator("#instrument-pain")
+    expect(pain).to_contain_text("below the eligibility criterion (at least 4)")
+    expect(page.locator("#instrument-rmdq input[type='radio']:checked")).to_have_count(23)
+    pain.get_by_label(PAIN_LABEL).fill("7")
     page.get_by_role("button", name="Save baseline and review").click()
 
 
@@ -224,6 +257,13 @@ def test_clinician_screens_consents_enters_baseline_and_randomizes_in_the_browse
         record_consent(page, demo_trial)
         enter_baseline(page)
         confirm_review(page)
+        expect(page.locator("#sms-language")).to_have_text("English")
+        expect(page.get_by_role("row", name=re.compile(r"^Roland–Morris"))).to_contain_text(
+            f"{RMDQ_YES} of 23"
+        )
+        expect(page.get_by_role("row", name=re.compile(r"^EQ-5D-3L"))).to_contain_text(
+            "Not done: refused"
+        )
         review_url = page.url
 
         # A second tab left open on the review page, to resubmit after randomizing.
@@ -241,6 +281,22 @@ def test_clinician_screens_consents_enters_baseline_and_randomizes_in_the_browse
         assert participant.full_name == "Jens Hansen"
         assert participant.phone == "+4520123456"
         assert participant.baseline == {"age": 45, "pain": 7}
+        assert participant.factor_levels["pain"] == "7-10"
+        assert participant.sms_language == "en"
+        # The baseline questionnaires now belong to the baseline visit.
+        entries = {
+            e.instrument.code: e
+            for e in OutcomeEntry.objects.filter(participant=participant).select_related(
+                "instrument", "visit__definition"
+            )
+        }
+        assert {code: e.visit.definition.code for code, e in entries.items()} == {
+            "pain": "baseline",
+            "rmdq": "baseline",
+            "eq5d": "baseline",
+        }
+        assert (entries["pain"].score, entries["rmdq"].score) == (7, RMDQ_YES)
+        assert entries["eq5d"].not_done == "refused"
 
         # Back, then reload: the review page never offers a second randomization.
         page.go_back()

@@ -12,11 +12,13 @@ it is missing these tests fail rather than skip.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +32,8 @@ import redis
 from django.db import connection
 from kombu import pools
 
-from outcomes.models import OutboundMessage
+from outcomes.models import OutboundMessage, SmsWeek
+from outcomes.tasks import sms_send, sms_weekly
 from participants import services
 from participants.models import DigestLog, Participant, Visit
 from participants.tasks import send_coordinator_digest, send_visit_reminders
@@ -151,17 +154,23 @@ class Worker:
         return next(line for line in self.log().splitlines() if marker in line)
 
 
-@pytest.fixture(scope="module")
-def worker(redis_url, django_db_setup, tmp_path_factory) -> Iterator[Worker]:
-    """A `celery worker` subprocess on the Redis broker and the test database."""
-    workdir = tmp_path_factory.mktemp("worker")
+# `celery worker` with outcomes.tracking.BATCH_SIZE set first (argv[1]): a small batch gives
+# a weekly run of a few hundred participants several transactions to be killed between.
+WORKER_WITH_BATCH_SIZE = (
+    "import sys, django; django.setup(); import outcomes.tracking as tracking; "
+    "tracking.BATCH_SIZE = int(sys.argv.pop(1)); from celery.__main__ import main; main()"
+)
+
+
+def start_worker(broker_url: str, workdir: Path, *, batch_size: int | None = None) -> Worker:
+    """A `celery worker` subprocess on the broker and the test database, ready."""
     mail_dir = workdir / "mail"
-    mail_dir.mkdir()
+    mail_dir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "worker.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "trial.settings",
-        "CELERY_BROKER_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url,
         "DATABASE_URL": database_url_for_worker(),
         "SECRET_KEY": "celery-redis-test-only-not-secret",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
@@ -170,22 +179,40 @@ def worker(redis_url, django_db_setup, tmp_path_factory) -> Iterator[Worker]:
         "SMS_FILE_PATH": str(workdir / "sms.jsonl"),
         "PYTHONUNBUFFERED": "1",
     }
-    with log_path.open("wb") as log:
+    program = (
+        [sys.executable, "-c", WORKER_WITH_BATCH_SIZE, str(batch_size)]
+        if batch_size
+        else [str(CELERY)]
+    )
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [str(CELERY), "-A", "trial", "worker", "--pool=solo", "--concurrency=1",
-             "--loglevel=info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"test-worker-{os.getpid()}@%h"],
+            program
+            + ["-A", "trial", "worker", "--pool=solo", "--concurrency=1",
+               "--loglevel=info", "--without-gossip", "--without-mingle", "--without-heartbeat",
+               "--hostname", f"test-worker-{os.getpid()}-{time.monotonic_ns()}@%h"],
             cwd=REPO,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     running = Worker(process, log_path, mail_dir, workdir / "sms.jsonl")
+    ready_before = running.log().count(" ready.") if log_path.exists() else 0
     try:
-        running.wait_for(lambda: " ready." in running.log(), "worker ready")
+        running.wait_for(lambda: running.log().count(" ready.") > ready_before, "worker ready")
+    except BaseException:
+        stop(process)
+        raise
+    return running
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url, django_db_setup, tmp_path_factory) -> Iterator[Worker]:
+    """A `celery worker` subprocess on the Redis broker and the test database."""
+    running = start_worker(redis_url, tmp_path_factory.mktemp("worker"))
+    try:
         yield running
     finally:
-        stop(process)
+        stop(running.process)
 
 
 def drop_broker_connections() -> None:
@@ -197,17 +224,24 @@ def drop_broker_connections() -> None:
     app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def on_broker(redis_url, worker) -> Iterator[Worker]:
-    """Switch this process's Celery app from eager to the Redis broker, and back after."""
+@contextlib.contextmanager
+def broker(url: str) -> Iterator[None]:
+    """Switch this process's Celery app from eager to the broker at `url`, and back after."""
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     drop_broker_connections()
-    app.conf.update(broker_url=redis_url, task_always_eager=False)
+    app.conf.update(broker_url=url, task_always_eager=False)
     try:
-        yield worker
+        yield
     finally:
         drop_broker_connections()
         app.conf.update(**saved)
+
+
+@pytest.fixture
+def on_broker(redis_url, worker) -> Iterator[Worker]:
+    """Switch this process's Celery app from eager to the Redis broker, and back after."""
+    with broker(redis_url):
+        yield worker
 
 
 # --- Data -----------------------------------------------------------------------------------
@@ -280,3 +314,90 @@ def test_visit_reminders_run_by_the_worker_send_each_sms_once(on_broker, modic, 
     assert "'queued': 0" in worker.wait_for_task(second.id)
     assert len(worker.sms()) == sms_before + 1
     assert OutboundMessage.objects.count() == 1
+
+
+# --- Weekly SMS through the worker ------------------------------------------------------------
+
+
+def sms_trial(n: int) -> Trial:
+    """A trial of n participants all due this week, built by bulk insert (bench_sms's)."""
+    from outcomes.management.commands.bench_sms import Command as BenchSms
+
+    return BenchSms()._build(n, "R")
+
+
+def test_the_weekly_job_run_by_the_worker_sends_each_due_participant_one_question(on_broker):
+    worker = on_broker
+    trial = sms_trial(6)
+    phones = sorted(Participant.objects.filter(trial=trial).values_list("phone", flat=True))
+    sms_before = len(worker.sms())
+
+    first = sms_weekly.delay()
+
+    assert f"'{trial.code}': 6" in worker.wait_for_task(first.id)
+    worker.wait_for(
+        lambda: OutboundMessage.objects.filter(trial=trial, status="sent").count() == 6,
+        "six questions sent",
+    )
+    assert sorted(m["to"] for m in worker.sms()[sms_before:]) == phones
+
+    again = sms_weekly.delay()
+
+    assert f"'{trial.code}': 0" in worker.wait_for_task(again.id)
+    assert len(worker.sms()) == sms_before + 6
+    assert OutboundMessage.objects.filter(trial=trial).count() == 6
+
+
+def test_a_worker_killed_during_the_weekly_job_leaves_every_participant_one_question(
+    redis_url, django_db_setup, tmp_path
+):
+    """SIGKILL the worker as soon as the first batch of weeks is committed (or, if the job
+    was faster than that, while the sends are under way), start another, run the job again:
+    each participant has exactly one week and one question, all sent."""
+    # A Redis database of its own: the module's worker must not take these tasks.
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    batch, n = 50, 300
+    trial = sms_trial(n)
+    weeks = SmsWeek.objects.filter(trial=trial)
+    questions = OutboundMessage.objects.filter(trial=trial, kind="sms_question")
+    with broker(url):
+        first = start_worker(url, tmp_path / "first", batch_size=batch)
+        try:
+            sms_weekly.delay()
+            deadline = time.monotonic() + TIMEOUT
+            while not weeks.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+        finally:
+            stop(first.process)
+        opened_when_killed = weeks.count()
+        assert opened_when_killed > 0, first.log()[-3000:]
+        print(f"killed with {opened_when_killed} of {n} weeks open")  # shown with -s
+
+        second = start_worker(url, tmp_path / "second", batch_size=batch)
+        try:
+            rerun = sms_weekly.delay()
+            assert f"'{trial.code}': {n - opened_when_killed}" in second.wait_for_task(rerun.id)
+            # The send the first worker was in the middle of stays unacknowledged in Redis
+            # until its visibility timeout; once the queue is drained, send what is still
+            # queued as the stale sweeper would (a duplicate task is a no-op).
+            queue = redis.Redis.from_url(url)
+            second.wait_for(lambda: queue.llen("celery") == 0, "the queue drained")
+            for message_id in questions.filter(status="queued").values_list("pk", flat=True):
+                sms_send.delay(message_id)
+            second.wait_for(lambda: questions.filter(status="sent").count() == n, "all sent")
+        finally:
+            stop(second.process)
+
+    assert weeks.count() == n
+    assert questions.count() == n
+    assert set(weeks.values_list("participant_id", flat=True)) == set(
+        Participant.objects.filter(trial=trial).values_list("pk", flat=True)
+    )
+    sent = [m["to"] for m in first.sms() + second.sms()]
+    phones = set(Participant.objects.filter(trial=trial).values_list("phone", flat=True))
+    assert set(sent) == phones
+    # A message the gateway took just before the kill, whose "sent" never committed, goes
+    # again: that one at most (the window between the gateway call and the commit).
+    assert len(sent) - len(phones) <= 1

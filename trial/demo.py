@@ -204,6 +204,9 @@ def _add_modic_instruments(trial: Trial) -> None:
 
     visits = {v.code: v for v in trial.visit_definitions.all()}
     follow_up = [visits["w10"], visits["y1"]]
+    # The baseline pain rating is the "pain" baseline variable, from which the pain
+    # minimization factor is derived: entered once, on the pain form, before randomization.
+    baseline_pain = BaselineVariable.objects.get(trial=trial, code="pain")
     specs = [
         ("pain", "Current low back pain (0–10)", Instrument.Kind.PAIN_NRS, list(visits.values())),
         ("rmdq", "Roland–Morris disability (0–23)", Instrument.Kind.RMDQ, list(visits.values())),
@@ -230,6 +233,7 @@ def _add_modic_instruments(trial: Trial) -> None:
             order=order,
             primary=code == "pain",
             value_set=uk if kind == Instrument.Kind.EQ5D_3L else None,
+            baseline_variable=baseline_pain if code == "pain" else None,
         )
         instrument.visits.set(due_at)
 
@@ -270,10 +274,12 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
     randomization date is then moved into the past and its visits re-planned from it
     (`_backdate_for_demo`, demo data only). Allocation rows keep their true creation time.
     """
+    from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
     from participants import services
 
     rng = random.Random(seed)
     by = User.objects.get(username="manager")
+    instruments = baseline_instruments(trial)
     sites = list(trial.sites.all())
     criteria = list(trial.criteria.all())
     document = trial.consent_documents.filter(active=True).first()
@@ -297,15 +303,17 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
         participant = services.participant_enroll(
             screening=screening, consent_date=screened_on, consent_document=document, by=by
         )
-        services.participant_record_baseline(
+        participant_record_baseline_with_instruments(
             participant=participant,
             full_name=f"Demo Participant {i + 1}",
             phone=_demo_phone(rng),
-            values={"age": rng.randint(18, 60), "pain": rng.randint(4, 10)},
+            sms_language="en" if rng.random() < 0.15 else "da",
+            values={"age": rng.randint(18, 60)},  # pain: from the pain instrument
             chosen_levels={
                 "modic": rng.choice(["type1", "type2"]),
                 "sex": rng.choice(["female", "male"]),
             },
+            entries=_demo_baseline_entries(instruments, rng),
             by=by,
         )
         services.participant_randomize(participant=participant, by=by, rng=rng)
@@ -313,6 +321,47 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
         _simulate_followup(participant.pk, today, rng, by)
         done += 1
     return done
+
+
+def _demo_baseline_entries(instruments, rng: random.Random) -> list:
+    """Plausible baseline questionnaires for an eligible patient (pain 4–10): more pain,
+    more disability and worse health; now and then a questionnaire not done (never the pain
+    rating, which randomization needs)."""
+    from outcomes.entry import EntryInput
+    from outcomes.models import Instrument, OutcomeEntry
+    from outcomes.scoring import EQ5D_DIMENSIONS, RMDQ_ITEMS
+
+    pain = rng.randint(4, 10)
+    entries = []
+    for instrument in instruments:
+        kind = instrument.kind
+        if instrument.baseline_variable_id is None and rng.random() < 0.04:
+            # The patient is there at enrollment, so never "not reached".
+            reason = rng.choice(["refused", "too_ill", "other"])
+            note = "Ran out of time at the visit" if reason == OutcomeEntry.NotDone.OTHER else ""
+            entries.append(EntryInput(instrument, not_done=reason, not_done_note=note))
+        elif kind == Instrument.Kind.PAIN_NRS:
+            entries.append(EntryInput(instrument, {"value": pain}))
+        elif kind == Instrument.Kind.RMDQ:
+            p_yes = min(0.9, 0.15 + 0.06 * pain)
+            items = [rng.random() < p_yes for _ in range(RMDQ_ITEMS)]
+            entries.append(EntryInput(instrument, {"items": items}))
+        elif kind == Instrument.Kind.EQ5D_3L:
+            levels = {
+                dim: rng.choices((1, 2, 3), weights=(10 - pain, 6 + pain // 2, 1))[0]
+                for dim in EQ5D_DIMENSIONS
+            }
+            vas = max(0, min(100, round(rng.gauss(85 - 6 * pain, 12))))
+            entries.append(EntryInput(instrument, {**levels, "vas": vas}))
+        else:  # not due at baseline in the demo; kept for other configurations
+            entries.append(
+                EntryInput(
+                    instrument,
+                    not_done=OutcomeEntry.NotDone.OTHER,
+                    not_done_note="Not asked at baseline",
+                )
+            )
+    return entries
 
 
 def _backdate_for_demo(participant_id: int, randomized_on: dt.date, trial: Trial) -> None:

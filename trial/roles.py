@@ -108,7 +108,14 @@ def ensure_role_groups(**kwargs) -> None:
             | Q(content_type__app_label="outcomes", codename__startswith="view_")
             | Q(
                 content_type__app_label="outcomes",
-                content_type__model__in=["instrument", "eq5dvalueset"],
+                content_type__model__in=[
+                    "instrument",
+                    "eq5dvalueset",
+                    "smsschedule",
+                    "smslanguage",
+                    "smsquestion",
+                    "smsquestiontext",
+                ],
             )
             | Q(
                 content_type__app_label="auth",

@@ -187,6 +187,15 @@ LOGGING = {
 #     EMAIL_FILE_PATH     directory for django.core.mail.backends.filebased.EmailBackend
 #     SMS_BACKEND         dotted path (default outcomes.sms.ConsoleBackend; see outcomes/sms.py)
 #     SMS_FILE_PATH       file for outcomes.sms.FileBackend (one JSON line per message)
+#     TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+#                         for SMS_BACKEND=outcomes.sms.TwilioBackend; the auth token also
+#                         verifies the signature of Twilio's webhook requests
+#     TWILIO_FROM_NUMBER  the sending number (E.164), or instead
+#     TWILIO_MESSAGING_SERVICE_SID  a Messaging Service (MG...) that picks the sender
+#     SMS_WEBHOOK_BASE_URL  the public URL of the site root as the gateway reaches it (default
+#                         SITE_URL); webhook signatures are checked against it plus
+#                         /sms/inbound/ or /sms/status/, and delivery reports are asked for
+#                         at it. Behind a proxy it is not the URL the application sees.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -205,6 +214,15 @@ SMS_BACKEND = os.environ.get("SMS_BACKEND", "outcomes.sms.ConsoleBackend")
 SMS_FILE_PATH = os.environ.get(
     "SMS_FILE_PATH", str(Path(tempfile.gettempdir()) / "trialdesk-sms.jsonl")
 )
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
+TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
+# Without a token the webhooks answer 403 to everything (and log why). In development a
+# fixed token lets `manage.py sms_simulate_reply` post a signed reply to `make run`; it is
+# no Twilio credential (outcomes.sms.TwilioBackend refuses it).
+DEV_WEBHOOK_TOKEN = "dev-webhook-token"
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "") or (DEV_WEBHOOK_TOKEN if DEBUG else "")
+SMS_WEBHOOK_BASE_URL = os.environ.get("SMS_WEBHOOK_BASE_URL", SITE_URL).rstrip("/")
 
 # Run by `celery -A trial worker -B` (make worker), at these times in CELERY_TIMEZONE. Each
 # job works out "today" in each trial's own time zone, and both are idempotent per day, so

@@ -249,9 +249,13 @@ def participant_record_baseline(
     phone: str,
     values: Mapping[str, int | None],
     chosen_levels: Mapping[str, str | None],
+    sms_language: str = "",
     by,
 ) -> Participant:
-    """Record contact details, baseline values and minimization factor levels."""
+    """Record contact details, SMS language, baseline values and minimization factor levels.
+
+    `sms_language` is a code of the trial's SMS languages, or "" for the trial's default.
+    """
     participant = (
         Participant.objects.select_for_update(of=("self",))
         .select_related("trial")
@@ -269,6 +273,9 @@ def participant_record_baseline(
         errors["phone"] = exc.messages
     if not full_name.strip():
         errors["full_name"] = ["Enter the participant's name (kept for contact only)."]
+    sms_language = sms_language.strip()
+    if sms_language and not participant.trial.sms_languages.filter(code=sms_language).exists():
+        errors["sms_language"] = [f"“{sms_language}” is not an SMS language of this trial."]
     config = trial_config(participant.trial)
     value_errors, levels = baseline_errors_and_levels(config, values, chosen_levels)
     errors.update({field: [message] for field, message in value_errors.items()})
@@ -278,9 +285,17 @@ def participant_record_baseline(
     participant.phone = phone_e164
     participant.baseline = {var.code: values[var.code] for var in config.variables}
     participant.factor_levels = levels
+    participant.sms_language = sms_language
     participant.baseline_completed_at = timezone.now()
     participant._history_user = by
     participant.save(
-        update_fields=["full_name", "phone", "baseline", "factor_levels", "baseline_completed_at"]
+        update_fields=[
+            "full_name",
+            "phone",
+            "sms_language",
+            "baseline",
+            "factor_levels",
+            "baseline_completed_at",
+        ]
     )
     return participant

@@ -155,9 +155,39 @@ def participant_randomize(
     participant._history_user = by
     participant.save(update_fields=["status", "number", "randomized_at", "randomized_on"])
     # 7. The visit schedule, in the same transaction: no randomized participant without it.
-    visits_plan(participant=participant, by=by)
+    visits = visits_plan(participant=participant, by=by)
+    # 8. Baseline instruments entered before randomization belong to the baseline visit.
+    _link_baseline_entries(participant, visits, by)
     allocation.participant = participant
     return allocation, True
+
+
+def _link_baseline_entries(participant: Participant, visits: list, by) -> None:
+    """Give the participant's visit-less outcome entries (the baseline instruments, entered
+    at enrollment) the visit done at randomization at which each instrument is due. Without
+    such a visit in the schedule they stay visit-less."""
+    # Imported here, not at the top: outcomes builds on participants (its models and
+    # services import ours), so a module-level import would make the two apps circular.
+    from outcomes.models import OutcomeEntry
+
+    for visit in visits:
+        if not visit.definition.at_randomization:
+            continue
+        # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
+        # cannot lock the nullable side of an outer join.
+        for entry in (
+            OutcomeEntry.objects.select_for_update(of=("self",))
+            .filter(
+                participant=participant,
+                visit__isnull=True,
+                instrument__visits=visit.definition_id,
+            )
+            .order_by("pk")
+        ):
+            entry.visit = visit
+            entry._history_user = by
+            entry._change_reason = "Linked to the baseline visit at randomization"
+            entry.save(update_fields=["visit"])
 
 
 def recount_level_counts(trial: Trial) -> dict[tuple[int, int], int]:

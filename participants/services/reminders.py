@@ -45,10 +45,15 @@ def coordinator_digest_send(*, user_id: int, trial_id: int, day: dt.date) -> str
     if DigestLog.objects.filter(user=user, trial=trial, day=day).exists():
         return "skipped: already sent"
     digest = selectors_digest.coordinator_digest(user, trial, day=day, limit=DIGEST_ROW_LIMIT)
-    if digest.total == 0:
+    if digest.total == 0 and digest.sms_opt_out_count == 0:
         # Nothing to act on: a daily "nothing due" e-mail would teach people to ignore these.
         return "skipped: nothing due"
     subject = f"{trial.code} follow-up {day:%d %b %Y}: {digest.due} due, {digest.overdue} overdue"
+    if digest.sms_opt_out_count:
+        # Coordinators are told of opt-outs (the participant is to be phoned instead).
+        subject += f", {digest.sms_opt_out_count} SMS opt-out" + (
+            "s" if digest.sms_opt_out_count > 1 else ""
+        )
     body = render_to_string(
         "participants/email/digest.txt",
         {

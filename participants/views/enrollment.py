@@ -14,6 +14,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from outcomes import scoring
+from outcomes import selectors as sms_selectors
+from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
+from outcomes.forms import baseline_instrument_forms
+from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
 from participants import selectors, services
 from participants.forms import (
     BaselineForm,
@@ -22,7 +27,7 @@ from participants.forms import (
     RandomizeForm,
     ScreeningForm,
 )
-from participants.models import Participant, ScreeningRecord
+from participants.models import Allocation, Participant, ScreeningRecord
 from trial import roles
 from trial.models import Trial
 
@@ -199,10 +204,18 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
         {
             "trial": trial,
             "participant": participant,
-            "allocation": getattr(participant, "allocation", None),
+            # With its arm in the same query (the page has a query budget).
+            "allocation": Allocation.objects.select_related("arm")
+            .filter(participant=participant)
+            .first(),
             "baseline_rows": _baseline_rows(config, participant),
             "can_follow_up_here": roles.can_follow_up(request.user),
             **selectors.participant_timeline(participant, services.trial_today(trial)),
+            "sms_status": (
+                sms_selectors.participant_sms_status(participant)
+                if participant.is_randomized
+                else None
+            ),
         },
     )
 
@@ -215,31 +228,72 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
         messages.warning(request, "Baseline values cannot change after randomization.")
         return redirect("participant_detail", code=code, pk=pk)
     config = selectors.trial_config(trial)
+    instruments = baseline_instruments(trial)
+    sourced = [i.baseline_variable.code for i in instruments if i.baseline_variable_id]
+    languages = [(lang.code, lang.name) for lang in trial.sms_languages.all()]
     initial = {"full_name": participant.full_name, "phone": participant.phone}
     initial.update(participant.baseline)
     initial.update({f"factor_{k}": v for k, v in participant.factor_levels.items()})
-    form = BaselineForm(
-        request.POST if request.method == "POST" else None, config=config, initial=initial
+    schedule = SmsSchedule.objects.filter(trial=trial).first()
+    initial["sms_language"] = participant.sms_language or (
+        schedule.default_language if schedule else ""
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.participant_record_baseline(
-                participant=participant,
-                full_name=form.cleaned_data["full_name"],
-                phone=form.cleaned_data["phone"],
-                values=form.values(),
-                chosen_levels=form.chosen_levels(),
-                by=request.user,
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            return redirect("participant_review", code=code, pk=pk)
+    data = request.POST if request.method == "POST" else None
+    form = BaselineForm(
+        data, config=config, sourced=sourced, sms_languages=languages, initial=initial
+    )
+    entries = {
+        e.instrument_id: e
+        for e in OutcomeEntry.objects.filter(participant=participant, visit__isnull=True)
+    }
+    instrument_forms = baseline_instrument_forms(
+        instruments, data, entries, baseline=participant.baseline
+    )
+    if request.method == "POST":
+        valid = form.is_valid() & all([f.is_valid() for f in instrument_forms])  # validate all
+        if valid:
+            try:
+                participant_record_baseline_with_instruments(
+                    participant=participant,
+                    full_name=form.cleaned_data["full_name"],
+                    phone=form.cleaned_data["phone"],
+                    sms_language=form.sms_language(),
+                    values=form.values(),
+                    chosen_levels=form.chosen_levels(),
+                    entries=[f.entry_input() for f in instrument_forms],
+                    by=request.user,
+                )
+            except ValidationError as exc:
+                _add_baseline_errors(form, instrument_forms, exc)
+            else:
+                return redirect("participant_review", code=code, pk=pk)
     return render(
         request,
         "participants/baseline_form.html",
-        {"trial": trial, "participant": participant, "form": form},
+        {
+            "trial": trial,
+            "participant": participant,
+            "form": form,
+            "instrument_forms": instrument_forms,
+            "any_errors": form.errors or any(f.errors for f in instrument_forms),
+        },
     )
+
+
+def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
+    """Put the baseline service's errors next to their fields: "<instrument code>-<field>"
+    on that instrument's form (outcomes.entry.instrument_error_key), the rest on `form`."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    by_prefix = {f.prefix: f for f in instrument_forms}
+    for key, errors in exc.message_dict.items():
+        prefix, _, name = key.partition("-")
+        target = by_prefix.get(prefix) if key not in form.fields else None
+        if target is not None:
+            target.add_error(name if name in target.fields else None, errors)
+        else:
+            form.add_error(key if key in form.fields else None, errors)
 
 
 @require_http_methods(["GET", "POST"])
@@ -291,6 +345,9 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
         else:
             return redirect("participant_allocation", code=code, pk=pk)
     config = selectors.trial_config(trial)
+    entries = OutcomeEntry.objects.filter(
+        participant=participant, visit__isnull=True
+    ).select_related("instrument")
     return render(
         request,
         "participants/review.html",
@@ -298,7 +355,8 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
             "trial": trial,
             "participant": participant,
             "form": form,
-            "baseline_rows": _baseline_rows(config, participant),
+            "baseline_rows": _baseline_rows(config, participant, entries),
+            "sms_languages": dict(trial.sms_languages.values_list("code", "name")),
         },
     )
 
@@ -327,8 +385,10 @@ def balance(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _baseline_rows(
-    config: selectors.TrialConfig, participant: Participant
+    config: selectors.TrialConfig, participant: Participant, entries=()
 ) -> list[tuple[str, str]]:
+    """(label, value) rows: baseline values, factor levels, then the baseline instrument
+    `entries` (OutcomeEntry rows) with their scores."""
     rows = []
     for var in config.variables:
         value = participant.baseline.get(var.code)
@@ -336,4 +396,26 @@ def _baseline_rows(
     for factor in config.factors:
         level = factor.level(participant.factor_levels.get(factor.code, ""))
         rows.append((f"Factor: {factor.name}", level.label if level else "—"))
+    for entry in sorted(entries, key=lambda e: (e.instrument.order, e.instrument.pk)):
+        rows.append((entry.instrument.name, _entry_summary(entry)))
     return rows
+
+
+def _entry_summary(entry: OutcomeEntry) -> str:
+    if entry.not_done:
+        note = f" ({entry.not_done_note})" if entry.not_done_note else ""
+        return f"Not done: {entry.get_not_done_display().lower()}{note}"
+    kind = entry.instrument.kind
+    if kind == Instrument.Kind.EQ5D_3L:
+        parts = [
+            f"health state {entry.eq5d_profile}, index {entry.score:.3f}"
+            if entry.eq5d_profile
+            else "health state incomplete"
+        ]
+        parts.append("VAS —" if entry.eq5d_vas is None else f"VAS {entry.eq5d_vas}")
+        return "; ".join(parts)
+    if entry.score is None:
+        return "— (not every item answered)"
+    if kind == Instrument.Kind.RMDQ:
+        return f"{entry.score:g} of {scoring.RMDQ_ITEMS}"
+    return f"{entry.score:g}"

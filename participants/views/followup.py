@@ -75,6 +75,7 @@ def worklist(request: HttpRequest, code: str) -> HttpResponse:
             "site_id": site_id,
             "definitions": VisitDefinition.objects.filter(trial=trial, at_randomization=False),
             "definition_id": definition_id,
+            "sms_alerts": selectors.worklist_sms_alerts(request.user, trial, site_id=site_id),
         },
     )
 

@@ -325,6 +325,49 @@ def test_a_user_who_is_not_a_coordinator_of_the_trial_gets_no_digest(
     assert mailoutbox == []
 
 
+def stop_by_sms(participant, phone: str, at: dt.datetime) -> None:
+    """The participant replies STOP from a number of their own."""
+    from outcomes.tracking import sms_receive
+
+    Participant.objects.filter(pk=participant.pk).update(phone=phone)
+    sms_receive(gateway_message_id=f"stop-{participant.pk}", from_number=phone, body="STOP",
+                received_at=at)  # fmt: skip
+
+
+def test_the_digest_tells_coordinators_of_sms_opt_outs_since_yesterday_without_phone_numbers(
+    followup, modic, day, mailoutbox
+):
+    now = timezone.now()
+    stop_by_sms(followup["due1"], "+4530777001", now)
+    stop_by_sms(followup["due2"], "+4530777002", now - 4 * DAY)  # reported days ago
+
+    send_coordinator_digests(day.isoformat())
+
+    everything = mail_to(mailoutbox, "coord@example.org")
+    assert everything.subject.endswith("2 due, 1 overdue, 1 SMS opt-out")
+    opt_outs = everything.body[everything.body.index("Opted out of the weekly SMS") :]
+    assert followup["due1"].number in opt_outs
+    assert followup["due2"].number not in opt_outs
+    assert "+4530777001" not in everything.body
+    site1_only = mail_to(mailoutbox, "coord1@example.org")
+    assert "1 SMS opt-out" in site1_only.subject
+
+
+def test_an_opt_out_alone_is_reason_enough_for_a_digest(
+    modic, site1, clinician, coordinator, day, mailoutbox
+):
+    with_email(coordinator, "coord@example.org")
+    participant = randomized(modic, site1, clinician)  # visits weeks ahead
+    stop_by_sms(participant, "+4530777003", timezone.now())
+
+    send_coordinator_digests(day.isoformat())
+
+    (message,) = mailoutbox
+    assert message.subject.endswith("0 due, 0 overdue, 1 SMS opt-out")
+    assert participant.number in message.body
+    assert "+4530777003" not in message.body
+
+
 # --- Visit reminders ------------------------------------------------------------------------
 
 

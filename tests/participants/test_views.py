@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
+from outcomes.models import OutcomeEntry
 from participants import selectors, services
 from participants import urls as participant_urls
 from participants.models import Allocation, Participant, ScreeningRecord
@@ -23,10 +24,18 @@ LOGIN_URL = "/accounts/login/"
 BASELINE_POST = {
     "full_name": "Jens Jensen",
     "phone": "+4520123456",
+    "sms_language": "da",
     "age": "45",
-    "pain": "7",
     "factor_modic": "type1",
     "factor_sex": "female",
+    # The baseline instruments; the pain rating is the baseline variable "pain".
+    "pain-value": "7",
+    **{f"rmdq-item_{n}": "yes" if n <= 7 else "no" for n in range(1, 24)},
+    **{
+        f"eq5d-{dim}": level
+        for dim, level in zip(("MO", "SC", "UA", "PD", "AD"), "11221", strict=True)
+    },
+    "eq5d-vas": "60",
 }
 
 
@@ -165,6 +174,9 @@ PAGES = {
     "visit outcomes": ("visit_outcomes", "visit"),
     "contact": ("contact_log", "randomized"),
     "status": ("participant_status", "randomized"),
+    "sms conversation": ("participant_sms", "randomized"),
+    "sms opt-out": ("participant_sms_consent", "randomized"),
+    "sms grid": ("sms_grid", "trial"),
 }
 
 OK = 200
@@ -194,6 +206,9 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "sms conversation": OK,
+        "sms opt-out": FORBIDDEN,
+        "sms grid": OK,
     },
     "manager": {
         "home": TO_TRIAL,
@@ -215,6 +230,9 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "sms conversation": OK,
+        "sms opt-out": OK,
+        "sms grid": OK,
     },
     "coordinator": {
         "home": TO_TRIAL,
@@ -236,6 +254,9 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "sms conversation": OK,
+        "sms opt-out": OK,
+        "sms grid": OK,
     },
     "statistician": {
         "home": TO_TRIAL,
@@ -258,6 +279,9 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "sms conversation": FORBIDDEN,
+        "sms opt-out": FORBIDDEN,
+        "sms grid": FORBIDDEN,
     },
     "outsider": {
         "home": OK,  # "You are not a member of any trial yet."
@@ -279,6 +303,9 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "sms conversation": FORBIDDEN,
+        "sms opt-out": FORBIDDEN,
+        "sms grid": FORBIDDEN,
     },
     "clinician_site2": {
         "home": TO_TRIAL,
@@ -300,6 +327,10 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "sms conversation": FORBIDDEN,
+        "sms opt-out": FORBIDDEN,
+        # the grid of their own site: the site-01 participant is not on it
+        "sms grid": OK,
     },
 }
 
@@ -626,11 +657,26 @@ def test_the_baseline_page_after_randomization_redirects_and_changes_nothing(
 # --- 4. Bad input --------------------------------------------------------------------------
 
 
+def page_errors(response) -> dict[str, list[str]]:
+    """Every error on the baseline page, keyed by field name as posted (instrument fields
+    with their prefix; "<prefix>-__all__" for an instrument as a whole)."""
+    errors = dict(response.context["form"].errors)
+    for form in response.context["instrument_forms"]:
+        for name, messages in form.errors.items():
+            errors[f"{form.prefix}-{name}"] = messages
+    return errors
+
+
 BASELINE_ERRORS = [
     pytest.param("age", "65", "above the eligibility criterion", id="age 65 is not eligible"),
     pytest.param("age", "12", "below the eligibility criterion", id="age 12 is not eligible"),
-    pytest.param("pain", "11", "between 0 and 10", id="pain 11 is out of range"),
-    pytest.param("pain", "2", "below the eligibility criterion", id="pain 2 is not eligible"),
+    pytest.param("pain-value", "11", "less than or equal to 10", id="pain 11 is out of range"),
+    pytest.param("pain-value", "2", "below the eligibility criterion", id="pain 2 is not eligible"),
+    pytest.param(
+        "pain-not_done", "refused", "needed for randomization", id="pain not done is refused"
+    ),
+    pytest.param("eq5d-vas", "101", "less than or equal to 100", id="EQ VAS 101"),
+    pytest.param("sms_language", "fr", "Select a valid choice", id="unknown SMS language"),
     pytest.param("age", "", "Age is needed for randomization.", id="age missing"),
     pytest.param("phone", "12345", "E.164", id="phone without country code"),
     pytest.param("phone", "+4512", "not a valid phone number", id="too short phone number"),
@@ -646,15 +692,17 @@ def test_bad_baseline_input_is_shown_next_to_its_field_and_saves_nothing(
 ):
     before = Participant.objects.values().get(pk=enrolled.pk)
     client.force_login(clinician)
-    response = client.post(
-        url("participant_baseline", modic, enrolled.pk), {**BASELINE_POST, field: value}
-    )
+    data = {**BASELINE_POST, field: value}
+    if field == "pain-not_done":
+        del data["pain-value"]
+    response = client.post(url("participant_baseline", modic, enrolled.pk), data)
     assert response.status_code == 200
-    errors = response.context["form"].errors
+    errors = page_errors(response)
     assert list(errors) == [field]
     assert message in " ".join(errors[field])
     assertContains(response, message)
     assert Participant.objects.values().get(pk=enrolled.pk) == before
+    assert not OutcomeEntry.objects.exists()
 
 
 def test_an_age_outside_eligibility_mentions_eligibility(client, modic, clinician, enrolled):

@@ -1,8 +1,12 @@
-"""Load the demo Modic trial, one demo user per role, and some randomized participants."""
+"""Load the demo Modic trial, one demo user per role, and some randomized participants
+with their weekly SMS history."""
+
+import random
 
 from django.core.management.base import BaseCommand
 
 from trial.demo import build_modic_trial, create_demo_users, enroll_and_randomize_demo_participants
+from trial.demo_sms import simulate_sms_history
 
 
 class Command(BaseCommand):
@@ -23,6 +27,12 @@ class Command(BaseCommand):
         if trial.allocation_count == 0 and options["participants"] > 0:
             n = enroll_and_randomize_demo_participants(trial, options["participants"])
             self.stdout.write(f"Randomized {n} demo participants in {trial.code}.")
+            sms = simulate_sms_history(trial, random.Random(2012))
+            self.stdout.write(
+                f"Weekly SMS history: {sms.weeks} weeks, {sms.outbound} sent, "
+                f"{sms.inbound} received, {sms.answers} answers; "
+                f"this week opened for {sms.current_week_opened}."
+            )
         self.stdout.write(self.style.SUCCESS(f"Demo trial {trial.code}: {trial.name}"))
         self.stdout.write("Demo users (development only):")
         for user in users:
