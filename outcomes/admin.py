@@ -7,6 +7,7 @@ waiting and what failed."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from outcomes import services
 from outcomes.models import (
     EQ5DValueSet,
     InboundMessage,
@@ -20,6 +21,7 @@ from outcomes.models import (
     SmsWeek,
 )
 from participants.admin import ReadOnlyAdmin
+from trial import roles
 
 
 @admin.register(OutboundMessage)
@@ -40,6 +42,17 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
     list_select_related = ("trial", "participant", "week__participant")
     search_fields = ("to", "participant__number", "gateway_message_id")
     date_hierarchy = "created_at"
+    actions = ["requeue"]
+
+    @admin.action(description="Send the selected failed messages again", permissions=["requeue"])
+    def requeue(self, request, queryset):
+        failed = queryset.filter(status=OutboundMessage.Status.FAILED)
+        ids = list(failed.values_list("pk", flat=True))
+        n = services.sms_requeue_failed(message_ids=ids, by=request.user)
+        self.message_user(request, f"{n} failed message(s) queued again.")
+
+    def has_requeue_permission(self, request) -> bool:
+        return roles.is_trial_manager(request.user)
 
 
 @admin.register(EQ5DValueSet)

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class OutcomesConfig(AppConfig):
@@ -13,3 +13,16 @@ class OutcomesConfig(AppConfig):
         # creates each app's permissions on it. Ours is the last app, so by this app's signal
         # every permission the roles need exists (and a test-database flush re-sends it).
         post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="ensure_role_groups")
+
+        # The weekly SMS configuration is cached per process (outcomes.tracking.sms_config);
+        # any change to it clears the cache.
+        from outcomes import tracking
+
+        for name in ("SmsSchedule", "SmsLanguage", "SmsQuestion", "SmsQuestionText"):
+            model = self.get_model(name)
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    tracking.clear_sms_config_cache,
+                    sender=model,
+                    dispatch_uid=f"sms_config_cache_{name}_{signal is post_save}",
+                )

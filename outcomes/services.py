@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from outcomes import sms
@@ -160,6 +161,30 @@ def sms_send_now(*, message_id: int) -> str:
     except sms.TransientSmsError as exc:
         _record_attempt(message_id, exc, status=Status.QUEUED)
         raise
+
+
+@transaction.atomic
+def sms_requeue_failed(*, message_ids: list[int], by) -> int:
+    """Queue failed messages again once a person has fixed the cause (gateway credentials,
+    an account limit): their attempts start over, the participant is checked again when each
+    is sent, and who re-queued them is kept in the message's error field. Returns how many."""
+    now = timezone.now()
+    ids = list(
+        OutboundMessage.objects.select_for_update()
+        .filter(pk__in=message_ids, status=Status.FAILED)
+        .values_list("pk", flat=True)
+    )
+    OutboundMessage.objects.filter(pk__in=ids).update(
+        status=Status.QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        last_error=Concat(
+            Value(f"Re-queued by {by.get_username()} at {now:%Y-%m-%d %H:%M} UTC. Before: "),
+            F("last_error"),
+        ),
+    )
+    send_after_commit(ids)
+    return len(ids)
 
 
 def sms_give_up(*, message_id: int, error: str) -> bool:

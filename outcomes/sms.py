@@ -153,9 +153,10 @@ class TwilioBackend(BaseBackend):
 
 
 def _twilio_error(exc: TwilioException) -> SmsError:
-    """Map an error of the twilio package onto ours: rate limits (429) and Twilio's own
-    failures (5xx) are retried; any other refusal (4xx: invalid or unsubscribed number,
-    bad sender) would fail again."""
+    """Map an error of the twilio package onto ours: rate limits (429), Twilio's own
+    failures (5xx) and refused credentials (401/403: a rotated token or a suspended account,
+    fixed by a person, after which the messages must still go) are retried; any other
+    refusal (4xx: invalid or unsubscribed number, bad sender) would fail again."""
     status = getattr(exc, "status", None)
     if not isinstance(status, int):
         # Raised by the HTTP layer rather than an answer from the API.
@@ -164,7 +165,7 @@ def _twilio_error(exc: TwilioException) -> SmsError:
     # Not str(exc): TwilioRestException prints with terminal colours.
     text = getattr(exc, "msg", "") or getattr(exc, "detail", "") or getattr(exc, "title", "")
     message = f"Twilio HTTP {status}, error {code}: {text}".strip()
-    if status == 429 or status >= 500:
+    if status in (401, 403, 429) or status >= 500:
         return TransientSmsError(message)
     return PermanentSmsError(message)
 

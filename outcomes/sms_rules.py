@@ -6,7 +6,8 @@ Reading a reply
     invisible characters around the word are ignored); otherwise the reply is an answer when
     it holds exactly one whole number, written in digits (any script's digits, after Unicode
     NFKC normalisation, so "７" and "٣" count) or as a Danish or English number word, and the
-    number is in range. "3 days", "3!" and "tre dage" read as 3;
+    number is in range ("no", "none", "ingen", "en", "et" only as the whole reply or before a
+    word for day(s): "no idea" and "en uge" do not read). "3 days", "3!" and "tre dage" read as 3;
     "3-4", "3 or 4", "2.5", "-1" and "" do not read at all: we never guess between two numbers.
 
 The weekly calendar
@@ -41,6 +42,12 @@ NUMBER_WORDS = {
     "nul": 0, "ingen": 0, "en": 1, "et": 1, "én": 1, "ét": 1, "to": 2, "tre": 3, "fire": 4,
     "fem": 5, "seks": 6, "syv": 7, "otte": 8, "ni": 9, "ti": 10,
 }  # fmt: skip
+
+# Words that are numbers only sometimes: "no idea", "ingen anelse", "en uge" (a week),
+# "et par dage" (a couple of days) are not 0 or 1. They count only as the whole reply or
+# followed by a word for day(s): "ingen", "no days", "en dag".
+AMBIGUOUS_WORDS = frozenset({"no", "none", "ingen", "en", "et", "én", "ét"})
+DAY_WORDS = frozenset({"day", "days", "dag", "dage", "dagen", "dagene"})
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _DIGITS = re.compile(r"\d+", re.UNICODE)
@@ -97,10 +104,15 @@ def read_number(body: str) -> tuple[int | None, str]:
     if _NOT_A_WHOLE_NUMBER.search(text):
         return None, "not a whole number"
     numbers: list[int] = []
-    for token in _TOKEN.findall(text):
+    tokens = _TOKEN.findall(text)
+    for position, token in enumerate(tokens):
         digits = _DIGITS.fullmatch(token)
         if digits:
             numbers.append(int(token))  # int() reads any script's decimal digits
+        elif token in AMBIGUOUS_WORDS:
+            rest = tokens[position + 1 :]
+            if not rest or (len(rest) == 1 and rest[0] in DAY_WORDS):
+                numbers.append(NUMBER_WORDS[token])
         elif token in NUMBER_WORDS:
             numbers.append(NUMBER_WORDS[token])
         elif _DIGITS.search(token):

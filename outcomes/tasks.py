@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
@@ -10,6 +11,8 @@ from django.utils import timezone
 
 from outcomes import services, sms
 from outcomes.models import OutboundMessage
+
+logger = logging.getLogger(__name__)
 
 # Retries wait random delays of at most 30 s, 1, 2, 4, 8 and 16 min: up to about half an
 # hour in all, enough to ride out a gateway incident without reminding anyone late. Each delay
@@ -89,25 +92,35 @@ def sms_send_stale() -> int:
 # re-run (or a worker killed half-way) sends nobody a second question for the same week.
 
 
+def _each_trial(job) -> dict[str, int]:
+    """Run `job(trial)` for every trial with weekly SMS; one trial's failure is logged and
+    does not keep the others from their messages (the next run retries it)."""
+    from outcomes.models import SmsSchedule
+
+    result: dict[str, int] = {}
+    failed = []
+    for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial"):
+        try:
+            result[schedule.trial.code] = job(schedule.trial)
+        except Exception:
+            logger.exception("Weekly SMS job failed for trial %s", schedule.trial.code)
+            failed.append(schedule.trial.code)
+    if failed:
+        raise RuntimeError(f"Weekly SMS job failed for {', '.join(failed)}; others done")
+    return result
+
+
 @shared_task
 def sms_weekly() -> dict[str, int]:
     """Open the current week's SMS round in every trial with weekly SMS; {trial: opened}."""
-    from outcomes.models import SmsSchedule
     from outcomes.tracking import sms_weekly_send
 
-    result = {}
-    for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial"):
-        result[schedule.trial.code] = sms_weekly_send(trial=schedule.trial).opened
-    return result
+    return _each_trial(lambda trial: sms_weekly_send(trial=trial).opened)
 
 
 @shared_task
 def sms_reminders() -> dict[str, int]:
     """Send the one reminder of each week unanswered after its trial's delay."""
-    from outcomes.models import SmsSchedule
     from outcomes.tracking import sms_reminders_send
 
-    return {
-        schedule.trial.code: sms_reminders_send(trial=schedule.trial)
-        for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial")
-    }
+    return _each_trial(lambda trial: sms_reminders_send(trial=trial))

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from outcomes import sms_rules
@@ -61,6 +63,7 @@ class SmsConfig:
     languages: dict[str, SmsLanguage]
     # {(question id, language code): text}
     texts: dict[tuple[int, str], str]
+    zone: ZoneInfo
 
     def language(self, code: str) -> SmsLanguage:
         return self.languages.get(code) or self.languages[self.schedule.default_language]
@@ -78,23 +81,50 @@ class SmsConfig:
         return self.questions[position + 1] if position + 1 < len(ids) else None
 
 
-def sms_config(trial: Trial) -> SmsConfig | None:
+# Every inbound reply needs the configuration, which changes rarely (in the admin): each
+# process keeps it CONFIG_TTL seconds. A change saved in this process clears it at once
+# (outcomes.apps connects clear_sms_config_cache to the configuration models' signals);
+# other processes see it within CONFIG_TTL. Without this, reading it was a quarter of the
+# work of a reply (docs/PERFORMANCE.md).
+CONFIG_TTL = 60.0
+_config_cache: dict[int, tuple[float, SmsConfig | None]] = {}
+
+
+def sms_config(trial: Trial | int) -> SmsConfig | None:
     """The trial's SMS configuration, or None when it has no usable one (no schedule,
     disabled, no questions, or the default language missing)."""
-    schedule = SmsSchedule.objects.filter(trial=trial, enabled=True).first()
+    trial_id = trial if isinstance(trial, int) else trial.pk
+    now = time.monotonic()
+    cached = _config_cache.get(trial_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    config = _load_config(trial_id)
+    _config_cache[trial_id] = (now + CONFIG_TTL, config)
+    return config
+
+
+def clear_sms_config_cache(**kwargs) -> None:
+    _config_cache.clear()
+
+
+def _load_config(trial_id: int) -> SmsConfig | None:
+    schedule = SmsSchedule.objects.filter(trial_id=trial_id, enabled=True).first()
     if schedule is None:
         return None
-    questions = list(SmsQuestion.objects.filter(trial=trial).order_by("order", "pk"))
-    languages = {lang.code: lang for lang in SmsLanguage.objects.filter(trial=trial)}
+    questions = list(SmsQuestion.objects.filter(trial_id=trial_id).order_by("order", "pk"))
+    languages = {lang.code: lang for lang in SmsLanguage.objects.filter(trial_id=trial_id)}
     texts = {
         (t.question_id, t.language.code): t.text
-        for t in SmsQuestionText.objects.filter(question__trial=trial).select_related("language")
+        for t in SmsQuestionText.objects.filter(question__trial_id=trial_id).select_related(
+            "language"
+        )
     }
     if not questions or schedule.default_language not in languages:
         return None
     if any((q.pk, schedule.default_language) not in texts for q in questions):
         return None
-    return SmsConfig(schedule, questions, languages, texts)
+    zone = Trial.objects.only("time_zone").get(pk=trial_id).zone
+    return SmsConfig(schedule, questions, languages, texts, zone)
 
 
 def _tracked(participant: Participant) -> bool:
@@ -168,11 +198,25 @@ def _open_weeks(
     trial: Trial, config: SmsConfig, send_date: dt.date, now: dt.datetime, batch: list[dict]
 ) -> tuple[int, int]:
     week_of = {row["pk"]: sms_rules.week_number(row["randomized_on"], send_date) for row in batch}
-    existing = set(
-        SmsWeek.objects.filter(participant_id__in=week_of, send_date=send_date).values_list(
-            "participant_id", flat=True
-        )
+    # Lock the batch's participants (in primary-key order, as every locker here does): a
+    # reply being recorded for one of them finishes first, so the silent-weeks count below
+    # sees its answer.
+    list(
+        Participant.objects.select_for_update()
+        .filter(pk__in=week_of)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
+    # Already open: this send day's week, or a week of the same number opened on another
+    # day (the trial moved its send weekday mid-week) — either way, nothing more this week.
+    existing = {
+        participant_id
+        for participant_id, week, day in SmsWeek.objects.filter(
+            Q(send_date=send_date) | Q(week__in=set(week_of.values())),
+            participant_id__in=week_of,
+        ).values_list("participant_id", "week", "send_date")
+        if day == send_date or week == week_of[participant_id]
+    }
     rows = [row for row in batch if row["pk"] not in existing]
     if not rows:
         return 0, len(existing)
@@ -284,10 +328,12 @@ def sms_reminders_send(*, trial: Trial, now: dt.datetime | None = None) -> int:
 def _queue_reminders(trial: Trial, config: SmsConfig, now: dt.datetime, batch: list[dict]) -> int:
     # Claim the weeks first (conditional UPDATE): a concurrent run claims none of the same.
     ids = [row["pk"] for row in batch]
-    claimable = set(
+    # The question to re-ask is read under the lock too: a reply committed since the batch
+    # was read has moved the week on to its next question.
+    claimable = dict(
         SmsWeek.objects.select_for_update()
         .filter(pk__in=ids, reminder_sent_at__isnull=True, completed_at__isnull=True)
-        .values_list("pk", flat=True)
+        .values_list("pk", "current_question_id")
     )
     if not claimable:
         return 0
@@ -295,9 +341,9 @@ def _queue_reminders(trial: Trial, config: SmsConfig, now: dt.datetime, batch: l
     questions = {q.pk: q for q in config.questions}
     messages = []
     for row in batch:
-        if row["pk"] not in claimable or row["current_question_id"] not in questions:
+        if claimable.get(row["pk"]) not in questions:
             continue
-        question = questions[row["current_question_id"]]
+        question = questions[claimable[row["pk"]]]
         language = config.language(row["participant__sms_language"])
         messages.append(
             OutboundMessage(
@@ -380,7 +426,7 @@ def _receive(
         list(
             Participant.objects.select_for_update()
             .filter(phone=number)
-            .order_by("-randomized_at", "-pk")
+            .order_by(F("randomized_at").desc(nulls_last=True), "-pk")
         )
         if number
         else []
@@ -395,8 +441,14 @@ def _receive(
     if word == "opt_in":
         return _opt_in(message, candidates)
 
-    # The participant this reply is for: the one with the most recently opened week.
+    # The participant this reply is for: of those sharing the number, the one whose week
+    # awaiting an answer was opened most recently; else the one with the latest week.
     latest = (
+        SmsWeek.objects.select_for_update()
+        .filter(participant__in=candidates, current_question__isnull=False)
+        .order_by("-opened_at", "-week")
+        .first()
+    ) or (
         SmsWeek.objects.select_for_update()
         .filter(participant__in=candidates)
         .order_by("-opened_at", "-week")
@@ -415,7 +467,11 @@ def _receive(
     if latest.current_question_id is None:
         return _save(message, InboundMessage.Kind.EXTRA)
 
-    config = sms_config(participant.trial)
+    config = sms_config(participant.trial_id)
+    if config is not None and received_at >= _week_closes(latest, config):
+        # Answers count until the next week's message; after the last week there is none,
+        # so a reply this late is for no open question (kept raw, no reply).
+        return _save(message, InboundMessage.Kind.NO_QUESTION)
     question = next(
         (q for q in (config.questions if config else []) if q.pk == latest.current_question_id),
         None,
@@ -439,7 +495,6 @@ def _receive(
         return _save(message, InboundMessage.Kind.INVALID)
 
     message.value = reading.value
-    message = _save(message, InboundMessage.Kind.ANSWER)
     SmsAnswer.objects.create(
         trial_id=participant.trial_id,
         participant=participant,
@@ -470,8 +525,14 @@ def _receive(
             participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=latest.pk
         )
     message.reply = reply
-    message.save(update_fields=["reply"])
-    return message
+    return _save(message, InboundMessage.Kind.ANSWER)
+
+
+def _week_closes(week: SmsWeek, config: SmsConfig) -> dt.datetime:
+    """When a week stops accepting answers: the next send time after it opened."""
+    schedule = config.schedule
+    next_day = week.send_date + dt.timedelta(days=7)
+    return sms_rules.send_moment(next_day, config.zone, schedule.send_time)
 
 
 def _save(message: InboundMessage, kind: str) -> InboundMessage:
@@ -509,7 +570,7 @@ def _opt_in(message: InboundMessage, candidates: list[Participant]) -> InboundMe
             participant._change_reason = "Opted back in to SMS by reply"
             participant.save(update_fields=["sms_opted_out_at"])
         if reply is None and _tracked(participant):
-            config = sms_config(participant.trial)
+            config = sms_config(participant.trial_id)
             if config is not None:
                 reply = sms_queue(
                     participant=participant,

@@ -169,7 +169,9 @@ def sms_grid(request: HttpRequest, code: str) -> HttpResponse:
     if schedule is not None:
         current = sms_selectors.sms_current_send_date(trial, schedule, timezone.now())
         until = _date_or_none(request.GET.get("until")) or current
-        until = min(until, current)
+        # Never later than the open week, never before a year ahead of the earliest date
+        # the columns can reach back to (date arithmetic below would overflow).
+        until = max(min(until, current), dt.date(1900, 1, 1))
         send_dates = sms_selectors.sms_send_dates(schedule, until=until)
         grid = sms_selectors.sms_week_grid(
             trial, shown_sites, schedule, send_dates, request.GET.get("page")

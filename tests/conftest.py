@@ -11,8 +11,16 @@ import os
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from tests import factories
+
+# Property and fuzz tests explore new random examples on every developer's run; in CI they
+# replay a fixed derivation (same examples every run), so a gate is never red by chance.
+# A failure found locally is pinned with @example before it is fixed.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,6 +45,17 @@ def _database_vendor_is_the_expected_one(django_db_setup, django_db_blocker):
     if expected:
         with django_db_blocker.unblock():
             assert connection.vendor == expected, f"ran on {connection.vendor}, not {expected}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sms_config_cache():
+    """Each test reads the SMS configuration it made (a rolled-back test's rows vanish
+    without signals, and SQLite reuses their ids)."""
+    from outcomes.tracking import clear_sms_config_cache
+
+    clear_sms_config_cache()
+    yield
+    clear_sms_config_cache()
 
 
 @pytest.fixture(autouse=True)

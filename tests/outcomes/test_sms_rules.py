@@ -122,6 +122,22 @@ def test_usual_answers_are_read(body, value):
     assert classify(body, 0, 7) == sms_rules.Reading("answer", value=value)
 
 
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        # Words that are numbers only sometimes: read alone or before "day(s)"...
+        ("ingen", 0), ("no", 0), ("None", 0), ("en", 1), ("ingen dage", 0), ("en dag", 1),
+        ("no days", 0), ("No, 3 days", 3),
+        # ...and not in a sentence, where they mean something else.
+        ("ingen anelse", None), ("no idea", None), ("None of your business", None),
+        ("en uge", None), ("et par dage", None),
+    ],
+)  # fmt: skip
+def test_words_that_are_numbers_only_sometimes_are_not_guessed(body, value):
+    reading = classify(body, 0, 7)
+    assert (reading.kind, reading.value) == ("invalid" if value is None else "answer", value)
+
+
 # Punctuation, symbols (emoji), spaces and invisible characters, as phones add them; not
 # those that NFKC turns into letters or digits ("㎏" is "kg").
 decorations = st.text(

@@ -314,6 +314,9 @@ def test_the_grid_goes_back_and_forward_a_page_of_weeks(client, modic, coordinat
     # A date in the future, or garbage, shows the current weeks.
     for value in ("2999-01-01", "yesterday", "2024-02-30"):
         assert client.get(url("sms_grid", modic) + f"?until={value}").context["send_dates"] == dates
+    # A date so early that counting weeks back from it would leave the calendar: no error.
+    for value in ("0001-01-01", "0002-01-01"):
+        assert client.get(url("sms_grid", modic) + f"?until={value}").status_code == 200
 
 
 def test_the_grid_takes_the_same_queries_for_5_or_50_participants(

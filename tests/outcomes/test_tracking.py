@@ -20,7 +20,7 @@ import pytest
 from django.utils import timezone
 
 from outcomes import services as sms_services
-from outcomes import sms, tracking
+from outcomes import sms, sms_rules, tracking
 from outcomes.models import InboundMessage, OutboundMessage, SmsAnswer, SmsSchedule, SmsWeek
 from outcomes.tasks import STALE_AFTER, sms_send, sms_send_stale
 from participants import services
@@ -736,8 +736,10 @@ def test_the_webhook_delivering_the_same_message_twice_stores_and_answers_it_onc
 
     settings.TWILIO_AUTH_TOKEN = "test-token"
     settings.SMS_WEBHOOK_BASE_URL = "http://testserver"
-    p = enroll(SUNDAY - 3 * DAY)
-    weekly(at(SUNDAY, 18))
+    # The webhook receives at the real time: open the week that is current now.
+    now = timezone.now()
+    p = enroll(sms_rules.last_send_date(now, ZONE, 6, dt.time(18)) - 3 * DAY)
+    weekly(now)
     form = {"MessageSid": "SM" + "a" * 32, "From": p.phone, "To": "+4570000000", "Body": "3"}
     signature = RequestValidator("test-token").compute_signature(
         "http://testserver/sms/inbound/", form
@@ -751,3 +753,85 @@ def test_the_webhook_delivering_the_same_message_twice_stores_and_answers_it_onc
     assert InboundMessage.objects.count() == 1
     assert answers(p) == [(1, "bothersome", 3)]
     assert len(outbox.to(p)) == 2  # the first question, then the second once
+
+
+# --- Edge cases found in review ---------------------------------------------------------------
+
+
+def test_two_participants_sharing_a_phone_each_get_their_answers(enroll, weekly, reply):
+    first = enroll(SUNDAY - 10 * DAY)  # week 2 on SUNDAY
+    second = enroll(SUNDAY - 3 * DAY)  # week 1 on SUNDAY
+    Participant.objects.filter(pk=second.pk).update(phone=first.phone)
+    weekly(at(SUNDAY, 18, 1))
+
+    for minute, body in enumerate(["3", "4", "5", "6"], 1):
+        reply(first, body, at(SUNDAY, 19, minute))
+
+    # The first two complete one participant's week; the next two go to the other's open
+    # week, not to the completed one as extras.
+    assert sorted(v for _, _, v in answers(first) + answers(second)) == [3, 4, 5, 6]
+    assert {len(answers(first)), len(answers(second))} == {2}
+    assert InboundMessage.objects.filter(kind=In.EXTRA).count() == 0
+
+
+def test_moving_the_send_weekday_mid_week_opens_no_second_week(modic, enroll, weekly, outbox):
+    friday = SUNDAY - 2 * DAY
+    p = enroll(friday)  # week 1 on SUNDAY
+    other = enroll(SUNDAY - 20 * DAY)  # week 3 on SUNDAY
+    weekly(at(SUNDAY, 18, 1))
+    SmsSchedule.objects.filter(trial=modic).update(weekday=SmsSchedule.Weekday.WEDNESDAY)
+    tracking.clear_sms_config_cache()  # a queryset update sends no signal
+
+    wednesday = SUNDAY + 3 * DAY
+    result = weekly(at(wednesday, 18, 1))
+
+    # p's Wednesday would again be "week 1": skipped, not a crash of the whole batch.
+    assert SmsWeek.objects.filter(participant=p).count() == 1
+    assert len(outbox.to(p)) == 1
+    # other's Wednesday is week 4 (a new number), opened normally.
+    assert result.opened == 1
+    assert list(SmsWeek.objects.filter(participant=other).values_list("week", flat=True)) == [
+        3,
+        4,
+    ]
+
+
+def test_a_reply_after_the_last_week_has_closed_is_kept_raw_and_not_stored(
+    modic, enroll, weekly, reply, outbox
+):
+    schedule = SmsSchedule.objects.get(trial=modic)
+    p = enroll(SUNDAY - schedule.weeks * WEEK)  # SUNDAY is its last week
+    weekly(at(SUNDAY, 18, 1))
+    assert week_of(p, schedule.weeks).send_date == SUNDAY
+
+    on_time = reply(p, "2", at(SUNDAY + 6 * DAY, 23))
+    late = reply(p, "3", at(SUNDAY + WEEK, 18, 30))
+
+    assert on_time.kind == In.ANSWER
+    assert (late.kind, late.value, late.body) == (In.NO_QUESTION, None, "3")
+    assert answers(p) == [(schedule.weeks, "bothersome", 2)]
+    assert not outbox.to(p)[-1].startswith(THANKS_DA)
+
+
+def test_failed_messages_can_be_queued_again_by_a_person_and_then_go_once(
+    enroll, weekly, outbox, manager, django_capture_on_commit_callbacks
+):
+    p = enroll(SUNDAY - 3 * DAY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            sms.FileBackend,
+            "send",
+            lambda self, **kw: (_ for _ in ()).throw(sms.PermanentSmsError("account suspended")),
+        )
+        weekly(at(SUNDAY, 18, 1))
+    message = OutboundMessage.objects.get(participant=p)
+    assert message.status == "failed"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sms_services.sms_requeue_failed(message_ids=[message.pk], by=manager) == 1
+        assert sms_services.sms_requeue_failed(message_ids=[message.pk], by=manager) == 0
+
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert "Re-queued by mgr" in message.last_error
+    assert len(outbox.to(p)) == 1

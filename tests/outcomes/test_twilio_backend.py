@@ -154,9 +154,12 @@ def test_a_messaging_service_is_used_instead_of_a_from_number_when_set(
         (429, twilio_error(20429, "Too Many Requests", 429), "20429"),
         (500, twilio_error(20500, "Internal Server Error", 500), "20500"),
         (503, b"<html>Service Unavailable</html>", "503"),
+        # Refused credentials: a person fixes the token or the account, then they must go.
+        (401, twilio_error(20003, "Authenticate", 401), "20003"),
+        (403, twilio_error(20003, "Permission Denied", 403), "20003"),
     ],
 )
-def test_rate_limits_and_gateway_failures_are_transient(
+def test_rate_limits_gateway_failures_and_refused_credentials_are_transient(
     fake_twilio, twilio_settings, status, body, code
 ):
     fake_twilio.answer(status, body)

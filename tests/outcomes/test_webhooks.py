@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pytest_django.live_server_helper import LiveServer
 from twilio.request_validator import RequestValidator
 
-from outcomes import services, tracking
+from outcomes import services, tracking, webhooks
 from outcomes.models import InboundMessage, OutboundMessage, SmsAnswer, SmsWeek
 from participants.models import Participant
 from participants.services import participant_randomize, trial_today
@@ -326,6 +326,7 @@ def maybe(strategy):
 @example(sid="valid", from_number="participant", body="3", to=MISSING, extra={})
 @example(sid="valid", from_number=" ", body=MISSING, to=MISSING, extra={})
 @example(sid="valid", from_number="\x00", body="\x00", to="\x00", extra={})
+@example(sid="\x00", from_number=MISSING, body=MISSING, to=MISSING, extra={})
 def test_fuzzed_signed_inbound_requests_are_stored_or_cleanly_refused(
     client, tracked, sid, from_number, body, to, extra
 ):
@@ -340,9 +341,12 @@ def test_fuzzed_signed_inbound_requests_are_stored_or_cleanly_refused(
         fields["To"] = to
     before = InboundMessage.objects.count()
     # An arbitrary id may repeat one of an earlier example: then it is a redelivery.
-    seen = InboundMessage.objects.filter(
-        gateway_message_id=fields.get("MessageSid", "").strip()
-    ).exists()
+    # (Only a well-formed id is looked up: PostgreSQL refuses NUL in a query parameter.)
+    sid_given = fields.get("MessageSid", "").strip()
+    seen = bool(
+        webhooks.MESSAGE_SID.fullmatch(sid_given)
+        and InboundMessage.objects.filter(gateway_message_id=sid_given).exists()
+    )
 
     response = post_signed(client, "sms_inbound", fields)
 

@@ -39,3 +39,29 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {user.role:<14} username: {user.username:<13} password: {user.password}"
             )
+        self._show_reply_example(trial)
+
+    def _show_reply_example(self, trial) -> None:
+        """How to answer a demo participant's open SMS question as the gateway would."""
+        from outcomes.models import SmsWeek
+
+        week = (
+            SmsWeek.objects.filter(
+                trial=trial,
+                current_question__isnull=False,
+                participant__status="active",
+                participant__sms_opted_out_at__isnull=True,
+            )
+            .select_related("participant", "current_question")
+            .order_by("-opened_at", "pk")
+            .first()
+        )
+        if week is None:
+            return
+        self.stdout.write(
+            f"Answer {week.participant.number}'s open SMS question ("
+            f"{week.current_question.label}, week {week.week}) as the gateway would, signed, "
+            "while the server runs:\n"
+            f"  DEBUG=1 .venv/bin/python manage.py sms_simulate_reply "
+            f"--from {week.participant.phone} --body 3"
+        )
