@@ -182,6 +182,7 @@ def participant_sms_status(participant: Participant) -> SmsStatus:
 ALL = "all"
 PARTIAL = "partial"
 NONE = "none"
+OPEN = "open"
 NOT_SENT = "not_sent"
 OPTED_OUT = "opted_out"
 
@@ -189,6 +190,7 @@ CELL_LABELS = {
     ALL: "All answered",
     PARTIAL: "Partly answered",
     NONE: "No answer",
+    OPEN: "Open, not answered yet",
     NOT_SENT: "Not sent",
     OPTED_OUT: "Opted out",
 }
@@ -288,6 +290,7 @@ def sms_week_grid(
         sms_grid_participants(trial, sites, schedule, send_dates), per_page
     ).get_page(page)
     participants = list(result.object_list)
+    open_day = sms_current_send_date(trial, schedule, timezone.now())
     in_columns = SmsWeek.objects.filter(
         trial=trial, send_date__gte=send_dates[0], send_date__lte=send_dates[-1], site__in=sites
     )
@@ -330,14 +333,19 @@ def sms_week_grid(
         rows.append(
             GridRow(
                 participant,
-                [_cell(weeks.get((participant.pk, day)), day, opted_out_on) for day in send_dates],
+                [
+                    _cell(weeks.get((participant.pk, day)), day, opted_out_on, open_day)
+                    for day in send_dates
+                ],
             )
         )
     result.object_list = rows
     return Grid(columns=columns, page=result, rows=rows)
 
 
-def _cell(week: dict | None, day: dt.date, opted_out_on: dt.date | None) -> GridCell:
+def _cell(
+    week: dict | None, day: dt.date, opted_out_on: dt.date | None, open_day: dt.date
+) -> GridCell:
     if week is None:
         if opted_out_on is not None and opted_out_on <= day:
             return GridCell(OPTED_OUT)
@@ -347,7 +355,8 @@ def _cell(week: dict | None, day: dt.date, opted_out_on: dt.date | None) -> Grid
     elif week["answered"]:
         state = PARTIAL
     else:
-        state = NONE
+        # This week still takes answers until the next send day: not yet a missed week.
+        state = OPEN if day == open_day else NONE
     return GridCell(state, week=week["week"], answered=week["answered"])
 
 

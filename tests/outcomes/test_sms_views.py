@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -474,3 +475,18 @@ def test_an_opt_out_needs_a_reason_and_a_coordinator(client, modic, clinician, c
     assert client.post(path, {"reason": "Asked me"}).status_code == 403
     participant.refresh_from_db()
     assert participant.sms_opted_out_at is None
+
+
+def test_the_open_week_is_shown_as_open_not_as_missed(client, modic, site1, coordinator, manager):
+    participant = sms_participant(modic, site1, manager, days_ago=10)
+    result = sms_weekly_send(trial=modic, now=timezone.now())
+    assert result.opened == 1
+    client.force_login(coordinator)
+    response = client.get(url("sms_grid", modic))
+    assert cells_on(response, result.send_date)[participant.pk] == "open"
+    # A week later the same unanswered week is a missed one.
+    with mock.patch(
+        "django.utils.timezone.now", return_value=timezone.now() + dt.timedelta(days=7)
+    ):
+        later = client.get(url("sms_grid", modic) + f"?until={result.send_date:%Y-%m-%d}")
+    assert cells_on(later, result.send_date)[participant.pk] == "none"
