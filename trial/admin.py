@@ -13,6 +13,7 @@ from trial.models import (
     MINIMIZATION_SETTINGS,
     Arm,
     BaselineVariable,
+    BlindingLog,
     ConsentDocument,
     EligibilityCriterion,
     FactorLevel,
@@ -218,3 +219,22 @@ class MembershipAdmin(SimpleHistoryAdmin):
         return (
             super().get_queryset(request).select_related("user", "trial").prefetch_related("sites")
         )
+
+
+@admin.register(BlindingLog)
+class BlindingLogAdmin(admin.ModelAdmin):
+    """The blinding audit, read-only: rows are written by trial.blinding only."""
+
+    list_display = ("at", "trial", "user", "action", "what", "reason")
+    list_filter = ("trial", "action")
+    list_select_related = ("trial", "user")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -98,6 +98,19 @@ class Trial(models.Model):
     # number is allocation_count + 1, so reaching the target is one comparison, not a count.
     allocation_count = models.PositiveIntegerField(default=0, editable=False)
 
+    # Blinding (trial.blinding): until a trial manager unblinds the trial, with a reason,
+    # statisticians see the arms only as neutral codes (Arm.blind_code).
+    unblinded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    unblinded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    unblinding_reason = models.TextField(blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -117,6 +130,11 @@ class Trial(models.Model):
             models.CheckConstraint(
                 name="trial_allocations_within_target",
                 condition=Q(allocation_count__lte=models.F("target_sample_size")),
+            ),
+            models.CheckConstraint(
+                name="trial_unblinding_recorded",
+                condition=Q(unblinded_at__isnull=True)
+                | (Q(unblinded_by__isnull=False) & ~Q(unblinding_reason="")),
             ),
         ]
 
@@ -215,12 +233,20 @@ class Arm(FrozenAfterRandomization):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     order = models.PositiveSmallIntegerField(default=0)
+    # The neutral code ("A", "B", ...) blinded users see instead of the name: a random
+    # mapping, fixed per trial the first time it is needed (trial.blinding.blind_codes).
+    blind_code = models.CharField(max_length=2, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["trial", "order", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_in_trial")
+            models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_in_trial"),
+            models.UniqueConstraint(
+                fields=["trial", "blind_code"],
+                condition=~Q(blind_code=""),
+                name="arm_blind_code_unique_in_trial",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -426,3 +452,33 @@ class VisitDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class BlindingLog(models.Model):
+    """Append-only audit of unblinding and of every view or export of unblinded results
+    while the trial is blinded (trial managers may; each time is recorded)."""
+
+    class Action(models.TextChoices):
+        UNBLINDED = "unblinded", "Unblinded the trial"
+        VIEWED = "viewed", "Viewed unblinded results"
+        EXPORTED = "exported", "Exported unblinded data"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="blinding_log")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    what = models.CharField(max_length=200, blank=True, help_text="The page or export.")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["trial", "-at"], name="blinding_log_trial_at")]
+        constraints = [
+            models.CheckConstraint(
+                name="blinding_log_unblinding_has_reason",
+                condition=~Q(action="unblinded") | ~Q(reason=""),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_action_display().lower()} ({self.trial.code})"

@@ -28,7 +28,7 @@ from participants.forms import (
     ScreeningForm,
 )
 from participants.models import Allocation, Participant, ScreeningRecord
-from trial import roles
+from trial import blinding, roles
 from trial.models import Trial
 
 PAGE_SIZE = 50
@@ -377,10 +377,20 @@ def participant_allocation(request: HttpRequest, code: str, pk: int) -> HttpResp
 def balance(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_view_balance)
     arms, totals, rows = selectors.balance_table(trial)
+    # Statisticians see neutral arm codes until the trial is unblinded (trial.blinding).
+    labels = blinding.arm_labels(request.user, trial, arms)
+    blinding.record_unblinded_view(user=request.user, trial=trial, what="Allocation balance")
     return render(
         request,
         "participants/balance.html",
-        {"trial": trial, "arms": arms, "totals": totals, "rows": rows, "grand_total": sum(totals)},
+        {
+            "trial": trial,
+            "arm_labels": [labels[arm.pk] for arm in arms],
+            "blinded": blinding.is_blinded(request.user, trial),
+            "totals": totals,
+            "rows": rows,
+            "grand_total": sum(totals),
+        },
     )
 
 
