@@ -103,7 +103,7 @@ def coordinator(modic):
 
 @pytest.fixture
 def statistician(modic):
-    return factories.persona("Statistician", trial=modic, username="stat")
+    return factories.persona("Statistician", trial=modic, username="stat", staff=True)
 
 
 @pytest.fixture

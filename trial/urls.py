@@ -2,14 +2,33 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from outcomes import webhooks
+from outcomes import admin_views, webhooks
 
 admin.site.site_header = "Trial administration"
 admin.site.site_title = "Trial administration"
+# The admin's home page also links the results dashboards (statisticians have no models).
+admin.site.index_template = "admin/trialdesk_index.html"
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The results dashboard: custom views inside the admin site (outcomes.admin_views).
+    path("admin/results/", admin.site.admin_view(admin_views.results_index), name="results_index"),
+    path(
+        "admin/results/<str:code>/",
+        admin.site.admin_view(admin_views.trial_results),
+        name="trial_results",
+    ),
+    path(
+        "admin/results/<str:code>/consort.svg",
+        admin.site.admin_view(admin_views.trial_consort_svg),
+        name="trial_consort_svg",
+    ),
+    path(
+        "admin/results/<str:code>/unblind/",
+        admin.site.admin_view(admin_views.trial_unblind),
+        name="trial_unblind",
+    ),
     path("admin/", admin.site.urls),
     # The SMS gateway's webhooks: no login, Twilio's signature instead (outcomes.webhooks).
     path("sms/inbound/", webhooks.sms_inbound, name="sms_inbound"),

@@ -6,6 +6,8 @@ redirect → GET, so refresh and back never resubmit) or re-render with errors.
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -379,16 +381,24 @@ def balance(request: HttpRequest, code: str) -> HttpResponse:
     arms, totals, rows = selectors.balance_table(trial)
     # Statisticians see neutral arm codes until the trial is unblinded (trial.blinding).
     labels = blinding.arm_labels(request.user, trial, arms)
+    blinded = blinding.is_blinded(request.user, trial)
     blinding.record_unblinded_view(user=request.user, trial=trial, what="Allocation balance")
+    # Blinded columns go in code order (A, B, ...): the configured order would tell which
+    # code is which arm.
+    order = list(range(len(arms)))
+    if blinded:
+        order.sort(key=lambda i: labels[arms[i].pk])
     return render(
         request,
         "participants/balance.html",
         {
             "trial": trial,
-            "arm_labels": [labels[arm.pk] for arm in arms],
-            "blinded": blinding.is_blinded(request.user, trial),
-            "totals": totals,
-            "rows": rows,
+            "arm_labels": [labels[arms[i].pk] for i in order],
+            "blinded": blinded,
+            "totals": [totals[i] for i in order],
+            "rows": [
+                dataclasses.replace(row, counts=tuple(row.counts[i] for i in order)) for row in rows
+            ],
             "grand_total": sum(totals),
         },
     )

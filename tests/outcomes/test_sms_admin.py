@@ -85,7 +85,13 @@ def test_the_instrument_list_shows_the_baseline_variable(as_manager, modic):
         assertContains(response, 'name="baseline_variable"')
 
 
-@pytest.mark.parametrize("role", ["clinician", "coordinator", "statistician"])
+def test_a_statistician_is_staff_for_the_results_but_may_not_open_these(client, statistician):
+    client.force_login(statistician)
+    for model in EDITABLE + READ_ONLY:
+        assert client.get(admin_url(model, "changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["clinician", "coordinator"])
 def test_other_roles_are_sent_to_the_admin_login(request, client, role):
     client.force_login(request.getfixturevalue(role))
     for model in EDITABLE + READ_ONLY:

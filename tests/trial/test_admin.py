@@ -111,7 +111,15 @@ def test_the_manager_can_open_the_admin_index(admin_client_for_manager):
     assertContains(response, "Minimization factors")
 
 
-@pytest.mark.parametrize("role", ["clinician", "coordinator", "statistician"])
+def test_a_statistician_is_staff_only_for_the_results(client, statistician):
+    """Statisticians reach the admin for the results dashboard; no model is theirs."""
+    client.force_login(statistician)
+    assert client.get(reverse("admin:index")).status_code == 200
+    for name in ("trial_trial", "participants_participant", "participants_allocation"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["clinician", "coordinator"])
 def test_a_user_who_is_not_staff_is_sent_to_the_admin_login(request, client, role):
     client.force_login(request.getfixturevalue(role))
     for path in (reverse("admin:index"), reverse("admin:trial_trial_changelist")):

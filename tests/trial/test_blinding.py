@@ -113,3 +113,15 @@ def test_the_database_requires_who_and_why_for_an_unblinding(modic):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Trial.objects.filter(pk=modic.pk).update(unblinded_at=timezone.now())
+
+
+def test_blinded_columns_are_in_code_order_whatever_the_arms_order(client, modic, statistician):
+    # Whatever the configured order, the columns read "Arm A", "Arm B": the order would
+    # otherwise tell which code is which arm.
+    codes = blinding.blind_codes(modic)
+    client.force_login(statistician)
+    html = client.get(reverse("balance", args=[modic.code])).content.decode()
+    assert html.index("Arm A") < html.index("Arm B")
+    results = client.get(reverse("trial_results", args=[modic.code])).context["r"]
+    assert results.arm_labels == ["Arm A", "Arm B"]
+    assert sorted(codes.values()) == ["A", "B"]

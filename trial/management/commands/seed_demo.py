@@ -5,7 +5,12 @@ import random
 
 from django.core.management.base import BaseCommand
 
-from trial.demo import build_modic_trial, create_demo_users, enroll_and_randomize_demo_participants
+from trial.demo import (
+    build_modic_trial,
+    create_demo_users,
+    enroll_and_randomize_demo_participants,
+    screen_demo_non_participants,
+)
 from trial.demo_sms import simulate_sms_history
 
 
@@ -16,8 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--participants",
             type=int,
-            default=90,
-            help="Randomize this many demo participants when the trial has none (default 90).",
+            default=100,
+            help="Randomize this many demo participants when the trial has none (default 100).",
         )
 
     def handle(self, *args, **options):
@@ -27,6 +32,8 @@ class Command(BaseCommand):
         if trial.allocation_count == 0 and options["participants"] > 0:
             n = enroll_and_randomize_demo_participants(trial, options["participants"])
             self.stdout.write(f"Randomized {n} demo participants in {trial.code}.")
+            screened = screen_demo_non_participants(trial)
+            self.stdout.write(f"Screened {screened} more who were not randomized.")
             sms = simulate_sms_history(trial, random.Random(2012))
             self.stdout.write(
                 f"Weekly SMS history: {sms.weeks} weeks, {sms.outbound} sent, "

@@ -1,0 +1,158 @@
+"""The results dashboard in the admin: who sees it, blinding, CONSORT numbers that reconcile
+with the data, caching and recomputation, unblinding."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from outcomes import analysis_data
+from participants.models import Allocation
+from tests import factories
+from tests.outcomes.test_analysis_data import randomized, record_w10
+from trial import blinding
+from trial.models import Arm, BlindingLog
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def trial_with_data(modic, site1, site2, clinician, manager):
+    people = [
+        randomized(modic, site1, clinician, pain=7),
+        randomized(modic, site2, manager, pain=5, sex="male"),
+        randomized(modic, site1, clinician, pain=9, modic="type2"),
+        randomized(modic, site2, manager, pain=6),
+        randomized(modic, site1, clinician, pain=8, sex="male", age=30),
+        randomized(modic, site2, manager, pain=4, modic="type2"),
+    ]
+    for n, p in enumerate(people[:5]):
+        record_w10(p, manager, pain=2 + n, answer=1 + n % 4)
+    return modic
+
+
+def url(name, trial):
+    return reverse(name, args=[trial.code])
+
+
+def test_a_blinded_statistician_sees_results_with_codes_and_never_arm_names(
+    client, trial_with_data, statistician
+):
+    client.force_login(statistician)
+    response = client.get(url("trial_results", trial_with_data))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for arm in Arm.objects.filter(trial=trial_with_data):
+        assert arm.name not in html and arm.description not in html
+        assert f"Arm {arm.blind_code}" in html
+    assert "CONSORT" in html and "Intention-to-treat" in html
+    assert "Adjusted difference" in html
+    assert not BlindingLog.objects.exists()
+
+
+def test_the_consort_numbers_reconcile_with_the_data(client, trial_with_data, statistician):
+    client.force_login(statistician)
+    response = client.get(url("trial_results", trial_with_data))
+    result = response.context["r"]
+    frame = analysis_data.analysis_frame(trial_with_data)
+    assert result.consort.randomized == len(frame) == Allocation.objects.count() == 6
+    assert sum(arm.allocated for arm in result.consort.arms) == 6
+    analysed_w10 = sum(arm.visits[0].analysed for arm in result.consort.arms)
+    assert analysed_w10 == frame["pain_w10"].notna().sum() == 5
+    svg = client.get(url("trial_consort_svg", trial_with_data))
+    assert svg["Content-Type"] == "image/svg+xml"
+    root = ET.fromstring(svg.content)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "Randomized (n = 6)" in texts
+
+
+def test_a_trial_manager_sees_names_and_each_view_is_audited(client, trial_with_data, manager):
+    client.force_login(manager)
+    html = client.get(url("trial_results", trial_with_data)).content.decode()
+    for arm in Arm.objects.filter(trial=trial_with_data):
+        assert arm.name in html
+    client.get(url("trial_results", trial_with_data))
+    assert BlindingLog.objects.filter(action="viewed", user=manager).count() == 2
+
+
+@pytest.mark.parametrize("who", ["clinician", "coordinator"])
+def test_clinicians_and_coordinators_are_kept_out(client, trial_with_data, request, who):
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    response = client.get(url("trial_results", trial_with_data))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_staff_statistician_of_another_trial_gets_404(client, trial_with_data):
+    other = factories.persona("Statistician", trial=None, username="stat2", staff=True)
+    client.force_login(other)
+    assert client.get(url("trial_results", trial_with_data)).status_code == 404
+
+
+def test_results_are_cached_until_the_data_change(
+    client, trial_with_data, statistician, manager, django_assert_max_num_queries
+):
+    client.force_login(statistician)
+    first = client.get(url("trial_results", trial_with_data)).context["r"]
+    with django_assert_max_num_queries(20):
+        again = client.get(url("trial_results", trial_with_data)).context["r"]
+    assert again.computed_at == first.computed_at
+    # New data: the next view computes afresh.
+    last = trial_with_data.participants.order_by("-pk").first()
+    record_w10(last, manager, pain=3)
+    fresh = client.get(url("trial_results", trial_with_data)).context["r"]
+    assert fresh.computed_at > first.computed_at
+    assert sum(arm.visits[0].analysed for arm in fresh.consort.arms) == 6
+
+
+def test_compute_again_on_demand(client, trial_with_data, statistician):
+    client.force_login(statistician)
+    first = client.get(url("trial_results", trial_with_data)).context["r"]
+    response = client.post(url("trial_results", trial_with_data))
+    assert response.status_code == 302
+    after = client.get(url("trial_results", trial_with_data)).context["r"]
+    assert after.computed_at > first.computed_at
+
+
+def test_unblinding_through_the_page(client, trial_with_data, manager, statistician):
+    client.force_login(manager)
+    page = url("trial_unblind", trial_with_data)
+    assert client.get(page).status_code == 200
+    refused = client.post(page, {"reason": "", "confirm": "on"})
+    assert refused.status_code == 200 and refused.context["form"].errors
+    assert (
+        client.post(page, {"reason": "Final analysis signed off", "confirm": "on"}).status_code
+        == 302
+    )
+    assert BlindingLog.objects.filter(action="unblinded").count() == 1
+    client.force_login(statistician)
+    html = client.get(url("trial_results", trial_with_data)).content.decode()
+    for arm in Arm.objects.filter(trial=trial_with_data):
+        assert arm.name in html
+    assert client.get(page).status_code == 403  # statisticians cannot unblind
+
+
+def test_an_empty_trial_shows_a_dashboard(client, modic, statistician):
+    client.force_login(statistician)
+    response = client.get(url("trial_results", modic))
+    assert response.status_code == 200
+    assert "No results yet" in response.content.decode()
+
+
+def test_the_admin_home_links_the_results(client, trial_with_data, statistician):
+    client.force_login(statistician)
+    html = client.get(reverse("admin:index")).content.decode()
+    assert reverse("results_index") in html
+    index = client.get(reverse("results_index")).content.decode()
+    assert url("trial_results", trial_with_data) in index
+    assert not re.search(r"Arm admin|/admin/trial/arm/", html)  # no model rights
+    assert blinding.is_blinded(statistician, trial_with_data)

@@ -1,0 +1,61 @@
+"""The demo data (`manage.py seed_demo`): the target recruited, and follow-up with the
+reference trial's attrition (BMC Medicine 2012;10:22: 87 of 100 analysed at 10 weeks, 96 at
+1 year), recorded through the real services."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Exists, OuterRef
+
+from outcomes.models import OutcomeEntry
+from participants.models import Allocation, Participant, Visit
+from participants.services import trial_today
+from trial.demo import DEMO_CODE
+from trial.models import Trial
+
+
+@pytest.mark.django_db
+def test_seed_demo_recruits_the_target_with_the_reference_trials_follow_up():
+    call_command("seed_demo", stdout=StringIO())
+    trial = Trial.objects.get(code=DEMO_CODE)
+    today = trial_today(trial)
+
+    # The target, allocated once each, sequence numbers in randomization-date order.
+    randomized = Participant.objects.filter(trial=trial, randomized_on__isnull=False)
+    assert randomized.count() == 100
+    allocations = Allocation.objects.filter(trial=trial).select_related("participant", "arm")
+    assert allocations.count() == 100
+    dates = [a.participant.randomized_on for a in allocations.order_by("sequence")]
+    assert dates == sorted(dates)
+    per_arm = {code: allocations.filter(arm__code=code).count() for code in ("rest", "exercise")}
+    assert abs(per_arm["rest"] - per_arm["exercise"]) <= 6
+
+    pain = OutcomeEntry.objects.filter(
+        trial=trial, instrument__code="pain", not_done="", visit=OuterRef("pk")
+    )
+    visits = Visit.objects.filter(trial=trial).annotate(has_pain=Exists(pain))
+    assert 80 <= visits.filter(definition__code="w10", has_pain=True).count() <= 95
+    y1_closed = visits.filter(definition__code="y1", window_end__lt=today)
+    assert y1_closed.count() >= 70
+    assert y1_closed.filter(has_pain=True).count() >= 0.9 * y1_closed.count()
+
+    # Every visit with outcome data was completed through the services; no data after a
+    # refusal of follow-up or a death.
+    with_data = Visit.objects.filter(trial=trial, outcome_entries__not_done="").distinct()
+    assert not with_data.exclude(outcome=Visit.Outcome.COMPLETED).exists()
+    stopped = randomized.filter(status="deceased") | randomized.filter(followup_allowed=False)
+    for participant in stopped:
+        assert not participant.visits.filter(attended_on__gt=participant.status_changed_on).exists()
+
+    # The coordinator still has follow-up visits due now.
+    due_now = visits.filter(
+        definition__at_randomization=False,
+        outcome=Visit.Outcome.OPEN,
+        window_start__lte=today,
+        window_end__gte=today,
+    )
+    assert due_now.filter(definition__code="y1").exists()
+    assert due_now.exists()
