@@ -11,11 +11,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
 
 from outcomes.dashboard import dashboard_results
+from outcomes.models import ExportJob
 from trial import blinding, roles
 from trial.models import Trial
 
@@ -51,6 +55,7 @@ def trial_results(request: HttpRequest, code: str) -> HttpResponse:
         "r": results,
         "table1_head": list(zip(results.table1.columns, results.table1.n, strict=True)),
         "can_unblind": roles.is_trial_manager(request.user) and trial.unblinded_at is None,
+        "exports": [(job, _job_status(job)) for job in _visible_jobs(request, trial)[:5]],
     }
     return render(request, "admin/trial_results.html", context)
 
@@ -99,3 +104,84 @@ def trial_unblind(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
     }
     return render(request, "admin/trial_unblind.html", context)
+
+
+# --- Export bundles (outcomes.export, built by outcomes.tasks.export_run) ---------------------
+
+
+def _visible_jobs(request: HttpRequest, trial: Trial):
+    """A trial manager sees every export of the trial; anyone else only their own."""
+    jobs = ExportJob.objects.filter(trial=trial).select_related("requested_by")
+    return jobs if roles.is_trial_manager(request.user) else jobs.filter(requested_by=request.user)
+
+
+def _job_status(job: ExportJob) -> dict:
+    available = (
+        job.status == ExportJob.Status.DONE
+        and bool(job.file_path)
+        and job.expires_at is not None
+        and job.expires_at > timezone.now()
+    )
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "progress": job.progress,
+        "step": job.step,
+        "error": job.error,
+        "blinded": job.blinded,
+        "shift_dates": job.shift_dates,
+        "size": job.size,
+        "expires_at": job.expires_at.isoformat() if job.expires_at else None,
+        "download_url": reverse("trial_export_download", args=[job.trial.code, job.pk])
+        if available
+        else None,
+        "status_url": reverse("trial_export_status", args=[job.trial.code, job.pk]),
+    }
+
+
+@require_POST
+def trial_export_start(request: HttpRequest, code: str) -> HttpResponse:
+    """Queue an export; blinded (arm codes only) unless this user may see arm names."""
+    from outcomes.tasks import export_run
+
+    trial = _trial(request, code)
+    blinded = blinding.is_blinded(request.user, trial)
+    job = ExportJob.objects.create(
+        trial=trial,
+        requested_by=request.user,
+        blinded=blinded,
+        shift_dates=bool(request.POST.get("shift_dates")),
+    )
+    if not blinded:
+        blinding.record_unblinded_view(
+            user=request.user, trial=trial, what=f"Data export {job.pk}", exported=True
+        )
+    transaction.on_commit(lambda: export_run.delay(job.pk))
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse(_job_status(job), status=202)
+    messages.info(request, f"Export {job.pk} queued; it appears below when ready.")
+    return redirect(f"{reverse('trial_results', args=[trial.code])}#exports")
+
+
+def _job(request: HttpRequest, code: str, job_id: int) -> ExportJob:
+    trial = _trial(request, code)
+    return get_object_or_404(_visible_jobs(request, trial), pk=job_id)
+
+
+def trial_export_status(request: HttpRequest, code: str, job_id: int) -> JsonResponse:
+    return JsonResponse(_job_status(_job(request, code, job_id)))
+
+
+def trial_export_download(request: HttpRequest, code: str, job_id: int) -> HttpResponse:
+    """The ZIP, for its requester or a trial manager, until it expires."""
+    job = _job(request, code, job_id)
+    if job.status != ExportJob.Status.DONE or not job.file_path:
+        raise Http404("This export is not available.")
+    if job.expires_at is None or job.expires_at <= timezone.now():
+        return HttpResponse("This export has expired; start a new one.", status=410)
+    try:
+        handle = open(job.file_path, "rb")  # noqa: SIM115 (FileResponse closes it)
+    except FileNotFoundError as exc:
+        raise Http404("This export's file is gone.") from exc
+    return FileResponse(handle, as_attachment=True, filename=job.file_name)

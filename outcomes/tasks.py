@@ -1,4 +1,4 @@
-"""Celery tasks of the outcomes app: sending queued SMS."""
+"""Celery tasks of the outcomes app: sending queued SMS, weekly SMS tracking, exports."""
 
 from __future__ import annotations
 
@@ -124,3 +124,55 @@ def sms_reminders() -> dict[str, int]:
     from outcomes.tracking import sms_reminders_send
 
     return _each_trial(lambda trial: sms_reminders_send(trial=trial))
+
+
+# --- The statistician's export bundles ---------------------------------------------------------
+
+
+@shared_task
+def export_run(job_id: int) -> str:
+    """Build one export ZIP (outcomes.export); the job ends "done" or "failed" with the error.
+    Idempotent: a job already past "queued" (a redelivered task) is left alone."""
+    from django.conf import settings
+
+    from outcomes.export import export_build
+    from outcomes.models import ExportJob
+
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
+        status=ExportJob.Status.RUNNING, step="Starting"
+    )
+    if not claimed:
+        return "skipped"
+    job = ExportJob.objects.select_related("trial").get(pk=job_id)
+    try:
+        export_build(job)
+    except Exception as exc:
+        logger.exception("Export %s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )  # fmt: skip
+        return "failed"
+    now = timezone.now()
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.Status.DONE, progress=100, step="Ready", file_name=job.file_name,
+        file_path=job.file_path, size=job.size, finished_at=now,
+        expires_at=now + dt.timedelta(hours=settings.EXPORT_KEEP_HOURS),
+    )  # fmt: skip
+    return "done"
+
+
+@shared_task
+def export_cleanup() -> int:
+    """Delete the files of exports past their keep time (hourly); the job rows stay."""
+    from pathlib import Path
+
+    from outcomes.models import ExportJob
+
+    deleted = 0
+    expired = ExportJob.objects.filter(expires_at__lt=timezone.now()).exclude(file_path="")
+    for pk, path in expired.values_list("pk", "file_path"):
+        Path(path).unlink(missing_ok=True)
+        ExportJob.objects.filter(pk=pk).update(file_path="")
+        deleted += 1
+    return deleted

@@ -59,13 +59,15 @@ def _fresh_sms_config_cache():
 
 
 @pytest.fixture(autouse=True)
-def _test_server_settings(settings):
+def _test_server_settings(settings, tmp_path):
     """Tests and the live server speak plain http on loopback, so the production-only
     https redirect and secure-only cookies are off; a cheap hasher keeps personas fast."""
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Export bundles go to the test's own directory, not the checkout's var/.
+    settings.EXPORT_DIR = tmp_path / "exports"
 
 
 @pytest.fixture

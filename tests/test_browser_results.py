@@ -8,6 +8,7 @@ live server, the demo trial and users, a screenshot in test-artifacts/ on failur
 from __future__ import annotations
 
 import os
+import zipfile
 
 import pytest
 from django.contrib.auth.models import User
@@ -60,3 +61,19 @@ def test_a_statistician_opens_the_blinded_results_dashboard(
         with page.expect_download() as download:
             page.get_by_role("link", name="Download SVG").click()
         assert download.value.suggested_filename == f"{demo_trial.code}-consort.svg"
+
+        # The export bundle: started from the page, built by the task (eager here), its
+        # progress shown, then downloaded and opened.
+        page.get_by_role("button", name="Start export").click()
+        row = page.locator("table.exports tbody tr").first
+        expect(row.locator("progress")).to_have_attribute("value", "100", timeout=30_000)
+        with page.expect_download() as bundle:
+            row.get_by_role("link", name="Download").click()
+        path = bundle.value.path()
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            assert {"participants.csv", "participants.dta", "participants.sav"} <= names
+            text = archive.read("participants.csv").decode()
+        assert len(text.strip().splitlines()) == 1 + 6
+        for arm in Arm.objects.filter(trial=demo_trial):
+            assert arm.name not in text

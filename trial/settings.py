@@ -7,6 +7,8 @@ Environment variables:
     DATABASE_URL        e.g. postgres://user:pw@host:5432/db (default: SQLite file db.sqlite3)
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (unset: tasks run eagerly in process)
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
+    EXPORT_DIR          where export ZIPs are written (default: var/exports)
+    EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
 """
 
 import os
@@ -247,5 +249,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outcomes.tasks.sms_reminders",
         "schedule": crontab(minute="7-59/15"),
     },
+    # Statistician's export bundles past their keep time are deleted.
+    "exports-cleanup": {"task": "outcomes.tasks.export_cleanup", "schedule": crontab(minute=23)},
 }
+# The statistician's export bundles (outcomes.export): where the ZIPs are written and how long
+# each is kept for download before the hourly cleanup deletes it.
+EXPORT_DIR = Path(os.environ.get("EXPORT_DIR", BASE_DIR / "var" / "exports"))
+EXPORT_KEEP_HOURS = int(os.environ.get("EXPORT_KEEP_HOURS", "72"))
 # --- end of daily follow-up jobs ------------------------------------------------------------

@@ -29,6 +29,21 @@ urlpatterns = [
         admin.site.admin_view(admin_views.trial_unblind),
         name="trial_unblind",
     ),
+    path(
+        "admin/results/<str:code>/exports/",
+        admin.site.admin_view(admin_views.trial_export_start),
+        name="trial_export_start",
+    ),
+    path(
+        "admin/results/<str:code>/exports/<int:job_id>/",
+        admin.site.admin_view(admin_views.trial_export_status),
+        name="trial_export_status",
+    ),
+    path(
+        "admin/results/<str:code>/exports/<int:job_id>/download/",
+        admin.site.admin_view(admin_views.trial_export_download),
+        name="trial_export_download",
+    ),
     path("admin/", admin.site.urls),
     # The SMS gateway's webhooks: no login, Twilio's signature instead (outcomes.webhooks).
     path("sms/inbound/", webhooks.sms_inbound, name="sms_inbound"),

@@ -1,0 +1,321 @@
+"""The statistician's export bundle: every member, round trips of CSV, Stata and SPSS against
+the database (labels included), no direct identifiers, blinding, date shift, progress,
+download permissions and expiry."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from outcomes import export
+from outcomes.models import ExportJob, SmsQuestion
+from outcomes.tasks import export_cleanup, export_run
+from participants.models import Allocation, Participant, Visit
+from tests import factories
+from tests.outcomes import test_tracking
+from tests.outcomes.test_analysis_data import randomized, record_w10
+from trial import blinding
+from trial.models import Arm, BlindingLog, Site
+
+# The weekly SMS fixtures of the tracking tests (real sends to the file backend, Celery eager).
+SUNDAY, at = test_tracking.SUNDAY, test_tracking.at
+_celery_eager, sms_file = test_tracking._celery_eager, test_tracking.sms_file
+enroll, weekly, reply = test_tracking.enroll, test_tracking.weekly, test_tracking.reply
+
+MEMBERS = {
+    "participants.csv", "participants.dta", "participants.sav", "visits.csv", "visits.dta",
+    "visits.sav", "sms.csv", "screening.csv", "allocations.csv", "codebook.csv",
+    "codebook.json", "read_data.R",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _export_dir(settings, tmp_path):
+    settings.EXPORT_DIR = tmp_path / "exports"
+
+
+@pytest.fixture
+def data(modic, site1, site2, clinician, manager):
+    people = [
+        randomized(modic, site1, clinician, pain=7),
+        randomized(modic, site2, manager, pain=5, sex="male"),
+        randomized(modic, site1, clinician, pain=9, modic="type2"),
+        randomized(modic, site2, manager, pain=6),
+    ]
+    record_w10(people[0], manager, pain=3, answer=1)
+    record_w10(people[1], manager, pain=6, answer=5, pain_not_done="refused")
+    return people
+
+
+def run_export(trial, user, *, blinded: bool, shift_dates: bool = False) -> ExportJob:
+    job = ExportJob.objects.create(
+        trial=trial, requested_by=user, blinded=blinded, shift_dates=shift_dates
+    )
+    assert export_run.delay(job.pk).get() == "done"
+    job.refresh_from_db()
+    return job
+
+
+def members(job) -> dict[str, bytes]:
+    with zipfile.ZipFile(job.file_path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def read_csv(content: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(content.decode())))
+
+
+def stat_file(tmp_path: Path, name: str, content: bytes, reader):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return reader(str(path))
+
+
+def test_an_export_holds_every_table_and_matches_the_database(modic, data, statistician, tmp_path):
+    job = run_export(modic, statistician, blinded=True)
+    assert job.status == "done" and job.progress == 100 and job.size > 0
+    assert job.expires_at > timezone.now() + dt.timedelta(hours=71)
+    files = members(job)
+    assert set(files) == MEMBERS
+
+    rows = read_csv(files["participants.csv"])
+    assert len(rows) == Allocation.objects.filter(trial=modic).count() == 4
+    by_id = {int(r["participant_id"]): r for r in rows}
+    a, b, c, d = data
+    codes = blinding.blind_codes(modic)
+    for p in data:
+        allocation = Allocation.objects.get(participant=p)
+        assert by_id[p.pk]["arm"] == codes[allocation.arm_id]
+        assert by_id[p.pk]["site"] == p.site.code
+        assert by_id[p.pk]["randomized_on"] == str(Participant.objects.get(pk=p.pk).randomized_on)
+    assert by_id[b.pk]["factor_sex"] == "male"
+    assert by_id[a.pk]["bl_pain"] == "7"
+    assert float(by_id[a.pk]["pain_w10"]) == 3
+    assert by_id[b.pk]["pain_w10_not_done"] == "refused"
+    assert by_id[a.pk]["visit_w10_date"] == "2025-03-12"
+    assert by_id[a.pk]["visit_w10_in_window"] == "1"
+    assert by_id[c.pk]["pain_w10"] == ""
+
+    visits = read_csv(files["visits.csv"])
+    assert len(visits) == Visit.objects.filter(trial=modic).count()
+    allocations = read_csv(files["allocations.csv"])
+    assert [int(r["sequence"]) for r in allocations] == [1, 2, 3, 4]
+    assert set(json.loads(allocations[-1]["probabilities"])) == set(codes.values())
+    assert len(read_csv(files["screening.csv"])) == 4
+
+    # The codebook covers every column of every CSV.
+    codebook = read_csv(files["codebook.csv"])
+    described = {(r["table"], r["variable"]) for r in codebook}
+    for table in ["participants", "visits", "sms", "screening", "allocations"]:
+        header = next(csv.reader(io.StringIO(files[f"{table}.csv"].decode())))
+        assert {(table, column) for column in header} <= described, table
+    assert json.loads(files["codebook.json"])["variables"] == codebook
+    script = files["read_data.R"].decode()
+    assert 'participants <- read.csv("participants.csv"' in script
+    assert 'levels = c("A", "B"), labels = c("Arm A", "Arm B")' in script
+
+
+@pytest.mark.parametrize("suffix", ["dta", "sav"])
+def test_stata_and_spss_files_read_back_with_values_and_labels(
+    modic, data, statistician, tmp_path, suffix
+):
+    job = run_export(modic, statistician, blinded=True)
+    files = members(job)
+    reader = pyreadstat.read_dta if suffix == "dta" else pyreadstat.read_sav
+    frame, meta = stat_file(tmp_path, f"p.{suffix}", files[f"participants.{suffix}"], reader)
+    assert len(frame) == 4
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["arm"] == "Randomized arm (blinded code)"
+    assert labels["factor_sex"] == "Minimization factor: Sex"
+    value_labels = {
+        name: meta.value_labels[label] for name, label in meta.variable_to_label.items()
+    }
+    assert sorted(value_labels["arm"].values()) == ["Arm A", "Arm B"]
+    sites = dict(Site.objects.filter(trial=modic).values_list("code", "name"))
+    assert set(value_labels["site"].values()) == set(sites.values())
+    assert value_labels["status"][2.0 if suffix == "sav" else 2] == "Active"
+    codes = blinding.blind_codes(modic)
+    frame = frame.set_index("participant_id")
+    for p in data:
+        p = Participant.objects.get(pk=p.pk)
+        row = frame.loc[p.pk]
+        assert value_labels["arm"][row["arm"]] == f"Arm {codes[p.allocation.arm_id]}"
+        assert value_labels["site"][row["site"]] == p.site.name
+        assert value_labels["status"][row["status"]] == p.get_status_display()
+        assert pd.Timestamp(row["randomized_on"]).date() == p.randomized_on
+        assert row["bl_pain"] == p.baseline["pain"]
+    a, b = data[:2]
+    assert frame.loc[a.pk, "pain_w10"] == 3 and pd.isna(frame.loc[b.pk, "pain_w10"])
+    assert value_labels["pain_w10_not_done"][frame.loc[b.pk, "pain_w10_not_done"]] == "Refused"
+    assert value_labels["global_w10"][frame.loc[a.pk, "global_w10"]] == "Much better"
+    visits, vmeta = stat_file(tmp_path, f"v.{suffix}", files[f"visits.{suffix}"], reader)
+    assert len(visits) == Visit.objects.filter(trial=modic).count()
+    assert dict(zip(vmeta.column_names, vmeta.column_labels, strict=True))["in_window"] == (
+        "Attended in window"
+    )
+
+
+def test_no_names_phone_numbers_or_initials_anywhere_in_the_zip(modic, data, manager):
+    job = run_export(modic, manager, blinded=False)
+    blob = b"".join(members(job).values())
+    for p in Participant.objects.filter(trial=modic):
+        assert p.full_name and p.full_name.encode() not in blob
+        assert p.phone and p.phone.encode() not in blob
+    assert b"full_name" not in blob and b"phone" not in blob and b"initials" not in blob
+
+
+def test_a_blinded_export_shows_arm_codes_only(modic, data, statistician):
+    job = run_export(modic, statistician, blinded=True)
+    files = members(job)
+    blob = b"".join(files.values())
+    for arm in Arm.objects.filter(trial=modic):
+        assert arm.name.encode() not in blob and arm.description.encode() not in blob
+    text = files["allocations.csv"].decode() + files["participants.csv"].decode()
+    for arm in Arm.objects.filter(trial=modic):
+        assert f'"{arm.code}"' not in text and f",{arm.code}," not in text
+
+
+def test_an_unblinded_export_labels_arms_with_their_names(modic, data, manager):
+    job = run_export(modic, manager, blinded=False)
+    codebook = read_csv(members(job)["codebook.csv"])
+    arm = next(r for r in codebook if r["table"] == "participants" and r["variable"] == "arm")
+    assert json.loads(arm["value_labels"]) == {"rest": "Rest", "exercise": "Exercise"}
+
+
+def test_shifted_dates_move_by_one_offset_per_participant_within_180_days(
+    modic, data, statistician
+):
+    job = run_export(modic, statistician, blinded=True, shift_dates=True)
+    files = members(job)
+    offsets = {}
+    for row in read_csv(files["participants.csv"]):
+        p = Participant.objects.get(pk=row["participant_id"])
+        offsets[p.pk] = (dt.date.fromisoformat(row["randomized_on"]) - p.randomized_on).days
+    assert all(-180 <= days <= 180 for days in offsets.values())
+    assert len(set(offsets.values())) > 1  # 4 people sharing one offset: 1 in 361**3
+    for row in read_csv(files["visits.csv"]):
+        visit = Visit.objects.get(
+            participant_id=row["participant_id"], definition__code=row["visit"]
+        )
+        shift = offsets[visit.participant_id]
+        assert dt.date.fromisoformat(row["target_date"]) - visit.target_date == dt.timedelta(
+            days=shift
+        )
+        if visit.attended_on:
+            assert (dt.date.fromisoformat(row["attended_on"]) - visit.attended_on).days == shift
+
+
+def test_the_offset_is_deterministic_per_salt_and_differs_between_exports():
+    one, two = export.Shifter(True, b"salt-1"), export.Shifter(True, b"salt-2")
+    assert one.offset(42) == export.Shifter(True, b"salt-1").offset(42)
+    assert [one.offset(n) for n in range(50)] != [two.offset(n) for n in range(50)]
+    assert export.Shifter(False).offset(42) == 0
+
+
+# --- Views ------------------------------------------------------------------------------------
+
+
+def test_a_statistician_starts_an_export_follows_it_and_downloads_it(
+    client, modic, data, statistician, django_capture_on_commit_callbacks
+):
+    client.force_login(statistician)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("trial_export_start", args=[modic.code]))
+    assert response.status_code == 302
+    job = ExportJob.objects.get()
+    assert job.requested_by == statistician and job.blinded and job.status == "done"
+    status = client.get(reverse("trial_export_status", args=[modic.code, job.pk])).json()
+    assert status["progress"] == 100 and status["status"] == "done"
+    download = client.get(status["download_url"])
+    assert download.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()
+    page = client.get(reverse("trial_results", args=[modic.code])).content.decode()
+    assert status["download_url"] in page and "<progress" in page and "export.js" in page
+    assert not BlindingLog.objects.exists()
+
+
+def test_a_trial_managers_export_while_blinded_is_audited(
+    client, modic, data, manager, django_capture_on_commit_callbacks
+):
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("trial_export_start", args=[modic.code]), {"shift_dates": "1"})
+    job = ExportJob.objects.get()
+    assert not job.blinded and job.shift_dates
+    log = BlindingLog.objects.get()
+    assert log.user == manager and log.action == BlindingLog.Action.EXPORTED
+
+
+def test_downloads_are_for_the_requester_or_a_trial_manager_until_expiry(
+    client, modic, data, statistician, manager, clinician
+):
+    job = run_export(modic, statistician, blinded=True)
+    url = reverse("trial_export_download", args=[modic.code, job.pk])
+    client.force_login(clinician)
+    response = client.get(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    other = factories.persona("Statistician", trial=modic, username="stat2", staff=True)
+    client.force_login(other)
+    assert client.get(url).status_code == 404
+    assert client.get(reverse("trial_export_status", args=[modic.code, job.pk])).status_code == 404
+    client.force_login(manager)
+    assert client.get(url).status_code == 200
+    ExportJob.objects.filter(pk=job.pk).update(expires_at=timezone.now() - dt.timedelta(hours=1))
+    assert client.get(url).status_code == 410
+    assert export_cleanup.delay().get() == 1
+    assert not Path(job.file_path).exists()
+    assert client.get(url).status_code == 404
+
+
+def test_a_failed_build_marks_the_job_failed_with_the_error(modic, statistician, monkeypatch):
+    def boom(job):
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(export, "export_build", boom)
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    assert export_run.delay(job.pk).get() == "failed"
+    job.refresh_from_db()
+    assert job.status == "failed" and "disk full" in job.error
+    assert export_run.delay(job.pk).get() == "skipped"
+
+
+def test_the_sms_table_has_one_row_per_week_and_question_with_sent_answer_and_raw_reply(
+    modic,
+    statistician,
+    enroll,
+    weekly,
+    reply,
+):
+    p = enroll(SUNDAY - 3 * dt.timedelta(days=1))
+    weekly(at(SUNDAY, 18, 1))
+    reply(p, "3 eller 4", at(SUNDAY, 19))  # not understood: the raw reply is still kept
+    reply(p, "3 dage", at(SUNDAY, 19, 5))
+    job = run_export(modic, statistician, blinded=True)
+    files = members(job)
+    rows = read_csv(files["sms.csv"])
+    questions = SmsQuestion.objects.filter(trial=modic).order_by("order")
+    assert [(r["week"], r["question"]) for r in rows] == [("1", q.code) for q in questions]
+    first, second = rows[0], rows[1]
+    assert (first["sent"], first["answered"], first["value"]) == ("1", "1", "3")
+    assert first["raw_reply"] == "3 eller 4" and first["reply_kind"] == "invalid"
+    assert first["sent_at"] and first["answered_at"].startswith(SUNDAY.isoformat())
+    assert second["sent"] == "1" and second["answered"] == "0" and second["value"] == ""
+    assert p.phone.encode() not in b"".join(files.values())
+
+
+def test_dates_are_stata_and_spss_dates(modic, data, statistician, tmp_path):
+    files = members(run_export(modic, statistician, blinded=True))
+    _, dta = stat_file(tmp_path, "p.dta", files["participants.dta"], pyreadstat.read_dta)
+    _, sav = stat_file(tmp_path, "p.sav", files["participants.sav"], pyreadstat.read_sav)
+    assert dta.original_variable_types["randomized_on"] == "%td"
+    assert sav.original_variable_types["randomized_on"].startswith("DATE")
