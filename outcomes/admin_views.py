@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from outcomes import consort
 from outcomes.dashboard import dashboard_results
 from outcomes.models import ExportJob
 from trial import blinding, roles
@@ -70,6 +71,19 @@ def trial_consort_svg(request: HttpRequest, code: str) -> HttpResponse:
         )
     response = HttpResponse(results.consort_svg, content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="{trial.code}-consort.svg"'
+    return response
+
+
+def trial_consort_pdf(request: HttpRequest, code: str) -> HttpResponse:
+    trial = _trial(request, code)
+    blinded = blinding.is_blinded(request.user, trial)
+    results = dashboard_results(trial, blinded=blinded)
+    if not blinded:
+        blinding.record_unblinded_view(
+            user=request.user, trial=trial, what="CONSORT diagram (PDF)", exported=True
+        )
+    response = HttpResponse(consort.pdf(results.consort), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{trial.code}-consort.pdf"'
     return response
 
 

@@ -136,69 +136,71 @@ def count(
 
 
 # --- Drawing ----------------------------------------------------------------------------------
+# One layout (boxes of text lines and arrows, in points, y downwards) rendered two ways: SVG
+# for the page and a one-page PDF for download. The PDF is written by hand (a few drawing
+# operators and the standard Helvetica font) because the diagram needs nothing more and a
+# PDF library or a headless browser would be a heavy dependency for one figure.
 
 BOX_W = 300
 LINE_H = 17
 PAD = 8
 GAP = 26
+FONT_SIZE = 11
 
 
-def _box(x: float, y: float, lines: list[str], *, bold_first: bool = True) -> tuple[str, float]:
-    height = PAD * 2 + LINE_H * len(lines)
-    parts = [
-        f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{height:.0f}" rx="4" '
-        'fill="#fff" stroke="#333"/>'
-    ]
-    for i, line in enumerate(lines):
-        weight = ' font-weight="bold"' if bold_first and i == 0 else ""
-        parts.append(
-            f'<text x="{x + PAD:.0f}" y="{y + PAD + LINE_H * (i + 0.8):.0f}"{weight}>'
-            f"{escape(line)}</text>"
-        )
-    return "".join(parts), height
+@dataclass(frozen=True)
+class _Box:
+    x: float
+    y: float
+    height: float
+    lines: tuple[str, ...]
 
 
-def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
-    return (
-        f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#333" '
-        'marker-end="url(#arrow)"/>'
-    )
+@dataclass(frozen=True)
+class _Arrow:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
 
 
-def svg(consort: Consort, *, title: str = "CONSORT flow diagram") -> str:
-    """The diagram as a self-contained SVG document (no external fonts or styles)."""
+def _height(lines: list[str]) -> float:
+    return PAD * 2 + LINE_H * len(lines)
+
+
+def layout(consort: Consort) -> tuple[float, float, list]:
+    """(width, height, items): the diagram's boxes and arrows."""
     columns = max(len(consort.arms), 1)
     width = columns * (BOX_W + GAP) + GAP
     centre = width / 2
-    out = []
-    y = GAP
+    items: list = []
 
-    top, h = _box(centre - BOX_W / 2, y, [f"Assessed for eligibility (n = {consort.assessed})"])
-    out.append(top)
+    def box(x: float, y: float, lines: list[str]) -> float:
+        height = _height(lines)
+        items.append(_Box(x, y, height, tuple(lines)))
+        return height
+
+    y = GAP
+    h = box(centre - BOX_W / 2, y, [f"Assessed for eligibility (n = {consort.assessed})"])
     spine_top = y + h
     y += h + GAP
     excluded_lines = [f"Excluded (n = {consort.excluded_total})"] + [
         f"• {reason} (n = {n})" for reason, n in consort.excluded.items()
     ]
     side_x = min(centre + BOX_W / 2 + GAP / 2, width - BOX_W - GAP / 2)
-    side, h = _box(side_x, y, excluded_lines)
-    out.append(side)
-    out.append(_arrow(centre, y + h / 2, side_x, y + h / 2))
+    h = box(side_x, y, excluded_lines)
+    items.append(_Arrow(centre, y + h / 2, side_x, y + h / 2))
     y += h + GAP
-    box, h = _box(centre - BOX_W / 2, y, [f"Randomized (n = {consort.randomized})"])
-    out.append(_arrow(centre, spine_top, centre, y))
-    out.append(box)
+    items.append(_Arrow(centre, spine_top, centre, y))
+    h = box(centre - BOX_W / 2, y, [f"Randomized (n = {consort.randomized})"])
     spine_bottom = y + h
     y += h + GAP
 
     stage_y = y
     for i, arm in enumerate(consort.arms):
         x = GAP + i * (BOX_W + GAP)
-        ay = stage_y
-        out.append(_arrow(centre, spine_bottom, x + BOX_W / 2, ay))
-        box, h = _box(x, ay, [f"Allocated to {arm.label} (n = {arm.allocated})"])
-        out.append(box)
-        ay += h
+        items.append(_Arrow(centre, spine_bottom, x + BOX_W / 2, stage_y))
+        ay = stage_y + box(x, stage_y, [f"Allocated to {arm.label} (n = {arm.allocated})"])
         for visit in arm.visits:
             lines = [f"{visit.label}: analysed (n = {visit.analysed})"]
             if visit.missing:
@@ -206,12 +208,33 @@ def svg(consort: Consort, *, title: str = "CONSORT flow diagram") -> str:
                 lines += [f"• {reason} (n = {n})" for reason, n in visit.not_analysed.items()]
             if visit.not_yet_due:
                 lines.append(f"Not yet due (n = {visit.not_yet_due})")
-            out.append(_arrow(x + BOX_W / 2, ay, x + BOX_W / 2, ay + GAP))
-            box, h = _box(x, ay + GAP, lines)
-            out.append(box)
-            ay += GAP + h
+            items.append(_Arrow(x + BOX_W / 2, ay, x + BOX_W / 2, ay + GAP))
+            ay += GAP + box(x, ay + GAP, lines)
         y = max(y, ay)
-    height = y + GAP
+    return width, y + GAP, items
+
+
+def svg(consort: Consort, *, title: str = "CONSORT flow diagram") -> str:
+    """The diagram as a self-contained SVG document (no external fonts or styles)."""
+    width, height, items = layout(consort)
+    out = []
+    for item in items:
+        if isinstance(item, _Box):
+            out.append(
+                f'<rect x="{item.x:.0f}" y="{item.y:.0f}" width="{BOX_W}" '
+                f'height="{item.height:.0f}" rx="4" fill="#fff" stroke="#333"/>'
+            )
+            for i, line in enumerate(item.lines):
+                weight = ' font-weight="bold"' if i == 0 else ""
+                out.append(
+                    f'<text x="{item.x + PAD:.0f}" y="{item.y + PAD + LINE_H * (i + 0.8):.0f}"'
+                    f"{weight}>{escape(line)}</text>"
+                )
+        else:
+            out.append(
+                f'<line x1="{item.x1:.0f}" y1="{item.y1:.0f}" x2="{item.x2:.0f}" '
+                f'y2="{item.y2:.0f}" stroke="#333" marker-end="url(#arrow)"/>'
+            )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" role="img" font-family="sans-serif" '
@@ -220,3 +243,65 @@ def svg(consort: Consort, *, title: str = "CONSORT flow diagram") -> str:
         'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
         'fill="#333"/></marker></defs>' + "".join(out) + "</svg>"
     )
+
+
+def _pdf_text(text: str) -> str:
+    """A PDF string literal in WinAnsi (cp1252), the standard fonts' encoding."""
+    raw = text.encode("cp1252", errors="replace").decode("latin-1")
+    return "(" + raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def pdf(consort: Consort, *, title: str = "CONSORT flow diagram") -> bytes:
+    """The diagram as a one-page PDF (Helvetica, vector boxes and arrows)."""
+    width, height, items = layout(consort)
+    ops = ["0.2 G 0.2 g 0.8 w"]
+    for item in items:
+        if isinstance(item, _Box):
+            top = height - item.y
+            ops.append(f"{item.x:.1f} {top - item.height:.1f} {BOX_W} {item.height:.1f} re S")
+            for i, line in enumerate(item.lines):
+                font = "/F2" if i == 0 else "/F1"
+                baseline = top - PAD - LINE_H * (i + 0.8)
+                ops.append(
+                    f"BT {font} {FONT_SIZE} Tf {item.x + PAD:.1f} {baseline:.1f} Td "
+                    f"{_pdf_text(line)} Tj ET"
+                )
+        else:
+            x1, y1, x2, y2 = item.x1, height - item.y1, item.x2, height - item.y2
+            ops.append(f"{x1:.1f} {y1:.1f} m {x2:.1f} {y2:.1f} l S")
+            length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1e-9)
+            ux, uy = (x2 - x1) / length, (y2 - y1) / length
+            left = (x2 - 7 * ux - 3.5 * uy, y2 - 7 * uy + 3.5 * ux)
+            right = (x2 - 7 * ux + 3.5 * uy, y2 - 7 * uy - 3.5 * ux)
+            ops.append(
+                f"{x2:.1f} {y2:.1f} m {left[0]:.1f} {left[1]:.1f} l "
+                f"{right[0]:.1f} {right[1]:.1f} l h f"
+            )
+    content = "\n".join(ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width:.0f} {height:.0f}] "
+            "/Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> /Contents 4 0 R >>"
+        ).encode(),
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+        f"<< /Title {_pdf_text(title)} /Producer (Trialdesk) >>".encode("latin-1"),
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        len(objects),
+        xref,
+    )
+    return bytes(out)

@@ -25,6 +25,11 @@ urlpatterns = [
         name="trial_consort_svg",
     ),
     path(
+        "admin/results/<str:code>/consort.pdf",
+        admin.site.admin_view(admin_views.trial_consort_pdf),
+        name="trial_consort_pdf",
+    ),
+    path(
         "admin/results/<str:code>/unblind/",
         admin.site.admin_view(admin_views.trial_unblind),
         name="trial_unblind",

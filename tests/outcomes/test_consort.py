@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import inspect
+import io
 import xml.etree.ElementTree as ET
 
 import pandas as pd
+import pypdf
 
 from outcomes import consort
 
@@ -138,3 +140,20 @@ def test_the_module_is_pure():
         for alias in node.names
     }
     assert not any(name.split(".")[0] == "django" for name in imported)
+
+
+def test_the_pdf_is_a_valid_one_page_document_with_the_numbers():
+    reader = pypdf.PdfReader(io.BytesIO(consort.pdf(build())), strict=True)
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "Assessed for eligibility (n = 16)" in text
+    assert "Randomized (n = 7)" in text
+    assert "Allocated to Arm B (n = 4)" in text
+    assert "• Died (n = 1)" in text
+    assert reader.metadata.title == "CONSORT flow diagram"
+
+
+def test_pdf_text_with_parentheses_backslashes_and_unencodable_characters():
+    odd = build(arm_labels=[("rest", "A (\\) ≥ ✓"), ("exercise", "B")])
+    text = pypdf.PdfReader(io.BytesIO(consort.pdf(odd)), strict=True).pages[0].extract_text()
+    assert "Allocated to A (\\) ? ? (n = 3)" in text

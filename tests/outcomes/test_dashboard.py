@@ -3,9 +3,11 @@ with the data, caching and recomputation, unblinding."""
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 
+import pypdf
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -73,6 +75,10 @@ def test_the_consort_numbers_reconcile_with_the_data(client, trial_with_data, st
     root = ET.fromstring(svg.content)
     texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert "Randomized (n = 6)" in texts
+    pdf = client.get(url("trial_consort_pdf", trial_with_data))
+    assert pdf["Content-Type"] == "application/pdf"
+    page = pypdf.PdfReader(io.BytesIO(pdf.content), strict=True).pages[0]
+    assert "Randomized (n = 6)" in page.extract_text()
 
 
 def test_a_trial_manager_sees_names_and_each_view_is_audited(client, trial_with_data, manager):

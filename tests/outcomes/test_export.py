@@ -319,3 +319,35 @@ def test_dates_are_stata_and_spss_dates(modic, data, statistician, tmp_path):
     _, sav = stat_file(tmp_path, "p.sav", files["participants.sav"], pyreadstat.read_sav)
     assert dta.original_variable_types["randomized_on"] == "%td"
     assert sav.original_variable_types["randomized_on"].startswith("DATE")
+
+
+def test_the_consort_numbers_reconcile_with_the_exported_tables(modic, data, statistician):
+    from outcomes.selectors_dashboard import consort_counts
+    from trial import blinding
+
+    job = run_export(modic, statistician, blinded=True)
+    files = members(job)
+    participants = read_csv(files["participants.csv"])
+    codes = blinding.blind_codes(modic)
+    arms = {arm.code: codes[arm.pk] for arm in modic.arms.all()}
+    flow = consort_counts(modic, [(code, f"Arm {c}") for code, c in arms.items()], today())
+    assert flow.randomized == len(participants)
+    visits = read_csv(files["visits.csv"])
+    for arm in flow.arms:
+        rows = [p for p in participants if p["arm"] == arms[arm.code]]
+        assert arm.allocated == len(rows)
+        analysed = arm.visits[0]
+        assert analysed.analysed == sum(1 for p in rows if p["pain_w10"] != "")
+        ids = {p["participant_id"] for p in rows}
+        assert len([v for v in visits if v["participant_id"] in ids and v["visit"] == "w10"]) == (
+            arm.allocated
+        )
+    screening = read_csv(files["screening.csv"])
+    assert flow.assessed == len(screening)
+
+
+def today():
+    from participants.services import trial_today
+    from trial.models import Trial
+
+    return trial_today(Trial.objects.get(code="MOD"))
