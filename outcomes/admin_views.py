@@ -125,8 +125,13 @@ def trial_unblind(request: HttpRequest, code: str) -> HttpResponse:
 
 def _visible_jobs(request: HttpRequest, trial: Trial):
     """A trial manager sees every export of the trial; anyone else only their own."""
-    jobs = ExportJob.objects.filter(trial=trial).select_related("requested_by")
-    return jobs if roles.is_trial_manager(request.user) else jobs.filter(requested_by=request.user)
+    jobs = ExportJob.objects.filter(trial=trial).select_related("requested_by", "trial")
+    if not roles.is_trial_manager(request.user):
+        jobs = jobs.filter(requested_by=request.user)
+    if blinding.is_blinded(request.user, trial):
+        # Someone blinded now (e.g. no longer a trial manager) gets no export with names.
+        jobs = jobs.filter(blinded=True)
+    return jobs
 
 
 def _job_status(job: ExportJob) -> dict:
@@ -142,7 +147,10 @@ def _job_status(job: ExportJob) -> dict:
         "status_label": job.get_status_display(),
         "progress": job.progress,
         "step": job.step,
-        "error": job.error,
+        # A blinded requester gets no raw error text: it could name an arm.
+        "error": ("The export failed; ask a trial manager to look at it." if job.error else "")
+        if job.blinded
+        else job.error,
         "blinded": job.blinded,
         "shift_dates": job.shift_dates,
         "size": job.size,
@@ -161,11 +169,23 @@ def trial_export_start(request: HttpRequest, code: str) -> HttpResponse:
 
     trial = _trial(request, code)
     blinded = blinding.is_blinded(request.user, trial)
+    pending = ExportJob.objects.filter(
+        trial=trial,
+        requested_by=request.user,
+        status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING],
+    ).first()
+    if pending is not None:
+        # One export at a time per person and trial: a double click or an impatient
+        # second click must not build the bundle twice.
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse(_job_status(pending), status=202)
+        messages.info(request, f"Export {pending.pk} is still being built.")
+        return redirect(f"{reverse('trial_results', args=[trial.code])}#exports")
     job = ExportJob.objects.create(
         trial=trial,
         requested_by=request.user,
         blinded=blinded,
-        shift_dates=bool(request.POST.get("shift_dates")),
+        shift_dates=request.POST.get("shift_dates") in ("1", "on", "true"),
     )
     if not blinded:
         blinding.record_unblinded_view(
@@ -196,6 +216,10 @@ def trial_export_download(request: HttpRequest, code: str, job_id: int) -> HttpR
         return HttpResponse("This export has expired; start a new one.", status=410)
     try:
         handle = open(job.file_path, "rb")  # noqa: SIM115 (FileResponse closes it)
-    except FileNotFoundError as exc:
-        raise Http404("This export's file is gone.") from exc
+    except OSError:
+        return HttpResponse("This export's file is gone; start a new one.", status=410)
+    if not job.blinded:
+        blinding.record_unblinded_view(
+            user=request.user, trial=job.trial, what=f"Data export {job.pk}", exported=True
+        )
     return FileResponse(handle, as_attachment=True, filename=job.file_name)

@@ -22,7 +22,13 @@ from django.utils import timezone
 from outcomes import analysis_data, consort, itt, plots
 from outcomes import selectors_dashboard as selectors
 from outcomes.models import Instrument, OutcomeEntry, SmsAnswer, SmsQuestion, SmsWeek
-from participants.models import FactorLevelCount, Participant, StatusChange, Visit
+from participants.models import (
+    FactorLevelCount,
+    Participant,
+    ScreeningRecord,
+    StatusChange,
+    Visit,
+)
 from trial import blinding
 from trial.models import Arm, BaselineVariable, MinimizationFactor, Trial, VisitDefinition
 
@@ -67,6 +73,7 @@ def fingerprint(trial: Trial) -> str:
         SmsAnswer.objects.aggregate(m=Max("pk"))["m"],
         SmsWeek.objects.aggregate(m=Max("pk"))["m"],
         Trial.objects.filter(pk=trial.pk).values_list("unblinded_at", flat=True).first(),
+        ScreeningRecord.history.aggregate(m=Max("history_id"))["m"],
     ]
     # Hashed: a cache key must be short and plain (memcached refuses spaces).
     return hashlib.sha1("-".join(str(p) for p in parts).encode()).hexdigest()
@@ -154,7 +161,9 @@ def _recruitment(trial: Trial, data) -> str:
 def _table1(trial: Trial, data, codes: list[str], labels: list[str]) -> itt.Table1:
     variables = [
         itt.Variable(f"bl_{v.code}", f"{v.label}{f' ({v.unit})' if v.unit else ''}", "numeric")
-        for v in BaselineVariable.objects.filter(trial=trial).order_by("order", "pk")
+        for v in BaselineVariable.objects.filter(trial=trial)
+        .select_related("source_instrument")
+        .order_by("order", "pk")
         if not hasattr(v, "source_instrument")
     ]
     for factor in MinimizationFactor.objects.filter(trial=trial).prefetch_related("levels"):
@@ -203,11 +212,17 @@ def _balance(trial: Trial, codes: list[str]) -> itt.Balance:
 
 
 def _completeness(trial: Trial, today: dt.date, label_of: dict[str, str]) -> list[dict]:
+    # Rows in the order of the labels shown (code order when blinded): sorting by the real
+    # arm code would tell which code is which arm.
+    position = {code: i for i, code in enumerate(label_of)}
     rows = []
     for row in selectors.followup_completeness(trial, today):
         row = dict(row)
         row["arm_label"] = label_of.get(row["arm"], row["arm"])
         rows.append(row)
+    rows.sort(
+        key=lambda r: (r["definition__order"], r["definition__code"], position.get(r["arm"], -1))
+    )
     return rows
 
 
@@ -299,7 +314,8 @@ def _sms(trial: Trial, data, codes, labels, results: Results) -> None:
                 y_range=(question.min_value, question.max_value),
             )
         )
-    rates: dict[str, list[tuple[float, float | None]]] = {}
+    # One series per label, in the labels' order (colours and legend follow it).
+    rates: dict[str, list[tuple[float, float | None]]] = {label: [] for label in labels}
     label_of = dict(zip(codes, labels, strict=True))
     for row in selectors.sms_response_rates(trial):
         rate = 100.0 * row["answered"] / row["sent"] if row["sent"] else None

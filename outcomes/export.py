@@ -111,10 +111,20 @@ CODEBOOK_FIELDS = [
 ]  # fmt: skip
 
 
+# Stata allows 32 characters in a variable name (SPSS 64, R more).
+MAX_NAME = 32
+
+
 def safe_name(name: str) -> str:
-    """A variable name valid in Stata, SPSS and R: letters, digits, underscores."""
+    """A variable name valid in Stata, SPSS and R: letters, digits, underscores, at most
+    32 characters (a longer one keeps its start and a short hash of the whole, so distinct
+    names stay distinct; the codebook gives the label)."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return name if re.match(r"[A-Za-z]", name) else f"v_{name}"
+    name = name if re.match(r"[A-Za-z]", name) else f"v_{name}"
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+        name = f"{name[: MAX_NAME - 7]}_{digest}"
+    return name
 
 
 # --- Date shift -----------------------------------------------------------------------------
@@ -367,7 +377,9 @@ class Builder:
         extra = {}
         if len(frame):
             changed = dict(
-                Participant.objects.filter(trial=self.trial, pk__in=list(frame.index))
+                # The whole trial's randomized participants (= the frame's rows): a list of
+                # ids in an IN clause would exceed SQLite's variable limit on a big trial.
+                Participant.objects.filter(trial=self.trial, randomized_at__isnull=False)
                 .values_list("pk", "status_changed_on")
                 .iterator(chunk_size=CHUNK)
             )

@@ -162,3 +162,17 @@ def test_the_admin_home_links_the_results(client, trial_with_data, statistician)
     assert url("trial_results", trial_with_data) in index
     assert not re.search(r"Arm admin|/admin/trial/arm/", html)  # no model rights
     assert blinding.is_blinded(statistician, trial_with_data)
+
+
+def test_blinded_rows_follow_the_codes_not_the_real_arm_codes(
+    client, trial_with_data, statistician
+):
+    # "exercise" sorts before "rest": give exercise the code B, so sorting by the real arm
+    # code would put B first and give the mapping away.
+    Arm.objects.filter(trial=trial_with_data, code="exercise").update(blind_code="B")
+    Arm.objects.filter(trial=trial_with_data, code="rest").update(blind_code="A")
+    client.force_login(statistician)
+    results = client.get(url("trial_results", trial_with_data)).context["r"]
+    for visit in ("10 weeks", "1 year"):
+        labels = [r["arm_label"] for r in results.completeness if r["definition__label"] == visit]
+        assert labels == ["Arm A", "Arm B"]

@@ -351,3 +351,39 @@ def today():
     from trial.models import Trial
 
     return trial_today(Trial.objects.get(code="MOD"))
+
+
+def test_long_variable_names_are_cut_to_32_characters_and_stay_distinct():
+    long_a = "instrument_code_of_thirty_chars_improved_y1"
+    long_b = "instrument_code_of_thirty_chars_improved_y2"
+    assert len(export.safe_name(long_a)) == 32
+    assert export.safe_name(long_a) != export.safe_name(long_b)
+    assert export.safe_name("pain_w10") == "pain_w10"
+
+
+def test_a_second_start_while_one_is_pending_reuses_it(client, modic, data, statistician):
+    client.force_login(statistician)
+    # Not run (no on-commit execution here): the first stays queued.
+    client.post(reverse("trial_export_start", args=[modic.code]))
+    client.post(reverse("trial_export_start", args=[modic.code]))
+    assert ExportJob.objects.count() == 1
+
+
+def test_downloading_a_names_export_while_blinded_is_audited_and_refused_to_the_blinded(
+    client, modic, data, manager, statistician
+):
+    from trial.models import BlindingLog
+
+    job = run_export(modic, manager, blinded=False)
+    client.force_login(manager)
+    before = BlindingLog.objects.filter(action="exported").count()
+    response = client.get(reverse("trial_export_download", args=[modic.code, job.pk]))
+    assert response.status_code == 200
+    assert BlindingLog.objects.filter(action="exported").count() == before + 1
+    # The same person, no longer a trial manager, is blinded: the names export is gone.
+    from django.contrib.auth.models import Group
+
+    manager.groups.set([Group.objects.get(name="Statistician")])
+    client.force_login(type(manager).objects.get(pk=manager.pk))
+    response = client.get(reverse("trial_export_download", args=[modic.code, job.pk]))
+    assert response.status_code == 404
