@@ -20,8 +20,8 @@ from outcomes.models import (
     SmsSchedule,
     SmsWeek,
 )
-from participants.admin import ReadOnlyAdmin
 from trial import roles
+from trial.admin import ReadOnlyAdmin
 
 
 @admin.register(OutboundMessage)

@@ -61,29 +61,25 @@ def trial_results(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "admin/trial_results.html", context)
 
 
-def trial_consort_svg(request: HttpRequest, code: str) -> HttpResponse:
+# The CONSORT diagram's downloads: (content type, renderer of the cached counts).
+CONSORT_FORMATS = {
+    "svg": ("image/svg+xml", consort.svg),
+    "pdf": ("application/pdf", consort.pdf),
+}
+
+
+def trial_consort(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    """The CONSORT diagram as a file (`fmt` is "svg" or "pdf", fixed by the URL)."""
+    content_type, render = CONSORT_FORMATS[fmt]
     trial = _trial(request, code)
     blinded = blinding.is_blinded(request.user, trial)
     results = dashboard_results(trial, blinded=blinded)
     if not blinded:
         blinding.record_unblinded_view(
-            user=request.user, trial=trial, what="CONSORT diagram (SVG)", exported=True
+            user=request.user, trial=trial, what=f"CONSORT diagram ({fmt.upper()})", exported=True
         )
-    response = HttpResponse(results.consort_svg, content_type="image/svg+xml")
-    response["Content-Disposition"] = f'attachment; filename="{trial.code}-consort.svg"'
-    return response
-
-
-def trial_consort_pdf(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code)
-    blinded = blinding.is_blinded(request.user, trial)
-    results = dashboard_results(trial, blinded=blinded)
-    if not blinded:
-        blinding.record_unblinded_view(
-            user=request.user, trial=trial, what="CONSORT diagram (PDF)", exported=True
-        )
-    response = HttpResponse(consort.pdf(results.consort), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{trial.code}-consort.pdf"'
+    response = HttpResponse(render(results.consort), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{trial.code}-consort.{fmt}"'
     return response
 
 

@@ -18,7 +18,7 @@ from outcomes.models import Instrument, OutcomeEntry
 from participants import schedule
 from participants.models import Participant, Visit
 from participants.services.common import not_in_future
-from participants.services.enrollment import participant_record_baseline
+from participants.services.enrollment import lock_for_baseline, participant_record_baseline
 from participants.services.followup import (
     require_followup,
     visit_record_attendance,
@@ -253,16 +253,7 @@ def participant_record_baseline_with_instruments(
     """
     # 1. Lock the participant: randomization locks it too, so the baseline cannot change
     #    under an allocation being made, nor entries appear after it.
-    participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("trial")
-        .get(pk=participant.pk)
-    )
-    if participant.is_randomized:
-        raise ValidationError(
-            "Baseline values cannot change after randomization: they were used to allocate.",
-            code="already_randomized",
-        )
+    participant = lock_for_baseline(participant)
 
     # 2. Check and score every instrument due at baseline.
     due = baseline_instruments(participant.trial)

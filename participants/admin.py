@@ -16,17 +16,7 @@ from participants.models import (
     StatusChange,
     Visit,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from trial.admin import ReadOnlyAdmin
 
 
 @admin.register(ScreeningRecord)

@@ -25,6 +25,19 @@ from trial.models import (
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services: the admin shows them and never changes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _locked(trial) -> bool:
     return bool(trial and trial.pk and trial.is_locked)
 
@@ -222,19 +235,10 @@ class MembershipAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(BlindingLog)
-class BlindingLogAdmin(admin.ModelAdmin):
-    """The blinding audit, read-only: rows are written by trial.blinding only."""
+class BlindingLogAdmin(ReadOnlyAdmin):
+    """The blinding audit: rows are written by trial.blinding only."""
 
     list_display = ("at", "trial", "user", "action", "what", "reason")
     list_filter = ("trial", "action")
     list_select_related = ("trial", "user")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

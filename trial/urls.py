@@ -21,12 +21,14 @@ urlpatterns = [
     ),
     path(
         "admin/results/<str:code>/consort.svg",
-        admin.site.admin_view(admin_views.trial_consort_svg),
+        admin.site.admin_view(admin_views.trial_consort),
+        {"fmt": "svg"},
         name="trial_consort_svg",
     ),
     path(
         "admin/results/<str:code>/consort.pdf",
-        admin.site.admin_view(admin_views.trial_consort_pdf),
+        admin.site.admin_view(admin_views.trial_consort),
+        {"fmt": "pdf"},
         name="trial_consort_pdf",
     ),
     path(

@@ -241,6 +241,23 @@ def baseline_errors_and_levels(
     return errors, levels
 
 
+def lock_for_baseline(participant: Participant) -> Participant:
+    """The participant, locked for the rest of the transaction, if the baseline may still
+    change (not randomized). Randomization locks the same row, so a baseline cannot change
+    under an allocation being made."""
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("trial")
+        .get(pk=participant.pk)
+    )
+    if participant.is_randomized:
+        raise ValidationError(
+            "Baseline values cannot change after randomization: they were used to allocate.",
+            code="already_randomized",
+        )
+    return participant
+
+
 @transaction.atomic
 def participant_record_baseline(
     *,
@@ -256,16 +273,7 @@ def participant_record_baseline(
 
     `sms_language` is a code of the trial's SMS languages, or "" for the trial's default.
     """
-    participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("trial")
-        .get(pk=participant.pk)
-    )
-    if participant.is_randomized:
-        raise ValidationError(
-            "Baseline values cannot change after randomization: they were used to allocate.",
-            code="already_randomized",
-        )
+    participant = lock_for_baseline(participant)
     errors: dict[str, list[str]] = {}
     try:
         phone_e164 = normalize_phone(phone)
