@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from outcomes import consort
 from outcomes.dashboard import dashboard_results
+from outcomes.export import jobs
 from outcomes.models import ExportJob
 from trial import blinding, roles
 from trial.models import Trial
@@ -161,36 +161,18 @@ def _job_status(job: ExportJob) -> dict:
 @require_POST
 def trial_export_start(request: HttpRequest, code: str) -> HttpResponse:
     """Queue an export; blinded (arm codes only) unless this user may see arm names."""
-    from outcomes.tasks import export_run
-
     trial = _trial(request, code)
-    blinded = blinding.is_blinded(request.user, trial)
-    pending = ExportJob.objects.filter(
+    job, created = jobs.export_request(
         trial=trial,
-        requested_by=request.user,
-        status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING],
-    ).first()
-    if pending is not None:
-        # One export at a time per person and trial: a double click or an impatient
-        # second click must not build the bundle twice.
-        if request.headers.get("Accept", "").startswith("application/json"):
-            return JsonResponse(_job_status(pending), status=202)
-        messages.info(request, f"Export {pending.pk} is still being built.")
-        return redirect(f"{reverse('trial_results', args=[trial.code])}#exports")
-    job = ExportJob.objects.create(
-        trial=trial,
-        requested_by=request.user,
-        blinded=blinded,
+        user=request.user,
         shift_dates=request.POST.get("shift_dates") in ("1", "on", "true"),
     )
-    if not blinded:
-        blinding.record_unblinded_view(
-            user=request.user, trial=trial, what=f"Data export {job.pk}", exported=True
-        )
-    transaction.on_commit(lambda: export_run.delay(job.pk))
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse(_job_status(job), status=202)
-    messages.info(request, f"Export {job.pk} queued; it appears below when ready.")
+    if created:
+        messages.info(request, f"Export {job.pk} queued; it appears below when ready.")
+    else:
+        messages.info(request, f"Export {job.pk} is still being built.")
     return redirect(f"{reverse('trial_results', args=[trial.code])}#exports")
 
 

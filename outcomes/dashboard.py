@@ -16,12 +16,19 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Max
+from django.db.models import Subquery
 from django.utils import timezone
 
 from outcomes import analysis_data, consort, itt, plots
 from outcomes import selectors_dashboard as selectors
-from outcomes.models import Instrument, OutcomeEntry, SmsAnswer, SmsQuestion, SmsWeek
+from outcomes.models import (
+    EQ5DValueSet,
+    Instrument,
+    OutcomeEntry,
+    SmsAnswer,
+    SmsQuestion,
+    SmsWeek,
+)
 from participants.models import (
     FactorLevelCount,
     Participant,
@@ -30,7 +37,15 @@ from participants.models import (
     Visit,
 )
 from trial import blinding
-from trial.models import Arm, BaselineVariable, MinimizationFactor, Trial, VisitDefinition
+from trial.models import (
+    Arm,
+    BaselineVariable,
+    FactorLevel,
+    MinimizationFactor,
+    Site,
+    Trial,
+    VisitDefinition,
+)
 
 CACHE_SECONDS = 24 * 3600
 CONTINUOUS_KINDS = (Instrument.Kind.PAIN_NRS, Instrument.Kind.RMDQ, Instrument.Kind.EQ5D_3L)
@@ -61,20 +76,32 @@ class Results:
     sms_rows: list[tuple[str, itt.SmsComparison]] = field(default_factory=list)
 
 
+# Configuration the results show or are computed with (labels, the target, visit windows,
+# value sets, factor levels): an admin edit adds a history row to one of these.
+CONFIGURATION = (
+    Trial, Site, Arm, BaselineVariable, MinimizationFactor, FactorLevel, VisitDefinition,
+    Instrument, EQ5DValueSet, SmsQuestion,
+)  # fmt: skip
+
+
 def fingerprint(trial: Trial) -> str:
     """Changes whenever data the results read change (every write adds a history row or a
-    row with a higher id). Each part is an index-only MAX on a primary key."""
-    parts = [
-        Trial.objects.filter(pk=trial.pk).values_list("allocation_count", flat=True).first(),
-        OutcomeEntry.history.aggregate(m=Max("history_id"))["m"],
-        Visit.history.aggregate(m=Max("history_id"))["m"],
-        Participant.history.aggregate(m=Max("history_id"))["m"],
-        StatusChange.objects.aggregate(m=Max("pk"))["m"],
-        SmsAnswer.objects.aggregate(m=Max("pk"))["m"],
-        SmsWeek.objects.aggregate(m=Max("pk"))["m"],
-        Trial.objects.filter(pk=trial.pk).values_list("unblinded_at", flat=True).first(),
-        ScreeningRecord.history.aggregate(m=Max("history_id"))["m"],
-    ]
+    row with a higher id), when the configuration is edited, and at midnight (what is due
+    or missed depends on the day). One query: each part is a subquery reading the last
+    key of a primary-key index."""
+    latest = {
+        model: model.history.order_by("-history_id").values("history_id")[:1]
+        for model in (*CONFIGURATION, OutcomeEntry, Visit, Participant, ScreeningRecord)
+    }
+    for model in (StatusChange, SmsAnswer, SmsWeek):
+        latest[model] = model.objects.order_by("-pk").values("pk")[:1]
+    row = (
+        Trial.objects.filter(pk=trial.pk)
+        .annotate(**{f"last_{i}": Subquery(q) for i, q in enumerate(latest.values())})
+        .values_list("allocation_count", "unblinded_at", *(f"last_{i}" for i in range(len(latest))))
+        .first()
+    )
+    parts = [timezone.localdate(timezone=trial.zone), *(row or ())]
     # Hashed: a cache key must be short and plain (memcached refuses spaces).
     return hashlib.sha1("-".join(str(p) for p in parts).encode()).hexdigest()
 

@@ -532,7 +532,7 @@ class SmsAnswer(models.Model):
 
 class ExportJob(models.Model):
     """One export bundle (a ZIP of CSV, Stata, SPSS, codebook and an R script) built by a
-    Celery task (outcomes.tasks.export_run, outcomes.export.export_build) and kept for
+    Celery task (outcomes.tasks.export_run, outcomes.export.jobs) and kept for
     download until `expires_at` (settings.EXPORT_KEEP_HOURS); then the file is deleted."""
 
     class Status(models.TextChoices):
@@ -557,6 +557,9 @@ class ExportJob(models.Model):
     size = models.PositiveBigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set at each progress step: a running job silent for settings.EXPORT_STALE_MINUTES is
+    # marked failed by outcomes.export.jobs.export_sweep (its worker died).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 

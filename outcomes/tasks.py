@@ -131,48 +131,23 @@ def sms_reminders() -> dict[str, int]:
 
 @shared_task
 def export_run(job_id: int) -> str:
-    """Build one export ZIP (outcomes.export); the job ends "done" or "failed" with the error.
-    Idempotent: a job already past "queued" (a redelivered task) is left alone."""
-    from django.conf import settings
+    """Build one export ZIP (outcomes.export.jobs.export_run)."""
+    from outcomes.export import jobs
 
-    from outcomes.export import export_build
-    from outcomes.models import ExportJob
+    return jobs.export_run(job_id)
 
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
-        status=ExportJob.Status.RUNNING, step="Starting"
-    )
-    if not claimed:
-        return "skipped"
-    job = ExportJob.objects.select_related("trial").get(pk=job_id)
-    try:
-        export_build(job)
-    except Exception as exc:
-        logger.exception("Export %s failed", job_id)
-        ExportJob.objects.filter(pk=job_id).update(
-            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )  # fmt: skip
-        return "failed"
-    now = timezone.now()
-    ExportJob.objects.filter(pk=job_id).update(
-        status=ExportJob.Status.DONE, progress=100, step="Ready", file_name=job.file_name,
-        file_path=job.file_path, size=job.size, finished_at=now,
-        expires_at=now + dt.timedelta(hours=settings.EXPORT_KEEP_HOURS),
-    )  # fmt: skip
-    return "done"
+
+@shared_task
+def export_sweep() -> dict[str, int]:
+    """Fail stalled exports and re-send unclaimed ones (every 10 minutes)."""
+    from outcomes.export import jobs
+
+    return jobs.export_sweep()
 
 
 @shared_task
 def export_cleanup() -> int:
     """Delete the files of exports past their keep time (hourly); the job rows stay."""
-    from pathlib import Path
+    from outcomes.export import jobs
 
-    from outcomes.models import ExportJob
-
-    deleted = 0
-    expired = ExportJob.objects.filter(expires_at__lt=timezone.now()).exclude(file_path="")
-    for pk, path in expired.values_list("pk", "file_path"):
-        Path(path).unlink(missing_ok=True)
-        ExportJob.objects.filter(pk=pk).update(file_path="")
-        deleted += 1
-    return deleted
+    return jobs.export_cleanup()

@@ -6,4 +6,9 @@ class TrialConfig(AppConfig):
     verbose_name = "Trial configuration"
 
     def ready(self) -> None:
-        from trial import checks  # noqa: F401 - registers the deploy checks
+        from trial import (
+            checks,  # noqa: F401 - registers the deploy checks
+            signals,
+        )
+
+        signals.connect()

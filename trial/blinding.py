@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from trial import roles
+from trial import roles, signals
 from trial.models import Arm, BlindingLog, Trial
 
 
@@ -41,6 +41,7 @@ def blind_codes(trial: Trial) -> dict[int, str]:
                 # arms' freeze after the first randomization does not apply to it.
                 Arm.objects.filter(pk=pk).update(blind_code=code)
                 codes[pk] = code
+            signals.config_changed(trial.pk)  # cached Arm rows must not keep no code
     return codes
 
 

@@ -9,6 +9,7 @@ the admin shows it read-only with the reason.
 
 from __future__ import annotations
 
+import secrets
 import zoneinfo
 from decimal import Decimal
 
@@ -37,7 +38,33 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"“{value}” is not a known time zone (e.g. Europe/Copenhagen).")
 
 
-class Trial(models.Model):
+def new_config_version() -> int:
+    return secrets.randbits(62)
+
+
+class MaintainedCounters(models.Model):
+    """A model with counters kept by F() updates in services (under a row lock). A save of
+    the whole instance (the admin's, say) must not write back the counter values it read
+    earlier: a randomization committed in between would be undone and the next one would
+    reuse its number. Updates of an existing row therefore leave `maintained` out, unless
+    update_fields names them."""
+
+    maintained: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.maintained
+            ]
+        return super().save(*args, **kwargs)
+
+
+class Trial(MaintainedCounters):
     class Status(models.TextChoices):
         SETUP = "setup", "Set-up"
         RECRUITING = "recruiting", "Recruiting"
@@ -97,6 +124,14 @@ class Trial(models.Model):
     # Maintained by participant_randomize under the trial row lock: the allocation sequence
     # number is allocation_count + 1, so reaching the target is one comparison, not a count.
     allocation_count = models.PositiveIntegerField(default=0, editable=False)
+    # A new random value whenever the configuration randomization reads (arms, factors,
+    # levels, baseline variables, visit definitions) is saved or deleted (trial.signals):
+    # the per-process cache of that configuration (participants.selectors.trial_config) is
+    # keyed on it, so it is never stale, and a randomization reads it with the trial row it
+    # locks. Random, not a counter: a rolled-back edit must not leave a cached entry under a
+    # value a later edit would reuse.
+    config_version = models.BigIntegerField(default=new_config_version, editable=False)
+    maintained = ("allocation_count", "config_version")
 
     # Blinding (trial.blinding): until a trial manager unblinds the trial, with a reason,
     # statisticians see the arms only as neutral codes (Arm.blind_code).
@@ -205,7 +240,9 @@ class FrozenAfterRandomization(models.Model):
         return self.trial
 
 
-class Site(models.Model):
+class Site(MaintainedCounters):
+    maintained = ("randomized_count",)
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
     code = models.CharField(
         max_length=4,

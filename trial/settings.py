@@ -9,6 +9,7 @@ Environment variables:
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
     EXPORT_DIR          where export ZIPs are written (default: var/exports)
     EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
+    EXPORT_STALE_MINUTES  a running export silent this long is marked failed (default: 20)
 """
 
 import os
@@ -251,9 +252,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Statistician's export bundles past their keep time are deleted.
     "exports-cleanup": {"task": "outcomes.tasks.export_cleanup", "schedule": crontab(minute=23)},
+    # Exports whose worker died are marked failed; exports never picked up are re-sent.
+    "exports-sweep": {"task": "outcomes.tasks.export_sweep", "schedule": crontab(minute="*/10")},
 }
 # The statistician's export bundles (outcomes.export): where the ZIPs are written and how long
 # each is kept for download before the hourly cleanup deletes it.
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR", BASE_DIR / "var" / "exports"))
 EXPORT_KEEP_HOURS = int(os.environ.get("EXPORT_KEEP_HOURS", "72"))
+EXPORT_STALE_MINUTES = int(os.environ.get("EXPORT_STALE_MINUTES", "20"))
 # --- end of daily follow-up jobs ------------------------------------------------------------

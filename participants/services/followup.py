@@ -52,10 +52,15 @@ def _specs(definitions: Iterable[VisitDefinition]) -> list[schedule.VisitSpec]:
     ]
 
 
-def visits_plan(*, participant: Participant, by) -> list[Visit]:
+def visits_plan(
+    *, participant: Participant, by, definitions: Iterable[VisitDefinition] | None = None
+) -> list[Visit]:
     """Create the participant's visits from the trial's schedule (inside randomization's
-    transaction). Visits done at randomization (the baseline) are recorded as completed."""
-    definitions = list(VisitDefinition.objects.filter(trial_id=participant.trial_id))
+    transaction), from `definitions` if given (the cached configuration), else read. Visits
+    done at randomization (the baseline) are recorded as completed."""
+    if definitions is None:
+        definitions = VisitDefinition.objects.filter(trial_id=participant.trial_id)
+    definitions = list(definitions)
     planned = schedule.plan(participant.randomized_on, _specs(definitions))
     now = timezone.now()
     visits = []

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
 from participants import minimization
 from participants.models import Allocation, FactorLevelCount, Participant
@@ -31,17 +32,20 @@ def participant_randomize(
     # 1. Lock the trial row. Minimization reads the per-level counts and the sequence
     #    counter; concurrent randomizations in the same trial must not see them change
     #    under them, so they queue here. (On SQLite, the IMMEDIATE transaction already
-    #    holds the database write lock.)
+    #    holds the database write lock.) Everything from here to COMMIT holds that lock, so
+    #    this function does as few statements as it can: the configuration comes from a
+    #    per-process cache keyed on the locked row's config_version (trial_config), the
+    #    site counter from the participant's row, visits and history rows in bulk.
     trial = Trial.objects.select_for_update().get(pk=participant.trial_id)
     # 2. Lock and re-read the participant (always trial first, then participant: every
-    #    service that locks both takes them in this order); a second request finds the
-    #    first's allocation here and returns it.
+    #    service that locks both takes them in this order) with its site and any
+    #    allocation; a second request finds the first's allocation here and returns it.
     participant = (
         Participant.objects.select_for_update(of=("self",))
-        .select_related("site")
+        .select_related("site", "allocation__arm")
         .get(pk=participant.pk)
     )
-    existing = Allocation.objects.filter(participant=participant).select_related("arm").first()
+    existing = getattr(participant, "allocation", None)
     if existing is not None:
         return existing, False
 
@@ -81,8 +85,10 @@ def participant_randomize(
             raise ValidationError(f"Stored level for {factor.name} no longer exists.")
         level_ids[factor.code] = level.id
     stored = {
-        (row.level_id, row.arm_id): row.count
-        for row in FactorLevelCount.objects.filter(level_id__in=level_ids.values())
+        (level_id, arm_id): count
+        for level_id, arm_id, count in FactorLevelCount.objects.filter(
+            level_id__in=level_ids.values()
+        ).values_list("level_id", "arm_id", "count")
     }
     missing_rows = [
         FactorLevelCount(trial=trial, level_id=level_id, arm=arm, count=0)
@@ -111,12 +117,13 @@ def participant_randomize(
     )
     arm = arm_by_code[decision.arm]
 
-    # 6. Write: sequence and per-site number (safe to read-then-write under the trial lock),
-    #    the allocation, the counts and the participant, all in this transaction.
+    # 6. Write: sequence and per-site number (safe to read-then-write under the trial lock:
+    #    only randomization changes them, and the site row was read after taking it), the
+    #    allocation, the counts and the participant, all in this transaction.
     now = timezone.now()
     sequence = trial.allocation_count + 1
     Trial.objects.filter(pk=trial.pk).update(allocation_count=F("allocation_count") + 1)
-    site = Site.objects.get(pk=participant.site_id)
+    site = participant.site
     Site.objects.filter(pk=site.pk).update(randomized_count=F("randomized_count") + 1)
     number = f"{trial.code}-{site.code}-{site.randomized_count + 1:04d}"
 
@@ -155,7 +162,7 @@ def participant_randomize(
     participant._history_user = by
     participant.save(update_fields=["status", "number", "randomized_at", "randomized_on"])
     # 7. The visit schedule, in the same transaction: no randomized participant without it.
-    visits = visits_plan(participant=participant, by=by)
+    visits = visits_plan(participant=participant, by=by, definitions=config.visits)
     # 8. Baseline instruments entered before randomization belong to the baseline visit.
     _link_baseline_entries(participant, visits, by)
     allocation.participant = participant
@@ -165,29 +172,41 @@ def participant_randomize(
 def _link_baseline_entries(participant: Participant, visits: list, by) -> None:
     """Give the participant's visit-less outcome entries (the baseline instruments, entered
     at enrollment) the visit done at randomization at which each instrument is due. Without
-    such a visit in the schedule they stay visit-less."""
+    such a visit in the schedule they stay visit-less. One locking read, one UPDATE and one
+    INSERT of history rows, whatever the number of instruments."""
     # Imported here, not at the top: outcomes builds on participants (its models and
     # services import ours), so a module-level import would make the two apps circular.
     from outcomes.models import OutcomeEntry
 
-    for visit in visits:
-        if not visit.definition.at_randomization:
-            continue
-        # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
-        # cannot lock the nullable side of an outer join.
-        for entry in (
-            OutcomeEntry.objects.select_for_update(of=("self",))
-            .filter(
-                participant=participant,
-                visit__isnull=True,
-                instrument__visits=visit.definition_id,
-            )
-            .order_by("pk")
-        ):
-            entry.visit = visit
-            entry._history_user = by
-            entry._change_reason = "Linked to the baseline visit at randomization"
-            entry.save(update_fields=["visit"])
+    at_randomization = {v.definition_id: v for v in visits if v.definition.at_randomization}
+    if not at_randomization:
+        return
+    # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
+    # cannot lock the nullable side of an outer join.
+    rows = (
+        OutcomeEntry.objects.select_for_update(of=("self",))
+        .filter(
+            participant=participant,
+            visit__isnull=True,
+            instrument__visits__in=list(at_randomization),
+        )
+        .annotate(due_at=F("instrument__visits"))
+        .order_by("pk")
+    )
+    linked = {}
+    for entry in rows:
+        if entry.pk not in linked:  # an instrument due at two such visits: the first
+            entry.visit = at_randomization[entry.due_at]
+            linked[entry.pk] = entry
+    linked = list(linked.values())
+    if linked:
+        bulk_update_with_history(
+            linked,
+            OutcomeEntry,
+            ["visit"],
+            default_user=by,
+            default_change_reason="Linked to the baseline visit at randomization",
+        )
 
 
 def recount_level_counts(trial: Trial) -> dict[tuple[int, int], int]:

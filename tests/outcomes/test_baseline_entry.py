@@ -288,7 +288,9 @@ def test_without_a_visit_at_randomization_the_entries_stay_without_a_visit(
     modic, consented, clinician
 ):
     record(consented, clinician)
-    VisitDefinition.objects.filter(trial=modic, code="baseline").update(at_randomization=False)
+    baseline = VisitDefinition.objects.get(trial=modic, code="baseline")
+    baseline.at_randomization = False
+    baseline.save()
     services.participant_randomize(participant=consented, by=clinician)
     assert OutcomeEntry.objects.filter(participant=consented, visit__isnull=True).count() == 3
 

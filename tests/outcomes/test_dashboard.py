@@ -3,6 +3,7 @@ with the data, caching and recomputation, unblinding."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -118,6 +119,28 @@ def test_results_are_cached_until_the_data_change(
     fresh = client.get(url("trial_results", trial_with_data)).context["r"]
     assert fresh.computed_at > first.computed_at
     assert sum(arm.visits[0].analysed for arm in fresh.consort.arms) == 6
+
+
+def test_a_configuration_edit_or_a_new_day_computes_afresh(
+    client, trial_with_data, statistician, monkeypatch
+):
+    from outcomes import dashboard
+    from outcomes.models import Instrument
+
+    client.force_login(statistician)
+    first = client.get(url("trial_results", trial_with_data)).context["r"]
+    # An admin renames an instrument: the cached tables would show the old name.
+    instrument = Instrument.objects.get(trial=trial_with_data, primary=True)
+    instrument.name = "Pain now (NRS 0-10)"
+    instrument.save()
+    renamed = client.get(url("trial_results", trial_with_data))
+    assert renamed.context["r"].computed_at > first.computed_at
+    assert "Pain now (NRS 0-10)" in renamed.content.decode()
+    # Midnight: visits become due or missed without any write.
+    before = dashboard.fingerprint(trial_with_data)
+    tomorrow = dashboard.timezone.localdate(timezone=trial_with_data.zone) + dt.timedelta(days=1)
+    monkeypatch.setattr(dashboard.timezone, "localdate", lambda *a, **k: tomorrow)
+    assert dashboard.fingerprint(trial_with_data) != before
 
 
 def test_compute_again_on_demand(client, trial_with_data, statistician):

@@ -32,10 +32,9 @@ SUNDAY, at = test_tracking.SUNDAY, test_tracking.at
 _celery_eager, sms_file = test_tracking._celery_eager, test_tracking.sms_file
 enroll, weekly, reply = test_tracking.enroll, test_tracking.weekly, test_tracking.reply
 
-MEMBERS = {
-    "participants.csv", "participants.dta", "participants.sav", "visits.csv", "visits.dta",
-    "visits.sav", "sms.csv", "screening.csv", "allocations.csv", "codebook.csv",
-    "codebook.json", "read_data.R",
+TABLES = ["participants", "visits", "sms", "screening", "allocations"]
+MEMBERS = {f"{table}.{suffix}" for table in TABLES for suffix in ("csv", "dta", "sav")} | {
+    "codebook.csv", "codebook.json", "read_data.R",
 }  # fmt: skip
 
 
@@ -313,6 +312,52 @@ def test_the_sms_table_has_one_row_per_week_and_question_with_sent_answer_and_ra
     assert p.phone.encode() not in b"".join(files.values())
 
 
+def _same_as_csv(csv_value: str, stat_value, variable: dict, value_labels: dict) -> bool:
+    """Does a .dta/.sav cell hold what the CSV cell says, by the codebook's type?"""
+    empty = (
+        stat_value is None
+        or stat_value == ""
+        or (not isinstance(stat_value, str) and pd.isna(stat_value))
+    )
+    if csv_value == "":
+        return empty
+    if variable["value_labels"]:
+        labels = json.loads(variable["value_labels"])
+        return value_labels.get(stat_value) == labels[csv_value]
+    if variable["type"] in {"integer", "number"}:
+        return float(csv_value) == float(stat_value)
+    if variable["type"] == "date":
+        return pd.Timestamp(stat_value).date().isoformat() == csv_value
+    if variable["type"] == "datetime":
+        return pd.Timestamp(stat_value).to_pydatetime().isoformat(timespec="seconds") == csv_value
+    return stat_value == csv_value
+
+
+@pytest.mark.parametrize("suffix", ["dta", "sav"])
+def test_every_tables_stata_and_spss_files_hold_what_its_csv_holds(
+    modic, data, statistician, enroll, weekly, reply, tmp_path, suffix
+):
+    p = enroll(SUNDAY - 3 * dt.timedelta(days=1))
+    weekly(at(SUNDAY, 18, 1))
+    reply(p, "4 dage, æv", at(SUNDAY, 19))
+    files = members(run_export(modic, statistician, blinded=True, shift_dates=True))
+    codebook = read_csv(files["codebook.csv"])
+    reader = pyreadstat.read_dta if suffix == "dta" else pyreadstat.read_sav
+    for table in TABLES:
+        rows = read_csv(files[f"{table}.csv"])
+        assert rows, table
+        frame, meta = stat_file(tmp_path, f"{table}.{suffix}", files[f"{table}.{suffix}"], reader)
+        assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows), table
+        variables = {v["variable"]: v for v in codebook if v["table"] == table}
+        labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+        for name, variable in variables.items():
+            assert labels[name] == variable["label"][:80], (table, name)
+            value_labels = meta.value_labels.get(meta.variable_to_label.get(name), {})
+            for i, row in enumerate(rows):
+                cell = frame[name].iloc[i]
+                assert _same_as_csv(row[name], cell, variable, value_labels), (table, name, i)
+
+
 def test_dates_are_stata_and_spss_dates(modic, data, statistician, tmp_path):
     files = members(run_export(modic, statistician, blinded=True))
     _, dta = stat_file(tmp_path, "p.dta", files["participants.dta"], pyreadstat.read_dta)
@@ -353,6 +398,86 @@ def today():
     return trial_today(Trial.objects.get(code="MOD"))
 
 
+def test_arm_codes_in_the_allocation_json_are_rewritten_by_shape_only(modic, data, statistician):
+    """A factor or level whose code equals an arm code keeps it: only the positions that hold
+    arm codes (counts' inner keys, scores, probabilities, the settings' arm list) change."""
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    builder = export.tables.Builder(job, zipfile.ZipFile(io.BytesIO(), "w"), lambda *a: None)
+    builder.arm_map = {"rest": "B", "exercise": "A"}
+    counts, scores, probabilities, used = builder.allocation_json(
+        {"rest": {"rest": 2, "exercise": 1}, "sex": {"rest": 0, "exercise": 3}},
+        {"rest": 1.5, "exercise": 0.5},
+        {"rest": "0.2", "exercise": "0.8"},
+        {"arms": ["rest", "exercise"], "weights": {"rest": 1}, "imbalance_measure": "range"},
+    )
+    assert counts == {"rest": {"B": 2, "A": 1}, "sex": {"B": 0, "A": 3}}
+    assert scores == {"B": 1.5, "A": 0.5} and probabilities == {"B": "0.2", "A": "0.8"}
+    assert used == {"arms": ["A", "B"], "weights": {"rest": 1}, "imbalance_measure": "range"}
+
+
+def test_a_job_whose_worker_died_is_marked_failed_and_no_longer_blocks_a_new_one(
+    client, modic, data, statistician, settings
+):
+    from outcomes.export import jobs
+
+    settings.EXPORT_STALE_MINUTES = 20
+    stuck = ExportJob.objects.create(
+        trial=modic, requested_by=statistician, blinded=True, status="running", progress=40
+    )
+    partial = Path(settings.EXPORT_DIR) / f"{stuck.pk}-abc.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"half a zip")
+    now = timezone.now()
+    ExportJob.objects.filter(pk=stuck.pk).update(heartbeat_at=now - dt.timedelta(minutes=5))
+    assert jobs.export_sweep(now) == {"failed": 0, "requeued": 0}  # still beating
+    later = now + dt.timedelta(minutes=30)
+    assert jobs.export_sweep(later) == {"failed": 1, "requeued": 0}
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and "start a new one" in stuck.error and not partial.exists()
+    # Its requester can start again at once (a stalled job is not "pending").
+    ExportJob.objects.filter(pk=stuck.pk).update(status="running")
+    ExportJob.objects.filter(pk=stuck.pk).update(heartbeat_at=now - dt.timedelta(hours=1))
+    client.force_login(statistician)
+    response = client.post(
+        reverse("trial_export_start", args=[modic.code]), HTTP_ACCEPT="application/json"
+    )
+    assert response.json()["id"] != stuck.pk and response.json()["status"] == "queued"
+
+
+def test_a_job_never_claimed_is_handed_to_the_broker_again(
+    modic, data, statistician, django_capture_on_commit_callbacks
+):
+    from outcomes.export import jobs
+
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    later = timezone.now() + dt.timedelta(hours=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.export_sweep(later) == {"failed": 0, "requeued": 1}
+    job.refresh_from_db()
+    assert job.status == "done"  # the re-sent task ran (eager here) and built it
+    assert export_run.delay(job.pk).get() == "skipped"  # a duplicate task is a no-op
+
+
+def test_a_job_swept_while_its_worker_was_merely_slow_discards_the_late_file(
+    modic, data, statistician, monkeypatch, settings
+):
+    from outcomes.export import jobs
+
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    real_build = export.export_build
+
+    def slow_build(j):
+        path = real_build(j)
+        jobs.export_sweep(timezone.now() + dt.timedelta(hours=2))  # meanwhile: swept
+        return path
+
+    monkeypatch.setattr(export, "export_build", slow_build)
+    assert export_run.delay(job.pk).get() == "stalled"
+    job.refresh_from_db()
+    assert job.status == "failed" and not job.file_path
+    assert not list(Path(settings.EXPORT_DIR).glob(f"{job.pk}-*"))
+
+
 def test_long_variable_names_are_cut_to_32_characters_and_stay_distinct():
     long_a = "instrument_code_of_thirty_chars_improved_y1"
     long_b = "instrument_code_of_thirty_chars_improved_y2"
@@ -387,3 +512,43 @@ def test_downloading_a_names_export_while_blinded_is_audited_and_refused_to_the_
     client.force_login(type(manager).objects.get(pk=manager.pk))
     response = client.get(reverse("trial_export_download", args=[modic.code, job.pk]))
     assert response.status_code == 404
+
+
+@pytest.mark.postgres
+def test_the_servers_sms_csv_is_the_generic_paths_table_value_for_value(
+    modic, statistician, enroll, weekly, reply, tmp_path
+):
+    """On PostgreSQL the SMS table is written by the server (COPY); on SQLite row by row in
+    Python. Both must give the same table: shifted dates, local times, the first reply."""
+    from outcomes.export import sms_copy, tables
+
+    people = [enroll(SUNDAY - dt.timedelta(days=d)) for d in (3, 4)]
+    weekly(at(SUNDAY, 18, 1))
+    reply(people[0], "3 eller 4", at(SUNDAY, 19))
+    reply(people[0], "2", at(SUNDAY, 19, 5))
+    reply(people[0], "5", at(SUNDAY, 19, 6))
+    reply(people[1], 'ææ "quoted", and a comma', at(SUNDAY, 20))
+    weekly(at(SUNDAY + dt.timedelta(days=7), 18, 1))
+    job = ExportJob.objects.create(
+        trial=modic, requested_by=statistician, blinded=True, shift_dates=True
+    )
+    builder = tables.Builder(job, zipfile.ZipFile(io.BytesIO(), "w"), lambda *a: None)
+    questions = list(
+        SmsQuestion.objects.filter(trial=modic)
+        .order_by("order", "pk")
+        .values_list("pk", "code", "label", "min_value", "max_value")
+    )
+    builder.sms_variables(questions)
+    variables = [v for v in builder.codebook if v.table == "sms"]
+    generic = [
+        [export.codebook.csv_cell(value, v.type) for value, v in zip(row, variables, strict=True)]
+        for row in builder._sms_rows(questions, 0, 100)
+    ]
+    path = tmp_path / "sms.csv"
+    count = sms_copy.sms_csv(modic, builder.shifter, [v.name for v in variables], path)
+    with open(path, encoding="utf-8", newline="") as handle:
+        served = list(csv.reader(handle))
+    assert served[0] == [v.name for v in variables]
+    assert count == len(generic) == len(served) - 1 == 8
+    assert served[1:] == [[str(cell) for cell in row] for row in generic]
+    assert any(row[-2] == 'ææ "quoted", and a comma' for row in served)

@@ -15,7 +15,9 @@ from trial.models import VisitDefinition
 def test_replan_moves_open_visits_and_records_who_and_why(modic, site1, clinician, manager):
     participant = factories.enrolled_participant(modic, site1, clinician)
     services.participant_randomize(participant=participant, by=clinician, rng=random.Random(1))
-    VisitDefinition.objects.filter(trial=modic, code="w10").update(offset_days=84, window_after=28)
+    w10 = VisitDefinition.objects.get(trial=modic, code="w10")
+    w10.offset_days, w10.window_after = 84, 28
+    w10.save()
     out = StringIO()
     call_command("replan_visits", "MOD", user="mgr", reason="Amendment 2", yes=True, stdout=out)
     assert "1 visit(s) re-planned" in out.getvalue()

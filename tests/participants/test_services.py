@@ -366,3 +366,53 @@ def test_changes_are_audited_with_who_and_what(enrolled, clinician):
     assert {h.history_user for h in history} == {clinician}
     last = history.last()
     assert last.status == "active" and last.prev_record.status == "enrolled"
+
+
+def test_a_randomization_takes_a_fixed_small_number_of_statements(
+    modic, site1, clinician, django_assert_max_num_queries
+):
+    """Everything from the trial row lock to COMMIT serializes randomizations: the
+    configuration comes from the per-process cache, visits and history rows in bulk. A
+    regression here costs throughput (make bench: bench_enroll)."""
+    first = factories.enrolled_participant(modic, site1, clinician)
+    randomize(first, clinician)  # fills the configuration cache and the count rows
+    second = factories.enrolled_participant(modic, site1, clinician)
+    with django_assert_max_num_queries(14):
+        randomize(second, clinician)
+
+
+def test_a_configuration_edit_reaches_the_next_randomization_at_once(modic, site1, clinician):
+    """The configuration cache is keyed on Trial.config_version, which every edit bumps."""
+    from participants.selectors import trial_config
+    from trial.models import VisitDefinition
+
+    before = Trial.objects.get(pk=modic.pk)
+    assert trial_config(before) is trial_config(before)  # cached
+    visit = VisitDefinition.objects.get(trial=modic, code="w10")
+    visit.offset_days = 77
+    visit.save()
+    after = Trial.objects.get(pk=modic.pk)
+    assert after.config_version != before.config_version
+    config = trial_config(after)
+    assert {v.code: v.offset_days for v in config.visits}["w10"] == 77
+    participant = factories.enrolled_participant(modic, site1, clinician)
+    randomize(participant, clinician)
+    participant.refresh_from_db()
+    planned = participant.visits.get(definition__code="w10")
+    assert planned.target_date == participant.randomized_on + dt.timedelta(days=77)
+
+
+def test_saving_a_whole_trial_or_site_never_writes_back_old_counters(enrolled, clinician):
+    """An admin form reads the trial and site, a randomization commits, the form saves: the
+    counters the randomization moved must survive (else the next number is reused)."""
+    trial = Trial.objects.get(pk=enrolled.trial_id)
+    site = enrolled.site.__class__.objects.get(pk=enrolled.site_id)
+    randomize(enrolled, clinician)
+    trial.name = "Renamed in the admin"
+    trial.save()
+    site.name = "Renamed site"
+    site.save()
+    trial.refresh_from_db()
+    site.refresh_from_db()
+    assert (trial.name, trial.allocation_count) == ("Renamed in the admin", 1)
+    assert (site.name, site.randomized_count) == ("Renamed site", 1)

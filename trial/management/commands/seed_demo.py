@@ -5,9 +5,8 @@ import random
 
 from django.core.management.base import BaseCommand
 
-from trial.demo import (
-    build_modic_trial,
-    create_demo_users,
+from trial.demo import build_modic_trial, create_demo_users
+from trial.demo_participants import (
     enroll_and_randomize_demo_participants,
     screen_demo_non_participants,
 )

@@ -1,14 +1,6 @@
-"""The statistician's export bundle: one ZIP with the trial's data as CSV, Stata (.dta) and
-SPSS (.sav), a codebook (CSV and JSON) and an R script that reads the CSVs with labels.
-
-Members:
-    participants.csv/.dta/.sav  wide, one row per randomized participant
-    visits.csv/.dta/.sav        long, one row per participant and planned visit
-    sms.csv                     long, one row per participant, SMS week and question
-    screening.csv               the screening log
-    allocations.csv             every allocation's inputs, counts, scores, probabilities, draw
-    codebook.csv, codebook.json every variable of every table
-    read_data.R                 base R: the CSVs with factor levels and variable labels
+"""The export's tables, read from the database in chunks and written through
+outcomes.export.members: participants (wide), visits (long), SMS (long), screening log,
+allocation log, and the codebook of them all.
 
 No direct identifiers: names, phone numbers, screening initials, SMS numbers and message
 bodies sent to participants are never read. Raw SMS replies are the participant's own text
@@ -16,45 +8,36 @@ bodies sent to participants are never read. Raw SMS replies are the participant'
 
 Blinding: a blinded export shows arms only as their neutral codes (A, B, ...), everywhere,
 including the arm codes inside the allocation log's JSON (counts, scores, probabilities,
-settings), whose arm lists are sorted so their order reveals nothing. Unblinded: the arm code,
-labelled with the arm's name.
-
-Date shift (optional): each participant's dates (and date-times) move by the same number of
-days, -180..+180, taken from an HMAC of the participant id under a random salt made for this
-export and never stored: intervals within a participant are kept, calendar dates are hidden,
-and two exports shift differently (so they cannot be differenced to recover the offset).
-Screenings that led to no participant are shifted by their own offset.
-
-Memory: the long tables that grow with follow-up (SMS, screening, allocations) are streamed:
-read in chunks with iterator() and written row by row into the ZIP member. The participants
-and visits tables are built as DataFrames (pyreadstat writes whole frames, so Stata and SPSS
-files need them in memory); they are one row per participant (per visit), a few MB even for
-tens of thousands of participants. SMS long is therefore CSV only.
+settings). Unblinded: the arm code, labelled with the arm's name.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import hmac
 import io
 import json
-import math
-import re
-import secrets
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyreadstat
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from outcomes import analysis_data
+from outcomes.export import sms_copy
+from outcomes.export.codebook import (
+    CODEBOOK_FIELDS,
+    YES_NO,
+    Variable,
+    r_script,
+    safe_name,
+)
+from outcomes.export.members import TableMember, csv_table_members
+from outcomes.export.shift import SHIFT_DAYS, Shifter
 from outcomes.models import (
     ExportJob,
     InboundMessage,
@@ -71,88 +54,7 @@ from trial import blinding
 from trial.models import Arm, BaselineVariable, MinimizationFactor, Site, VisitDefinition
 
 CHUNK = analysis_data.CHUNK
-SHIFT_DAYS = 180
-YES_NO = {"1": "Yes", "0": "No"}
-MISSING = "Empty = not recorded"
-
-
-# --- Codebook -------------------------------------------------------------------------------
-
-
-@dataclass
-class Variable:
-    table: str
-    name: str
-    label: str
-    type: str  # string, category, integer, number, date, datetime, boolean, json
-    unit: str = ""
-    allowed: str = ""
-    value_labels: dict[str, str] = field(default_factory=dict)
-    missing: str = MISSING
-
-    def row(self) -> dict:
-        return {
-            "table": self.table,
-            "variable": self.name,
-            "label": self.label,
-            "type": self.type,
-            "unit": self.unit,
-            "allowed_values": self.allowed or "|".join(self.value_labels),
-            "value_labels": json.dumps(self.value_labels, ensure_ascii=False)
-            if self.value_labels
-            else "",
-            "missing_codes": self.missing,
-        }
-
-
-CODEBOOK_FIELDS = [
-    "table", "variable", "label", "type", "unit", "allowed_values", "value_labels",
-    "missing_codes",
-]  # fmt: skip
-
-
-# Stata allows 32 characters in a variable name (SPSS 64, R more).
-MAX_NAME = 32
-
-
-def safe_name(name: str) -> str:
-    """A variable name valid in Stata, SPSS and R: letters, digits, underscores, at most
-    32 characters (a longer one keeps its start and a short hash of the whole, so distinct
-    names stay distinct; the codebook gives the label)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    name = name if re.match(r"[A-Za-z]", name) else f"v_{name}"
-    if len(name) > MAX_NAME:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:6]
-        name = f"{name[: MAX_NAME - 7]}_{digest}"
-    return name
-
-
-# --- Date shift -----------------------------------------------------------------------------
-
-
-class Shifter:
-    """Per-participant date offsets from an HMAC under a random per-export salt."""
-
-    def __init__(self, enabled: bool, salt: bytes | None = None):
-        self.enabled = enabled
-        self.salt = salt or secrets.token_bytes(32)
-
-    def offset(self, key) -> int:
-        if not self.enabled:
-            return 0
-        digest = hmac.new(self.salt, str(key).encode(), hashlib.sha256).digest()
-        return int.from_bytes(digest[:8], "big") % (2 * SHIFT_DAYS + 1) - SHIFT_DAYS
-
-    def shift(self, value, key):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        if value is pd.NaT:
-            return None
-        days = self.offset(key)
-        return value + dt.timedelta(days=days) if days else value
-
-
-# --- The build ------------------------------------------------------------------------------
+RAW_REPLY_STAT_BYTES = 40
 
 
 class Builder:
@@ -187,80 +89,41 @@ class Builder:
         self.codebook.append(variable)
         return variable
 
-    def csv_member(self, name: str, header: list[str], rows: Iterable[list]) -> int:
-        count = 0
-        with self.zf.open(name, "w", force_zip64=True) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            writer = csv.writer(text)
-            writer.writerow(header)
+    def member(self, table: str) -> TableMember:
+        """The table's CSV, .dta and .sav, written as rows arrive (outcomes.export.members)."""
+        return TableMember(self.zf, table, [v for v in self.codebook if v.table == table])
+
+    def write_rows(self, table: str, rows: Iterable) -> int:
+        with self.member(table) as member:
             for row in rows:
-                writer.writerow([_cell(v) for v in row])
-                count += 1
-            text.flush()
-            text.detach()
-        return count
+                member.write(row)
+        return member.count
 
-    def frame_members(self, table: str, frame: pd.DataFrame) -> None:
-        """CSV, .dta and .sav of a frame whose columns are all in the codebook."""
-        variables = {v.name: v for v in self.codebook if v.table == table}
-        columns = list(frame.columns)
-        self.csv_member(f"{table}.csv", columns, (list(r) for r in _csv_rows(frame, variables)))
-        stat = pd.DataFrame(index=range(len(frame)))
-        value_labels: dict[str, dict] = {}
-        for name in columns:
-            variable = variables[name]
-            values = frame[name].reset_index(drop=True)
-            if variable.value_labels:
-                codes = stat_codes(variable.value_labels)
-                as_text = values.map(_text)
-                stat[name] = as_text.map(codes).astype("float64")
-                value_labels[name] = {
-                    float(codes[c]): label for c, label in variable.value_labels.items()
-                }
-            elif variable.type in {"integer", "number"}:
-                stat[name] = pd.to_numeric(values, errors="coerce").astype("float64")
-            elif variable.type == "date":
-                # Python dates become Stata %td / SPSS DATE (datetime64 would be a date-time).
-                stat[name] = values.map(_date).astype(object)
-            elif variable.type == "datetime":
-                # Nanoseconds: pyreadstat reads other resolutions as if they were (→ 1970).
-                stat[name] = pd.to_datetime(values, errors="coerce").astype("datetime64[ns]")
-            else:
-                stat[name] = values.map(_text).astype(object)
-        labels = [variables[c].label[:80] for c in columns]
-        with tempfile.TemporaryDirectory(dir=self.zf_dir) as tmp:
-            dta = Path(tmp) / f"{table}.dta"
-            sav = Path(tmp) / f"{table}.sav"
-            pyreadstat.write_dta(
-                stat, str(dta), column_labels=labels, variable_value_labels=value_labels
-            )
-            pyreadstat.write_sav(
-                stat, str(sav), column_labels=labels, variable_value_labels=value_labels
-            )
-            self.zf.write(dta, f"{table}.dta")
-            self.zf.write(sav, f"{table}.sav")
-
-    @property
-    def zf_dir(self) -> str:
-        return str(Path(self.zf.filename).parent)
+    def write_frame(self, table: str, frame: pd.DataFrame) -> int:
+        """A table built as a DataFrame (participants, visits), in the codebook's order."""
+        names = [v.name for v in self.codebook if v.table == table]
+        return self.write_rows(table, frame[names].itertuples(index=False, name=None))
 
     def arm_value(self, code):
         return self.arm_map.get(code) if code else None
 
-    def remap_arms(self, value):
-        """Arm codes inside allocation JSON as the export may show them."""
-        if self.arm_map == {k: k for k in self.arm_map}:
+    def arm_keys(self, value):
+        """A {arm code: x} mapping with the codes as the export shows them."""
+        if not isinstance(value, dict):
             return value
-        if isinstance(value, dict):
-            return {self.arm_map.get(k, k): self.remap_arms(v) for k, v in value.items()}
-        if isinstance(value, list):
-            items = [self.remap_arms(v) for v in value]
-            if value and all(isinstance(v, str) and v in self.arm_map for v in value):
-                items.sort()  # the arms' configured order would reveal the mapping
-            return items
-        if isinstance(value, str):
-            return self.arm_map.get(value, value)
-        return value
+        return {self.arm_map.get(k, k): v for k, v in value.items()}
+
+    def allocation_json(self, counts, scores, probabilities, used) -> list:
+        """The allocation's JSON fields with arm codes as the export shows them, by their
+        known shapes only (counts {factor: {arm: n}}, scores and probabilities {arm: x},
+        settings {"arms": [arm, ...], ...}), so a factor or level code that happens to equal
+        an arm code is left alone. The arm list is sorted: the configured order would
+        reveal the mapping."""
+        if isinstance(counts, dict):
+            counts = {factor: self.arm_keys(per_arm) for factor, per_arm in counts.items()}
+        if isinstance(used, dict) and isinstance(used.get("arms"), list):
+            used = {**used, "arms": sorted(self.arm_map.get(a, a) for a in used["arms"])}
+        return [counts, self.arm_keys(scores), self.arm_keys(probabilities), used]
 
     # -- tables
     def participants(self) -> None:
@@ -418,7 +281,7 @@ class Builder:
         out.columns = [safe_name(c) for c in out.columns]
         for variable in self.codebook:
             variable.name = safe_name(variable.name)
-        self.frame_members(table, out.reset_index(drop=True))
+        self.write_frame(table, out)
 
     def _type(self, table: str, name: str) -> str:
         for variable in self.codebook:
@@ -446,16 +309,23 @@ class Builder:
                 self.shifter.shift(d, pid)
                 for pid, d in zip(frame["participant_id"], frame[name], strict=True)
             ]
-        self.frame_members(table, frame)
+        self.write_frame(table, frame)
 
-    def sms(self) -> int:
-        table = "sms"
-        v = self.var
+    def sms(self, first: int = 0, last: int = 100) -> int:
+        """The SMS table; progress moves from `first` to `last` percent as weeks are read."""
         questions = list(
             SmsQuestion.objects.filter(trial=self.trial)
             .order_by("order", "pk")
             .values_list("pk", "code", "label", "min_value", "max_value")
         )
+        self.sms_variables(questions)
+        if connection.vendor == "postgresql":
+            return self._sms_postgres("sms", first, last)
+        return self.write_rows("sms", self._sms_rows(questions, first, last))
+
+    def sms_variables(self, questions) -> None:
+        table = "sms"
+        v = self.var
         v(table, "participant_id", "Participant id (database key)", "integer")
         v(table, "week", "SMS week (1 = first week after randomization)", "integer")
         v(table, "send_date", "Date the week's first question was sent", "date")
@@ -477,7 +347,17 @@ class Builder:
             allowed="; ".join(f"{c}: {lo}..{hi}" for _, c, _, lo, hi in questions),
         )
         v(table, "answered_at", "Answered at (trial local time)", "datetime")
-        v(table, "raw_reply", "First reply received for the question, as typed", "string")
+        # Stata stores text at a fixed width on every row: with ~12 million SMS rows, one
+        # long reply would make the .dta several GB. A reply to a 0-7 question longer than
+        # this is free text; it is cut in the .dta/.sav (counted in the codebook's notes)
+        # and whole in sms.csv.
+        v(
+            table,
+            "raw_reply",
+            "First reply received for the question, as typed",
+            "string",
+            stat_width=RAW_REPLY_STAT_BYTES,
+        )
         v(
             table,
             "reply_kind",
@@ -485,22 +365,37 @@ class Builder:
             "category",
             value_labels=dict(InboundMessage.Kind.choices),
         )
-        header = [x.name for x in self.codebook if x.table == table]
-        return self.csv_member(f"{table}.csv", header, self._sms_rows(questions))
 
-    def _sms_rows(self, questions):
-        weeks = (
-            SmsWeek.objects.filter(trial=self.trial)
-            .order_by("participant_id", "week")
+    def _sms_postgres(self, table: str, first: int, last: int) -> int:
+        """The server writes the CSV (sms_copy); the stat files are made from it."""
+        variables = [v for v in self.codebook if v.table == table]
+        with tempfile.TemporaryDirectory(dir=Path(self.zf.filename).parent) as tmp:
+            path = Path(tmp) / f"{table}.csv"
+            count = sms_copy.sms_csv(self.trial, self.shifter, [v.name for v in variables], path)
+            self.progress(first + (last - first) // 3, "Weekly SMS: Stata and SPSS files")
+            csv_table_members(self.zf, table, variables, path)
+        return count
+
+    def _sms_rows(self, questions, first: int, last: int):
+        weeks = SmsWeek.objects.filter(trial=self.trial)
+        total = max(weeks.count(), 1)
+        rows = (
+            weeks.order_by("participant_id", "week")
             .values_list("pk", "participant_id", "week", "send_date")
             .iterator(chunk_size=CHUNK)
         )
         batch = []
-        for row in weeks:
+        done = 0
+        for row in rows:
             batch.append(row)
             if len(batch) >= CHUNK:
                 yield from self._sms_batch(batch, questions)
+                done += len(batch)
                 batch = []
+                if done % (20 * CHUNK) == 0:
+                    self.progress(
+                        first + (last - first) * done // total, f"Weekly SMS: {done:,} weeks"
+                    )
         if batch:
             yield from self._sms_batch(batch, questions)
 
@@ -563,7 +458,6 @@ class Builder:
             "integer",
             missing="Empty = not enrolled",
         )
-        header = [x.name for x in self.codebook if x.table == table]
         rows = (
             ScreeningRecord.objects.filter(trial=self.trial)
             .order_by("pk")
@@ -587,7 +481,7 @@ class Builder:
                     json.dumps(reasons or [], ensure_ascii=False), declined, pid,
                 ]  # fmt: skip
 
-        return self.csv_member(f"{table}.csv", header, out())
+        return self.write_rows(table, out())
 
     def allocations(self) -> int:
         table = "allocations"
@@ -617,7 +511,6 @@ class Builder:
         v(table, "settings_used", "Minimization settings used (JSON)" + arm_note, "json")
         v(table, "algorithm_version", "Minimization algorithm version", "string")
         v(table, "allocated_at", "Allocated at (trial local time)", "datetime")
-        header = [x.name for x in self.codebook if x.table == table]
         rows = (
             Allocation.objects.filter(trial=self.trial)
             .order_by("sequence")
@@ -640,7 +533,7 @@ class Builder:
         )
 
         def dump(value):
-            return json.dumps(self.remap_arms(value), ensure_ascii=False, sort_keys=True)
+            return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
         def out():
             for (
@@ -657,20 +550,23 @@ class Builder:
                 used,
                 ver,
                 at,
-            ) in rows:  # noqa: E501
+            ) in rows:
+                counts, scores, probs, used = self.allocation_json(counts, scores, probs, used)
                 yield [
                     seq, pid, site, self.arm_value(arm), method, dump(levels), dump(counts),
                     dump(scores), dump(probs), repr(draw), dump(used), ver,
                     self.shifter.shift(self.local(at), pid),
                 ]  # fmt: skip
 
-        return self.csv_member(f"{table}.csv", header, out())
+        return self.write_rows(table, out())
 
     def codebook_members(self) -> None:
         rows = [x.row() for x in self.codebook]
-        self.csv_member(
-            "codebook.csv", CODEBOOK_FIELDS, ([r[f] for f in CODEBOOK_FIELDS] for r in rows)
-        )
+        out = io.StringIO()
+        writer = csv.DictWriter(out, CODEBOOK_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        self.zf.writestr("codebook.csv", out.getvalue())
         meta = {
             "trial": self.trial.code,
             "blinded": self.job.blinded,
@@ -683,125 +579,3 @@ class Builder:
         }
         self.zf.writestr("codebook.json", json.dumps(meta, ensure_ascii=False, indent=1))
         self.zf.writestr("read_data.R", r_script(self.codebook))
-
-
-def stat_codes(value_labels: dict[str, str]) -> dict[str, int]:
-    """The numbers standing for a category's codes in Stata and SPSS: the codes themselves
-    when they are integers (0/1 for yes/no, 1-7 for the global assessment), else 1, 2, ...
-    in the codebook's order."""
-    if all(re.fullmatch(r"-?\d+", code) for code in value_labels):
-        return {code: int(code) for code in value_labels}
-    return {code: n for n, code in enumerate(value_labels, 1)}
-
-
-def _date(value) -> dt.date | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.date() if isinstance(value, dt.datetime) else value
-
-
-def _cell(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
-    return value
-
-
-def _text(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _csv_rows(frame: pd.DataFrame, variables: dict[str, Variable]):
-    kinds = [variables[c].type for c in frame.columns]
-    for row in frame.itertuples(index=False, name=None):
-        yield [
-            _text(value) if kind in {"boolean", "category", "integer", "number"} else value
-            for value, kind in zip(row, kinds, strict=True)
-        ]
-
-
-# --- R --------------------------------------------------------------------------------------
-
-
-def _r(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid R string literal
-
-
-def r_script(codebook: list[Variable]) -> str:
-    lines = [
-        "# Reads the export's CSV files with factor levels and variable labels (base R).",
-        '# Run from the folder holding the unzipped files: source("read_data.R")',
-        "",
-    ]
-    tables: dict[str, list[Variable]] = {}
-    for variable in codebook:
-        tables.setdefault(variable.table, []).append(variable)
-    for table, variables in tables.items():
-        classes = ", ".join(
-            f'{x.name} = "character"'
-            for x in variables
-            if x.type in {"string", "category", "json", "date", "datetime", "boolean"}
-        )
-        lines.append(
-            f'{table} <- read.csv({_r(table + ".csv")}, na.strings = "", '
-            f'colClasses = c({classes}), encoding = "UTF-8")'
-        )
-        for x in variables:
-            col = f"{table}${x.name}"
-            if x.type == "date":
-                lines.append(f"{col} <- as.Date({col})")
-            elif x.type == "datetime":
-                lines.append(f'{col} <- as.POSIXct({col}, format = "%Y-%m-%dT%H:%M:%OS")')
-            if x.value_labels:
-                levels = ", ".join(_r(k) for k in x.value_labels)
-                labels = ", ".join(_r(v) for v in x.value_labels.values())
-                lines.append(f"{col} <- factor({col}, levels = c({levels}), labels = c({labels}))")
-            lines.append(f'attr({col}, "label") <- {_r(x.label)}')
-        lines.append("")
-    return "\n".join(lines)
-
-
-# --- Entry point ----------------------------------------------------------------------------
-
-
-def export_build(job: ExportJob) -> Path:
-    """Write the job's ZIP into settings.EXPORT_DIR, updating progress; returns its path."""
-    directory = Path(settings.EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    name = f"{job.trial.code}-export-{job.pk}-{stamp}.zip"
-    final = directory / f"{job.pk}-{secrets.token_hex(8)}.zip"
-    partial = final.with_suffix(".partial")
-
-    def progress(percent: int, step: str) -> None:
-        ExportJob.objects.filter(pk=job.pk).update(progress=percent, step=step)
-
-    try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            builder = Builder(job, zf, progress)
-            progress(5, "Participants (wide)")
-            builder.participants()
-            progress(30, "Visits")
-            builder.visits()
-            progress(45, "Weekly SMS")
-            builder.sms()
-            progress(75, "Screening log")
-            builder.screening()
-            progress(85, "Allocation log")
-            builder.allocations()
-            progress(95, "Codebook and R script")
-            builder.codebook_members()
-        partial.rename(final)
-    finally:
-        partial.unlink(missing_ok=True)
-    job.file_name = name
-    job.file_path = str(final)
-    job.size = final.stat().st_size
-    return final

@@ -1,0 +1,225 @@
+"""Writing one table of the export as three ZIP members — CSV, Stata .dta and SPSS .sav —
+from rows that arrive one at a time, in memory that does not grow with the table.
+
+The CSV is streamed straight into the ZIP. Stata and SPSS need each text column's width
+before the first row (fixed-width records), and the rows come from a database cursor that
+is read once, so the stat-file values are also spooled to a temporary file, in pickled
+chunks, while the widest text of each column is noted; when the table ends, the spool is
+read twice, once into each writer (outcomes/statfiles.py, which writes rows as they come:
+pyreadstat would need the whole table as a DataFrame). Memory: one chunk of rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from outcomes import statfiles
+from outcomes.export.codebook import Variable, csv_cell, stat_codes, stat_value
+
+SPOOL_CHUNK = 5_000
+# The widest text a .dta str# column holds; longer values are cut there (at a character
+# boundary) and the codebook says how many were: the CSV has them whole.
+MAX_TEXT_BYTES = 2045
+STAT_LABEL = 80  # Stata's limit for a variable label (SPSS allows more)
+
+
+class TableMember:
+    """`with TableMember(zf, "visits", variables) as table: table.write(row)` adds
+    visits.csv, visits.dta and visits.sav to the ZIP `zf` (the last two when it closes)."""
+
+    def __init__(self, zf: zipfile.ZipFile, table: str, variables: Sequence[Variable]):
+        self.zf = zf
+        self.table = table
+        self.variables = list(variables)
+        self.types = [v.type for v in self.variables]
+        self.codes = [stat_codes(v.value_labels) if v.value_labels else None for v in variables]
+        self.text_columns = [
+            i for i, (v, c) in enumerate(zip(self.variables, self.codes, strict=True))
+            if c is None and v.type not in {"integer", "number", "date", "datetime"}
+        ]  # fmt: skip
+        self.widths = dict.fromkeys(self.text_columns, 1)
+        self.count = 0
+        self._tmp = tempfile.TemporaryDirectory(dir=Path(zf.filename).parent)
+        self._spool_path = Path(self._tmp.name) / f"{table}.spool"
+        self._spool = open(self._spool_path, "wb")  # noqa: SIM115 (closed in close())
+        self._chunk: list[list] = []
+        self._raw = zf.open(f"{table}.csv", "w", force_zip64=True)
+        self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
+        self._csv = csv.writer(self._text, lineterminator="\n")
+        self._csv.writerow([v.name for v in self.variables])
+
+    def __enter__(self) -> TableMember:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+    def write(self, row: Sequence) -> None:
+        types, codes, variables = self.types, self.codes, self.variables
+        self._csv.writerow([csv_cell(value, t) for value, t in zip(row, types, strict=True)])
+        stat = [
+            stat_value(value, var, c) for value, var, c in zip(row, variables, codes, strict=True)
+        ]
+        widths = self.widths
+        for i in self.text_columns:
+            value = stat[i]
+            if value:
+                size = len(value.encode())
+                if size > widths[i]:
+                    widths[i] = min(size, MAX_TEXT_BYTES)
+        self._chunk.append(stat)
+        self.count += 1
+        if len(self._chunk) >= SPOOL_CHUNK:
+            self._flush()
+
+    def close(self) -> int:
+        """Finish the CSV, write the .dta and .sav from the spool; the row count."""
+        self._text.flush()
+        self._text.detach()
+        self._raw.close()
+        self._flush()
+        self._spool.close()
+        try:
+            columns = stat_columns(self.variables, self.widths)
+            for suffix, write in ((".dta", statfiles.write_dta), (".sav", statfiles.write_sav)):
+                path = Path(self._tmp.name) / f"{self.table}{suffix}"
+                result = write(path, columns, self._spooled())
+                self._note_truncation(result)
+                self.zf.write(path, f"{self.table}{suffix}")
+                path.unlink()
+        finally:
+            self._tmp.cleanup()
+        return self.count
+
+    def _discard(self) -> None:
+        # The ZIP is thrown away with the failed build, but an open member would make
+        # closing it raise and hide the original error.
+        self._raw.close()
+        self._spool.close()
+        self._tmp.cleanup()
+
+    def _flush(self) -> None:
+        if self._chunk:
+            pickle.dump(self._chunk, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+            self._chunk = []
+
+    def _spooled(self) -> Iterator[list]:
+        with open(self._spool_path, "rb") as spool:
+            while True:
+                try:
+                    chunk = pickle.load(spool)  # noqa: S301 (our own temporary file)
+                except EOFError:
+                    return
+                yield from chunk
+
+    def _note_truncation(self, result) -> None:
+        note_truncation(self.variables, result)
+
+
+def stat_columns(variables: Sequence[Variable], widths: dict[int, int]) -> list[statfiles.Column]:
+    """The .dta/.sav columns of a table; `widths`: the widest text (bytes) by column index."""
+    columns = []
+    for i, variable in enumerate(variables):
+        label = variable.label[:STAT_LABEL]
+        if variable.value_labels:
+            codes = stat_codes(variable.value_labels)
+            labels = {codes[code]: text for code, text in variable.value_labels.items()}
+            columns.append(statfiles.Column(variable.name, label, "number", 0, labels))
+        elif variable.type in {"integer", "number"}:
+            columns.append(statfiles.Column(variable.name, label, "number"))
+        elif variable.type in {"date", "datetime"}:
+            columns.append(statfiles.Column(variable.name, label, variable.type))
+        else:
+            width = min(max(widths.get(i, 1), 1), variable.stat_width or MAX_TEXT_BYTES)
+            columns.append(statfiles.Column(variable.name, label, "string", width))
+    return columns
+
+
+def note_truncation(variables: Sequence[Variable], result: statfiles.WriteResult) -> None:
+    for variable in variables:
+        cut = result.truncated.get(variable.name, 0)
+        if cut and "cut" not in variable.notes:
+            variable.notes = (
+                f"{cut} value(s) longer than {variable.stat_width or MAX_TEXT_BYTES} bytes "
+                "are cut in the .dta and .sav files; the CSV has them whole."
+            )
+
+
+# --- A table whose CSV the database wrote (sms_copy) ----------------------------------------
+
+CSV_CHUNK = 200_000
+
+
+def csv_table_members(
+    zf: zipfile.ZipFile, table: str, variables: Sequence[Variable], csv_path: Path
+) -> None:
+    """Add a CSV written elsewhere as the table's CSV member, and its .dta and .sav, made
+    column-wise from the CSV read back in chunks (pandas' C parser, numpy conversions and
+    the writers' chunk path): ~12 million SMS rows would take minutes row by row."""
+    zf.write(csv_path, f"{table}.csv")
+    names = [v.name for v in variables]
+    text = [i for i, v in enumerate(variables) if _is_text(v)]
+    widths = dict.fromkeys(text, 1)
+    if text:  # a first pass over the text columns only: the files need their widths first
+        for chunk in _chunks(csv_path, [names[i] for i in text]):
+            for i in text:
+                sizes = chunk[names[i]].str.encode("utf-8").str.len()
+                widths[i] = max(widths[i], int(sizes.max()) if len(sizes) else 0)
+    columns = stat_columns(variables, widths)
+    folder = csv_path.parent
+    with (
+        statfiles.DtaWriter(folder / f"{table}.dta", columns) as dta,
+        statfiles.SavWriter(folder / f"{table}.sav", columns) as sav,
+    ):
+        for chunk in _chunks(csv_path, names):
+            arrays = [_array(chunk[v.name], v) for v in variables]
+            dta.write_columns(arrays)
+            sav.write_columns(arrays)
+    for writer, suffix in ((dta, ".dta"), (sav, ".sav")):
+        note_truncation(variables, writer.result)
+        zf.write(folder / f"{table}{suffix}", f"{table}{suffix}")
+        (folder / f"{table}{suffix}").unlink()
+
+
+def _is_text(variable: Variable) -> bool:
+    return not variable.value_labels and variable.type not in {
+        "integer", "number", "date", "datetime",
+    }  # fmt: skip
+
+
+def _chunks(path: Path, columns: list[str]):
+    import pandas as pd
+
+    return pd.read_csv(
+        path, usecols=columns, dtype=str, keep_default_na=False, na_filter=False,
+        chunksize=CSV_CHUNK, encoding="utf-8",
+    )  # fmt: skip
+
+
+def _array(values, variable: Variable):
+    """One column of a CSV chunk as the writers' chunk path takes it."""
+    import numpy as np
+    import pandas as pd
+
+    if variable.value_labels:
+        codes = stat_codes(variable.value_labels)
+        return values.map(codes).to_numpy(dtype="float64", na_value=np.nan)
+    if variable.type in {"integer", "number"}:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if variable.type == "date":
+        parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
+        return parsed.to_numpy(dtype="datetime64[D]")
+    if variable.type == "datetime":
+        parsed = pd.to_datetime(values, format="%Y-%m-%dT%H:%M:%S", errors="coerce")
+        return parsed.to_numpy(dtype="datetime64[ms]")
+    # UTF-8 bytes ('S' array, the writers' fastest path); empty = missing, as in the CSV.
+    return np.array(values.str.encode("utf-8").tolist(), dtype=bytes)

@@ -1,0 +1,134 @@
+"""Helpers shared by the analyses: numbers, arms, pooled differences, model frames.
+Pure: no Django."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from outcomes.itt.results import CONFIDENCE, OLS_METHOD, Estimate
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def _num(x: object) -> float | None:
+    """A finite float, or None (NaN-free results)."""
+    if x is None:
+        return None
+    value = float(x)  # type: ignore[arg-type]
+    return value if math.isfinite(value) else None
+
+
+def _not_estimable(n: int, method: str, reason: str, estimate: float | None = None) -> Estimate:
+    return Estimate(_num(estimate), None, None, None, n, method, reason)
+
+
+def _labels(arms: Sequence[str], labels: Sequence[str] | None) -> tuple[str, ...]:
+    result = tuple(str(a) for a in arms) if labels is None else tuple(labels)
+    if len(result) != len(arms):
+        raise ValueError("Give one label per arm.")
+    return result
+
+
+def _check_arms(data: pd.DataFrame, arm: str, arms: Sequence[str], two: bool = True) -> None:
+    if two and len(arms) != 2:
+        raise ValueError("Give two arms: (reference, comparison).")
+    unknown = set(data[arm].dropna().unique()) - set(arms)
+    if unknown or data[arm].isna().any():
+        raise ValueError(f"Rows with an arm not in {list(arms)}: {sorted(map(str, unknown))}")
+
+
+def _numeric(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series.astype(object), errors="coerce").astype(float)
+
+
+def _mean_sd(values: np.ndarray) -> tuple[float | None, float | None]:
+    mean = _num(values.mean()) if len(values) else None
+    sd = _num(values.std(ddof=1)) if len(values) > 1 else None
+    return mean, sd
+
+
+def _pooled_difference(y0: np.ndarray, y1: np.ndarray, method: str = OLS_METHOD) -> Estimate:
+    """Difference in means y1 - y0 with the pooled-variance t interval and p."""
+    n0, n1 = len(y0), len(y1)
+    n = n0 + n1
+    if n0 == 0 or n1 == 0:
+        return _not_estimable(n, method, "An arm has no participants with the outcome.")
+    difference = float(y1.mean() - y0.mean())
+    df = n - 2
+    if df < 1:
+        return _not_estimable(n, method, "Too few participants to estimate the SD.", difference)
+    if np.ptp(y0) == 0 and np.ptp(y1) == 0:
+        return _not_estimable(n, method, "No variation within arms: no CI or p.", difference)
+    pooled = (((y0 - y0.mean()) ** 2).sum() + ((y1 - y1.mean()) ** 2).sum()) / df
+    se = math.sqrt(pooled * (1 / n0 + 1 / n1))
+    q = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+    p = float(2 * stats.t.sf(abs(difference) / se, df))
+    return Estimate(difference, difference - q * se, difference + q * se, p, n, method)
+
+
+def _model_frame(
+    data: pd.DataFrame,
+    y: pd.Series,
+    treat: pd.Series,
+    covariates: Sequence[str],
+    factors: Sequence[str],
+) -> tuple[pd.DataFrame, str, int]:
+    """Rows with the outcome and every covariate, safe column names, the formula, and the
+    number of rows with the outcome but a covariate missing."""
+    frame = pd.DataFrame({"y": y, "treat": treat})
+    for i, name in enumerate(covariates):
+        frame[f"x{i}"] = _numeric(data[name])
+    for i, name in enumerate(factors):
+        frame[f"f{i}"] = data[name].astype(object)
+    with_outcome = frame[frame["y"].notna()]
+    used = with_outcome.dropna()
+    for i in range(len(factors)):
+        # Strings after dropping missing rows: patsy then makes columns for observed levels
+        # only (a pandas Categorical would add all-zero columns for unused levels).
+        used = used.assign(**{f"f{i}": used[f"f{i}"].astype(str)})
+    terms = ["treat"] + [f"x{i}" for i in range(len(covariates))]
+    terms += [f"C(f{i})" for i in range(len(factors))]
+    return used, "y ~ " + " + ".join(terms), len(with_outcome) - len(used)
+
+
+def _describe(covariates: Sequence[str], factors: Sequence[str]) -> str:
+    parts = list(covariates) + [f"C({f})" for f in factors]
+    return ", ".join(parts) if parts else "no covariates"
+
+
+def _identifiable(used: pd.DataFrame, formula: str) -> str:
+    """Why the arm coefficient cannot be estimated, or ''."""
+    if used["treat"].nunique() < 2:
+        return "An arm has no participants with the outcome and all covariates."
+    model = smf.ols(formula, data=used)
+    rank = np.linalg.matrix_rank(model.exog)
+    if rank < model.exog.shape[1]:
+        return "Covariates are collinear with each other or with arm."
+    if len(used) - rank < 1:
+        return "Too few participants for the number of covariates."
+    return ""
+
+
+def _ols_adjusted(used: pd.DataFrame, formula: str, method: str) -> Estimate:
+    n = len(used)
+    reason = _identifiable(used, formula)
+    if reason:
+        return _not_estimable(n, method, reason)
+    if used["y"].nunique() == 1:
+        return _not_estimable(n, method, "No variation in the outcome: no CI or p.", 0.0)
+    fit = smf.ols(formula, data=used).fit()
+    estimate = float(fit.params["treat"])
+    if fit.ssr <= 1e-20 * max(float((used["y"] ** 2).sum()), 1.0):
+        # Residuals are rounding error: the SE (and so the CI and p) is meaningless.
+        return _not_estimable(n, method, "The model fits exactly: no CI or p.", estimate)
+    lower, upper = (_num(v) for v in fit.conf_int(1 - CONFIDENCE).loc["treat"])
+    p = _num(fit.pvalues["treat"])
+    if lower is None or upper is None or p is None or fit.bse["treat"] == 0:
+        return _not_estimable(n, method, "The model fits exactly: no CI or p.", estimate)
+    return Estimate(estimate, lower, upper, p, n, method)
