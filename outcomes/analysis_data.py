@@ -10,6 +10,7 @@ Nothing here holds direct identifiers (names, phone numbers).
 from __future__ import annotations
 
 import pandas as pd
+from django.db.models import Avg, Count
 
 from outcomes.models import Instrument, OutcomeEntry, SmsAnswer
 from participants.models import Allocation, Participant, Visit
@@ -128,6 +129,38 @@ def sms_answers_frame(trial: Trial) -> pd.DataFrame:
     return pd.DataFrame.from_records(
         list(rows), columns=["participant_id", "week", "question", "value"]
     )
+
+
+def sms_summaries(trial: Trial) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The weekly SMS answers summarised by the database, for itt.weekly_sms_summarised:
+    (cells: question, week, arm, count, mean; means: question, arm, participant, mean over
+    the participant's answered weeks). Two GROUP BY queries instead of every answer — ten
+    million at 100,000 participants — read into Python."""
+    answers = SmsAnswer.objects.filter(trial=trial)
+    cells = pd.DataFrame.from_records(
+        list(
+            answers.values_list(
+                "question__code", "week__week", "participant__allocation__arm__code"
+            )
+            .annotate(n=Count("pk"), m=Avg("value"))
+            .order_by()
+        ),
+        columns=["question", "week", "arm", "count", "mean"],
+    )
+    means = pd.DataFrame.from_records(
+        list(
+            answers.values_list(
+                "question__code", "participant__allocation__arm__code", "participant_id"
+            )
+            .annotate(m=Avg("value"))
+            .order_by()
+            .iterator(chunk_size=CHUNK)
+        ),
+        columns=["question", "arm", "participant", "mean"],
+    )
+    for frame in (cells, means):
+        frame["mean"] = frame["mean"].astype(float)
+    return cells, means
 
 
 def analysis_frame(trial: Trial) -> pd.DataFrame:

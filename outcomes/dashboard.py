@@ -314,22 +314,20 @@ def _itt(trial: Trial, data, codes, labels, results: Results) -> None:
 
 
 def _sms(trial: Trial, data, codes, labels, results: Results) -> None:
-    answers = analysis_data.sms_answers_frame(trial)
     questions = list(SmsQuestion.objects.filter(trial=trial).order_by("order", "pk"))
     results.sms_labels = {q.code: q.label for q in questions}
-    if not len(answers) or not questions:
+    if not questions:
         return
-    answers = answers.merge(
-        data[["participant_id", "arm"]].reset_index(drop=True), on="participant_id"
-    )
-    n_randomized = data["arm"].value_counts().to_dict()
-    results.sms = itt.weekly_sms(
-        answers,
+    cells, means = analysis_data.sms_summaries(trial)
+    if not len(cells):
+        return
+    results.sms = itt.weekly_sms_summarised(
+        cells,
+        means,
         arms=codes,
         labels=labels,
         questions=[q.code for q in questions],
-        n_randomized=n_randomized,
-        participant="participant_id",
+        n_randomized=data["arm"].value_counts().to_dict(),
     )
     results.sms_rows = [(results.sms_labels[c.question], c) for c in results.sms.comparisons]
     for question in questions:

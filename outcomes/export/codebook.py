@@ -13,6 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from outcomes import statfiles
+
 YES_NO = {"1": "Yes", "0": "No"}
 MISSING = "Empty = not recorded"
 
@@ -62,11 +64,13 @@ MAX_NAME = 32
 
 
 def safe_name(name: str) -> str:
-    """A variable name valid in Stata, SPSS and R: letters, digits, underscores, at most
-    32 characters (a longer one keeps its start and a short hash of the whole, so distinct
-    names stay distinct; the codebook gives the label)."""
+    """A variable name valid in Stata, SPSS and R: letters, digits, underscores, not a
+    reserved word of either, at most 32 characters (a longer one keeps its start and a short
+    hash of the whole, so distinct names stay distinct; the codebook gives the label)."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", name)
     name = name if re.match(r"[A-Za-z]", name) else f"v_{name}"
+    if statfiles.reserved(name):  # e.g. a factor coded "in" or "to"
+        name = f"{name}_"
     if len(name) > MAX_NAME:
         digest = hashlib.sha1(name.encode()).hexdigest()[:6]
         name = f"{name[: MAX_NAME - 7]}_{digest}"

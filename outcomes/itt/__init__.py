@@ -12,6 +12,7 @@ Analyses
     continuous_outcome   mean (SD) per arm; difference in means, unadjusted and adjusted
     binary_outcome       n (%) per arm; risk difference; adjusted odds ratio
     weekly_sms           weekly means per arm (plot) and a participant-level comparison
+                         (weekly_sms_summarised: the same from database summaries)
     table1               baseline characteristics by arm and overall
     minimization_balance imbalance per factor level against simple randomization
     forest_rows          estimates ready for plots.forest_svg
@@ -73,6 +74,7 @@ from outcomes.itt.results import (
 from outcomes.itt.sms import (
     weekly_series,
     weekly_sms,
+    weekly_sms_summarised,
 )
 from outcomes.itt.table1 import (
     table1,
@@ -115,5 +117,6 @@ __all__ = [
     "table1",
     "weekly_series",
     "weekly_sms",
+    "weekly_sms_summarised",
     "wilson_interval",
 ]

@@ -55,11 +55,12 @@ Labels: variable labels are cut to 80 characters (Stata) or 255 bytes (SPSS); va
 to 32,000 bytes (Stata) or 120 bytes (SPSS, its documented maximum), at a character boundary.
 """
 
-from .common import Column, WriteResult, check_columns
+from .common import Column, WriteResult, check_columns, reserved
 from .dta import DtaWriter, write_dta
 from .sav import SavWriter, write_sav
 
 __all__ = [
+    "reserved",
     "Column",
     "DtaWriter",
     "SavWriter",

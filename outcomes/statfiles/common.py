@@ -46,6 +46,15 @@ class WriteResult:
     truncated: dict[str, int] = field(default_factory=dict)
 
 
+def reserved(name: str) -> bool:
+    """Is `name` a reserved word in Stata or SPSS (so no variable may have it)?"""
+    return (
+        name in _STATA_RESERVED
+        or re.fullmatch(r"str\d+", name) is not None
+        or name.upper() in _SPSS_RESERVED
+    )
+
+
 def check_columns(columns: Sequence[Column]) -> None:
     """Refuse columns either format cannot hold, before anything is written.
 

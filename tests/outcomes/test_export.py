@@ -478,6 +478,11 @@ def test_a_job_swept_while_its_worker_was_merely_slow_discards_the_late_file(
     assert not list(Path(settings.EXPORT_DIR).glob(f"{job.pk}-*"))
 
 
+def test_names_that_are_reserved_words_in_stata_or_spss_get_a_suffix():
+    assert export.safe_name("in") == "in_" and export.safe_name("TO") == "TO_"
+    assert export.safe_name("str12") == "str12_" and export.safe_name("income") == "income"
+
+
 def test_long_variable_names_are_cut_to_32_characters_and_stay_distinct():
     long_a = "instrument_code_of_thirty_chars_improved_y1"
     long_b = "instrument_code_of_thirty_chars_improved_y2"

@@ -490,3 +490,27 @@ def test_forest_rows_carry_adjusted_estimates_and_their_scale():
     unadjusted = itt.forest_rows([pain, improved], adjusted=False)
     assert unadjusted[1].estimate == improved.risk_difference.estimate
     assert {r.scale for r in unadjusted} == {"difference"}
+
+
+def test_weekly_sms_from_database_summaries_equals_weekly_sms_from_answers():
+    """The dashboard gives the database's GROUP BY summaries to weekly_sms_summarised; the
+    result must be the one weekly_sms computes from the answers themselves."""
+    rng = np.random.default_rng(11)
+    rows = [
+        (p, w, q, (float(rng.integers(0, 8)) if rng.random() < 0.8 else np.nan), ARMS[p % 2])
+        for p in range(40)
+        for w in range(1, 7)
+        for q in ("pain", "sick")
+    ]
+    answers = pd.DataFrame(rows, columns=["participant", "week", "question", "value", "arm"])
+    direct = itt.weekly_sms(answers, arms=ARMS, questions=["pain", "sick"])
+    answered = answers.dropna(subset=["value"])
+    cells = (
+        answered.groupby(["question", "week", "arm"])["value"].agg(["count", "mean"]).reset_index()
+    )
+    means = answered.groupby(["question", "arm", "participant"])["value"].mean().reset_index()
+    means = means.rename(columns={"value": "mean"})
+    summarised = itt.weekly_sms_summarised(
+        cells, means, arms=ARMS, questions=["pain", "sick"], n_randomized={"A": 20, "B": 20}
+    )
+    assert summarised == direct
