@@ -13,7 +13,8 @@ DEV_ENV := DEBUG=1
 help:
 	@echo "make run    - set up (venv, migrations, demo trial and users) and serve http://127.0.0.1:8000"
 	@echo "make test   - install what the tests need and run the whole suite (SQLite and PostgreSQL)"
-	@echo "make bench  - benchmarks (allocation, worklist, weekly SMS and webhook, concurrent enrollment with a Redis outage)"
+	@echo "make bench  - benchmarks (allocation, worklist, weekly SMS and webhook, concurrent enrollment with a"
+	@echo "              Redis outage, synthetic trials of 1,000/10,000/100,000: pages, dashboard, export)"
 	@echo "make worker - Celery worker with beat (daily digests, reminders) against Redis"
 
 $(STAMP): requirements.lock requirements-dev.lock
@@ -62,7 +63,8 @@ bench: $(STAMP) system-deps
 	  $(BIN)/python manage.py bench_allocation --n 10000 --write docs/PERFORMANCE.md && \
 	  $(BIN)/python manage.py bench_worklist --sizes 1000 100000 --write docs/PERFORMANCE.md && \
 	  $(BIN)/python manage.py bench_sms --sizes 1000 10000 --webhook --write docs/PERFORMANCE.md && \
-	  $(BIN)/python manage.py bench_enroll --clients 8 --seconds 20 --fault --write docs/PERFORMANCE.md'
+	  $(BIN)/python manage.py bench_enroll --clients 8 --seconds 20 --fault --write docs/PERFORMANCE.md && \
+	  $(BIN)/python manage.py bench_scale --sizes 1000 10000 100000 --write docs/PERFORMANCE.md'
 
 # Regenerate the lock files from pyproject.toml's ranges (newest allowed versions).
 lock:

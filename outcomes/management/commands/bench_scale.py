@@ -1,0 +1,587 @@
+"""Benchmark: the trial at scale — allocation, pages, dashboard and export at several sizes.
+
+    manage.py bench_scale --sizes 1000 10000 100000 --write docs/PERFORMANCE.md
+
+For each size a synthetic trial is built (trial.benchdata: three visits with outcomes and
+`--weeks` weeks of SMS per participant; 6.2 million SMS weeks at 100,000), then, after
+ANALYZE, every figure is measured beside a baseline taken in the same run, because these
+machines are shared and noisy. Samples that are compared are taken interleaved (one of each
+size in turn), never minutes apart:
+
+1. Allocation: the trials' `ready` participants randomized through participant_randomize,
+   the sizes in turn; median server time per size and largest / smallest.
+2. Participant page and worklist: the Django test client as a coordinator of every trial,
+   the sizes in turn; p95 and queries per request.
+3. Results dashboard: cold (cache cleared: fingerprint, full compute, cache write, as
+   outcomes.dashboard does it) beside a raw SQL aggregate of its headline numbers (n per
+   arm, mean primary outcome per arm and visit, SMS weeks answered per week and arm),
+   interleaved; then warm (the cached results page, as a statistician).
+4. Export bundle: outcomes.export.export_build in a child process (wall time and the
+   child's peak RSS), beside pandas.DataFrame.to_csv of the same tables (one SQL query per
+   table, streamed in chunks into pandas) in another child, interleaved per size.
+
+The table is printed and, with --write, appended under a dated heading with the machine.
+Every goal (docs/PERFORMANCE.md, issue 6) is reported with whether it was met.
+`make test` runs it at a tiny size on SQLite (tests/outcomes/test_bench_scale.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from outcomes.models import ExportJob, OutcomeEntry, SmsAnswer, SmsWeek
+from participants.models import Participant
+from participants.services import participant_randomize
+from trial import benchdata, roles
+from trial.models import Membership, Trial
+
+# Goals at the largest size (issue 6).
+GOAL_ALLOCATION_RATIO, GOAL_ALLOCATION_MS = 1.5, 15.0
+GOAL_PARTICIPANT_P95_MS = 150.0
+GOAL_WORKLIST_P95_MS = 300.0
+GOAL_DASHBOARD_COLD_S, GOAL_DASHBOARD_WARM_MS = 2.0, 100.0
+GOAL_EXPORT_S, GOAL_EXPORT_MB = 60.0, 500.0
+MANAGE = Path(__file__).resolve().parents[3] / "manage.py"
+# An export child still running after this long is stopped (the benchmark then fails).
+CHILD_TIMEOUT = 3600
+# Rows per round trip when the pandas baseline streams a table.
+PANDAS_CHUNK = 200_000
+
+
+class Command(BaseCommand):
+    help = "Allocation, pages, dashboard and export at several trial sizes, with baselines."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+        parser.add_argument("--weeks", type=int, default=62, help="SMS weeks per participant")
+        parser.add_argument("--requests", type=int, default=30, help="page requests per size")
+        parser.add_argument("--allocations", type=int, default=30, help="timed per size")
+        parser.add_argument("--cold-runs", type=int, default=2, help="dashboard cold computes")
+        parser.add_argument("--write", metavar="PATH", help="append the results to PATH")
+        # Internal: the export and its baseline run in child processes of this command.
+        parser.add_argument("--child", choices=["export", "pandas"], help="(internal)")
+        parser.add_argument("--trial", type=int, help="(internal)")
+        parser.add_argument("--user", type=int, help="(internal)")
+        parser.add_argument("--dir", help="(internal)")
+
+    def handle(self, *args, sizes, weeks, requests, allocations, cold_runs, write, **options):
+        if options["child"]:
+            return self._child(options["child"], options["trial"], options["user"], options["dir"])
+        sizes = sorted(set(sizes))
+        if len(sizes) < 2 or sizes[0] < 10:
+            raise CommandError("--sizes needs at least two sizes of 10 or more")
+        self.results: dict[str, dict[int, object]] = {}
+        coordinator, statistician = _bench_users()
+        stamp = int(time.time()) % 100_000
+        trials, build = {}, {}
+        for i, size in enumerate(sizes):
+            started = time.perf_counter()
+            trials[size] = benchdata.build_synthetic_trial(
+                f"SC{i}X{stamp}", size, weeks=weeks, seed=size, ready=allocations + 3,
+                report=lambda line, t0=started: self.stderr.write(
+                    f"  {time.perf_counter() - t0:6.1f} s  {line}"
+                ),
+            )  # fmt: skip
+            build[size] = time.perf_counter() - started
+            self.stderr.write(f"built {size:,} participants in {build[size]:.0f} s")
+            for user in (coordinator, statistician):
+                Membership.objects.get_or_create(user=user, trial=trials[size])
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # as autovacuum would after a bulk load
+        self.stderr.write("measuring allocation")
+        self._allocation(trials, coordinator, allocations)
+        client = Client()
+        client.force_login(coordinator)
+        with override_settings(ALLOWED_HOSTS=["testserver"], SECURE_SSL_REDIRECT=False):
+            self.stderr.write("measuring pages")
+            self._pages(trials, client, requests)
+            self.stderr.write("measuring the dashboard")
+            self._dashboard(trials, statistician, cold_runs, requests)
+        self.stderr.write("measuring the export")
+        self._export(trials, statistician)
+        text = self._table(trials, sizes, build, weeks)
+        self.stdout.write(text)
+        if write:
+            stamp_text = timezone.now().strftime("%Y-%m-%d %H:%M %Z")
+            with Path(write).open("a", encoding="utf-8") as fh:
+                fh.write(f"\n### Scale benchmark ({stamp_text}, {connection.vendor})\n\n{text}")
+
+    # --- Measurements ------------------------------------------------------------------------
+
+    def _allocation(self, trials: dict[int, Trial], by: User, count: int) -> None:
+        """Server time of participant_randomize, the sizes in turn; 3 warm-ups each."""
+        ready = {
+            size: list(
+                Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            for size, trial in trials.items()
+        }
+        times: dict[int, list[float]] = {size: [] for size in trials}
+        for k in range(count + 3):
+            for size in trials:
+                participant = Participant.objects.get(pk=ready[size][k])
+                started = time.perf_counter()
+                _, created = participant_randomize(participant=participant, by=by)
+                elapsed = time.perf_counter() - started
+                if not created:
+                    raise CommandError(f"participant {participant.pk} was already randomized")
+                if k >= 3:
+                    times[size].append(elapsed * 1000)
+        self.results["allocation"] = {size: statistics.median(t) for size, t in times.items()}
+
+    def _pages(self, trials: dict[int, Trial], client: Client, requests: int) -> None:
+        rng = random.Random(6)
+        people = {
+            size: list(
+                Participant.objects.filter(trial=trial, randomized_at__isnull=False).values_list(
+                    "pk", flat=True
+                )
+            )
+            for size, trial in trials.items()
+        }
+        for name, url_for in (
+            ("participant", lambda t, s: reverse(
+                "participant_detail", kwargs={"code": t.code, "pk": rng.choice(people[s])}
+            )),
+            ("worklist", lambda t, s: reverse("worklist", kwargs={"code": t.code})),
+        ):  # fmt: skip
+            times: dict[int, list[float]] = {size: [] for size in trials}
+            queries: dict[int, int] = {}
+            for size, trial in trials.items():  # warm-up: templates, caches
+                client.get(url_for(trial, size))
+            for _ in range(requests):
+                for size, trial in trials.items():
+                    url = url_for(trial, size)
+                    with CaptureQueriesContext(connection) as captured:
+                        started = time.perf_counter()
+                        response = client.get(url)
+                        times[size].append((time.perf_counter() - started) * 1000)
+                    if response.status_code != 200:
+                        raise CommandError(f"{url}: {response.status_code}")
+                    queries[size] = max(queries.get(size, 0), len(captured.captured_queries))
+            self.results[f"{name}_p95"] = {s: _p95(t) for s, t in times.items()}
+            self.results[f"{name}_queries"] = queries
+
+    def _dashboard(self, trials, statistician: User, cold_runs: int, requests: int) -> None:
+        from outcomes.dashboard import dashboard_results
+
+        cold: dict[int, list[float]] = {size: [] for size in trials}
+        raw: dict[int, list[float]] = {size: [] for size in trials}
+        slowest: dict[int, list[tuple[float, str]]] = {}
+        for run in range(cold_runs):
+            for size, trial in trials.items():
+                cache.clear()
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    results = dashboard_results(trial, blinded=True)
+                    cold[size].append(time.perf_counter() - started)
+                if run == 0:
+                    slowest[size] = sorted(
+                        ((float(q["time"]), q["sql"]) for q in captured.captured_queries),
+                        reverse=True,
+                    )[:3]
+                started = time.perf_counter()
+                numbers = headline_sql(trial)
+                raw[size].append(time.perf_counter() - started)
+                if sum(numbers["randomized"].values()) != results.randomized:
+                    raise CommandError("the SQL baseline and the dashboard disagree on n")
+        largest = max(trials)
+        for seconds, sql in slowest[largest]:
+            self.stderr.write(
+                f"  dashboard at {largest:,}, slow query {seconds:.2f} s: {sql[:300]}"
+            )
+        client = Client()
+        client.force_login(statistician)
+        warm: dict[int, list[float]] = {size: [] for size in trials}
+        for trial in trials.values():  # fill the cache (and warm the templates)
+            client.get(reverse("trial_results", kwargs={"code": trial.code}))
+        for _ in range(max(5, requests // 3)):
+            for size, trial in trials.items():
+                started = time.perf_counter()
+                response = client.get(reverse("trial_results", kwargs={"code": trial.code}))
+                warm[size].append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise CommandError(f"results page: {response.status_code}")
+        self.results["dashboard_cold"] = {s: statistics.median(t) for s, t in cold.items()}
+        self.results["dashboard_sql"] = {s: statistics.median(t) for s, t in raw.items()}
+        self.results["dashboard_warm"] = {s: statistics.median(t) for s, t in warm.items()}
+
+    def _export(self, trials: dict[int, Trial], user: User) -> None:
+        export, pandas = {}, {}
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
+            for size, trial in trials.items():
+                export[size] = self._run_child("export", trial, user, folder)
+                pandas[size] = self._run_child("pandas", trial, user, folder)
+        self.results["export"] = export
+        self.results["pandas"] = pandas
+
+    def _run_child(self, kind: str, trial: Trial, user: User, folder: str) -> dict:
+        """Run one export (or its baseline) in a fresh process on the same database."""
+        env = {**os.environ, "DATABASE_URL": _database_url()}
+        command = [
+            sys.executable, str(MANAGE), "bench_scale", "--child", kind, "--trial",
+            str(trial.pk), "--user", str(user.pk), "--dir", folder,
+        ]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, check=False, timeout=CHILD_TIMEOUT
+        )
+        if done.returncode != 0:
+            # Reported in the table as failed (with the error on stderr), so the other
+            # figures of a long run are still written.
+            self.stderr.write(f"{kind} child failed:\n{done.stderr[-3000:]}")
+            lines = [line for line in done.stderr.splitlines() if "Error" in line]
+            error = (lines or ["no error line"])[-1].strip()
+            return {"error": error[:120], "seconds": float("inf"), "peak_mb": float("inf")}
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["process_seconds"] = time.perf_counter() - started
+        return result
+
+    # --- Child processes ---------------------------------------------------------------------
+
+    def _child(self, kind: str, trial_id: int, user_id: int, folder: str) -> None:
+        """Build the export (or the pandas baseline) once and print its wall time and this
+        process's peak RSS as JSON."""
+        trial = Trial.objects.get(pk=trial_id)
+        start_mb = _peak_rss_mb()  # imports done, nothing built yet
+        started = time.perf_counter()
+        if kind == "export":
+            from outcomes.export import export_build  # a module, or a package after its split
+
+            settings.EXPORT_DIR = folder
+            job = ExportJob.objects.create(
+                trial=trial, requested_by_id=user_id, blinded=True,
+                status=ExportJob.Status.RUNNING,
+            )  # fmt: skip
+            path = Path(export_build(job))
+        else:
+            with transaction.atomic():  # a server-side cursor lives in a transaction
+                path = pandas_tables(trial, Path(folder) / f"pandas-{trial.pk}")
+        seconds = time.perf_counter() - started
+        size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.iterdir()))
+        peak = _peak_rss_mb()
+        self.stdout.write(
+            json.dumps({"seconds": seconds, "peak_mb": peak, "start_mb": start_mb, "bytes": size})
+        )
+
+    # --- Output ------------------------------------------------------------------------------
+
+    def _table(self, trials, sizes, build, weeks) -> str:
+        r = self.results
+        large, small = sizes[-1], sizes[0]
+        head = " | ".join(f"{s:,}" for s in sizes)
+        counts = {
+            size: (
+                SmsWeek.objects.filter(trial=trial).count(),
+                SmsAnswer.objects.filter(trial=trial).count(),
+                OutcomeEntry.objects.filter(trial=trial).count(),
+            )
+            for size, trial in trials.items()
+        }
+        lines = [
+            f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, {_database_version()}, "
+            f"Python {platform.python_version()}. Synthetic trials (trial.benchdata), "
+            f"{weeks} SMS weeks per participant.",
+            "",
+            f"| synthetic trial | {head} |",
+            "|---|" + "---|" * len(sizes),
+            _row("SMS weeks", sizes, lambda s: f"{counts[s][0]:,}"),
+            _row("SMS answers", sizes, lambda s: f"{counts[s][1]:,}"),
+            _row("outcome entries", sizes, lambda s: f"{counts[s][2]:,}"),
+            _row("build time (COPY / executemany)", sizes, lambda s: f"{build[s]:.1f} s"),
+            "",
+            f"| figure | {head} | goal at {large:,} | met |",
+            "|---|" + "---|" * (len(sizes) + 2),
+        ]
+
+        def figure(label: str, values: dict, fmt, goal: str = "", met: bool | None = None):
+            cells = " | ".join(fmt(values[s]) if s in values else "" for s in sizes)
+            verdict = "" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {label} | {cells} | {goal} | {verdict} |")
+
+        def ms(value: float) -> str:
+            return f"{value:.1f} ms"
+
+        alloc = r["allocation"]
+        ratio = alloc[large] / alloc[small]
+        figure(
+            "allocation, median server time", alloc, ms,
+            f"< {GOAL_ALLOCATION_MS:g} ms", alloc[large] < GOAL_ALLOCATION_MS,
+        )  # fmt: skip
+        figure(
+            f"allocation ratio, {large:,} / {small:,}", {large: ratio}, lambda v: f"{v:.2f}×",
+            f"≤ {GOAL_ALLOCATION_RATIO:g}×", ratio <= GOAL_ALLOCATION_RATIO,
+        )  # fmt: skip
+        for name, label, goal in (
+            ("participant", "participant page", GOAL_PARTICIPANT_P95_MS),
+            ("worklist", "worklist page", GOAL_WORKLIST_P95_MS),
+        ):
+            p95, queries = r[f"{name}_p95"], r[f"{name}_queries"]
+            figure(f"{label}, p95", p95, ms, f"< {goal:g} ms", p95[large] < goal)
+            if name == "worklist":  # a list: its query count must not grow with the trial
+                figure(
+                    f"{label}, queries per request", queries, str, "constant",
+                    len(set(queries.values())) == 1,
+                )  # fmt: skip
+            else:  # one participant's page: informational (it varies with their history)
+                figure(f"{label}, queries per request (most seen)", queries, str)
+        cold, raw, warm = r["dashboard_cold"], r["dashboard_sql"], r["dashboard_warm"]
+        figure(
+            "dashboard cold (cache cleared), median", cold, lambda v: f"{v:.2f} s",
+            f"< {GOAL_DASHBOARD_COLD_S:g} s", cold[large] < GOAL_DASHBOARD_COLD_S,
+        )  # fmt: skip
+        figure("baseline: raw SQL aggregate of its headline numbers", raw, lambda v: ms(v * 1000))
+        figure(
+            "ratio, dashboard cold / SQL", {s: cold[s] / raw[s] for s in sizes if raw[s]},
+            lambda v: f"{v:.0f}×",
+        )  # fmt: skip
+        figure(
+            "dashboard warm (cached page), median", warm, ms,
+            f"< {GOAL_DASHBOARD_WARM_MS:g} ms", warm[large] < GOAL_DASHBOARD_WARM_MS,
+        )  # fmt: skip
+        export, pandas = r["export"], r["pandas"]
+        figure(
+            "export bundle, wall time (child process)", export, _wall,
+            f"< {GOAL_EXPORT_S:g} s", export[large]["seconds"] < GOAL_EXPORT_S,
+        )  # fmt: skip
+        figure(
+            "export bundle, peak RSS (child; its start)", export, _rss,
+            f"< {GOAL_EXPORT_MB:g} MB", export[large]["peak_mb"] < GOAL_EXPORT_MB,
+        )  # fmt: skip
+        figure(
+            "baseline: pandas to_csv of the same tables, wall time", pandas, _wall,
+        )  # fmt: skip
+        figure("baseline: pandas, peak RSS (child; its start)", pandas, _rss)
+        figure(
+            "ratio, export / pandas wall time",
+            {
+                s: export[s]["seconds"] / pandas[s]["seconds"]
+                for s in sizes
+                if "error" not in export[s] and "error" not in pandas[s]
+            },
+            lambda v: f"{v:.1f}×",
+        )  # fmt: skip
+        return "\n".join(lines) + "\n"
+
+
+def _rss(value: dict) -> str:
+    if "error" in value:
+        return f"failed: {value['error']}"
+    return f"{value['peak_mb']:.0f} MB ({value['start_mb']:.0f} MB)"
+
+
+def _wall(value: dict) -> str:
+    return f"failed: {value['error']}" if "error" in value else f"{value['seconds']:.1f} s"
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def headline_sql(trial: Trial) -> dict[str, dict]:
+    """The dashboard's headline numbers in plain SQL, the baseline of its cold compute:
+    n randomized per arm, mean primary outcome per arm and follow-up visit, and SMS weeks
+    sent and answered per week and arm."""
+    out: dict[str, dict] = {"randomized": {}, "primary": {}, "sms": {}}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT arm.code, COUNT(*) FROM participants_allocation a"
+            " JOIN trial_arm arm ON arm.id = a.arm_id WHERE a.trial_id = %s GROUP BY arm.code",
+            [trial.pk],
+        )
+        out["randomized"] = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT arm.code, d.code, AVG(e.score), COUNT(e.score)"
+            " FROM outcomes_outcomeentry e"
+            ' JOIN outcomes_instrument i ON i.id = e.instrument_id AND i."primary"'
+            " JOIN participants_visit v ON v.id = e.visit_id"
+            " JOIN trial_visitdefinition d ON d.id = v.definition_id"
+            " JOIN participants_allocation a ON a.participant_id = e.participant_id"
+            " JOIN trial_arm arm ON arm.id = a.arm_id"
+            " WHERE e.trial_id = %s AND NOT d.at_randomization GROUP BY arm.code, d.code",
+            [trial.pk],
+        )
+        out["primary"] = {(arm, visit): (mean, n) for arm, visit, mean, n in cursor.fetchall()}
+        cursor.execute(
+            "SELECT w.week, arm.code, COUNT(*), SUM(CASE WHEN w.answered > 0 THEN 1 ELSE 0 END)"
+            " FROM outcomes_smsweek w"
+            " JOIN participants_allocation a ON a.participant_id = w.participant_id"
+            " JOIN trial_arm arm ON arm.id = a.arm_id"
+            " WHERE w.trial_id = %s GROUP BY w.week, arm.code",
+            [trial.pk],
+        )
+        out["sms"] = {(week, arm): (sent, answered) for week, arm, sent, answered in cursor}
+    return out
+
+
+# The export's tables as one SQL query each, for the pandas baseline: the same rows (wide
+# participants with their outcomes, visits, SMS per week and question, screening log,
+# allocation log) with the columns they are made from.
+PANDAS_TABLES = {
+    "participants": (
+        "SELECT p.id, p.number, s.code AS site, arm.code AS arm, p.randomized_on, p.status,"
+        " p.followup_allowed, a.factor_levels, p.baseline"
+        " FROM participants_allocation a JOIN participants_participant p ON p.id = a.participant_id"
+        " JOIN trial_site s ON s.id = p.site_id JOIN trial_arm arm ON arm.id = a.arm_id"
+        " WHERE a.trial_id = %s ORDER BY a.sequence"
+    ),
+    "outcomes": (
+        "SELECT e.participant_id, d.code AS visit, i.code AS instrument, e.score, e.eq5d_vas,"
+        " e.improved, e.not_done FROM outcomes_outcomeentry e"
+        " JOIN outcomes_instrument i ON i.id = e.instrument_id"
+        " JOIN participants_visit v ON v.id = e.visit_id"
+        " JOIN trial_visitdefinition d ON d.id = v.definition_id WHERE e.trial_id = %s"
+    ),
+    "visits": (
+        "SELECT v.participant_id, d.code AS visit, v.target_date, v.window_start, v.window_end,"
+        " v.outcome, v.attended_on, v.in_window, v.missed_reason FROM participants_visit v"
+        " JOIN trial_visitdefinition d ON d.id = v.definition_id WHERE v.trial_id = %s"
+        " ORDER BY v.participant_id, v.target_date"
+    ),
+    "sms": (
+        "SELECT w.participant_id, w.week, w.send_date, q.code AS question, o.sent_at,"
+        " a.value, a.answered_at, i.body AS raw_reply, i.kind AS reply_kind"
+        " FROM outcomes_smsweek w JOIN outcomes_smsquestion q ON q.trial_id = w.trial_id"
+        " LEFT JOIN outcomes_outboundmessage o ON o.week_id = w.id AND o.question_id = q.id"
+        "  AND o.kind = 'sms_question'"
+        " LEFT JOIN outcomes_smsanswer a ON a.week_id = w.id AND a.question_id = q.id"
+        " LEFT JOIN outcomes_inboundmessage i ON i.id = a.message_id"
+        ' WHERE w.trial_id = %s ORDER BY w.participant_id, w.week, q."order"'
+    ),
+    "screening": (
+        "SELECT r.id, s.code AS site, r.screened_on, r.outcome, r.ineligibility_reasons,"
+        " r.declined_reason FROM participants_screeningrecord r"
+        " JOIN trial_site s ON s.id = r.site_id WHERE r.trial_id = %s ORDER BY r.id"
+    ),
+    "allocations": (
+        "SELECT a.sequence, a.participant_id, arm.code AS arm, a.method, a.factor_levels,"
+        " a.counts_seen, a.scores, a.probabilities, a.draw, a.settings_used,"
+        " a.algorithm_version, a.allocated_at FROM participants_allocation a"
+        " JOIN trial_arm arm ON arm.id = a.arm_id WHERE a.trial_id = %s ORDER BY a.sequence"
+    ),
+}
+
+
+def pandas_tables(trial: Trial, folder: Path) -> Path:
+    """The baseline of the export: each table read with one SQL query (streamed in chunks
+    of PANDAS_CHUNK rows through a server-side cursor on PostgreSQL) into pandas and
+    written with DataFrame.to_csv; participants wide, with their outcomes pivoted on."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    outcomes = None
+    for name, sql in PANDAS_TABLES.items():
+        if name == "participants":
+            continue
+        target = folder / f"{name}.csv"
+        target.unlink(missing_ok=True)
+        for chunk in _chunks(sql, trial.pk):
+            if name == "outcomes":
+                outcomes = chunk if outcomes is None else pd.concat([outcomes, chunk])
+                continue
+            chunk.to_csv(target, mode="a", header=not target.exists(), index=False)
+    people = pd.concat(list(_chunks(PANDAS_TABLES["participants"], trial.pk)))
+    if outcomes is not None and len(outcomes):
+        wide = outcomes.pivot_table(
+            index="participant_id", columns=["instrument", "visit"], values="score",
+            aggfunc="first",
+        )  # fmt: skip
+        wide.columns = [f"{instrument}_{visit}" for instrument, visit in wide.columns]
+        people = people.join(wide, on="id")
+    people.to_csv(folder / "participants.csv", index=False)
+    (folder / "outcomes.csv").unlink(missing_ok=True)
+    return folder
+
+
+def _chunks(sql: str, trial_id: int):
+    import pandas as pd
+
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        with connection.connection.cursor(name="bench_scale_baseline") as cursor:
+            cursor.itersize = PANDAS_CHUNK
+            cursor.execute(sql, [trial_id])
+            columns = None
+            while rows := cursor.fetchmany(PANDAS_CHUNK):
+                columns = columns or [c.name for c in cursor.description]
+                yield pd.DataFrame.from_records(rows, columns=columns)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trial_id])
+        columns = [c[0] for c in cursor.description]
+        while rows := cursor.fetchmany(PANDAS_CHUNK):
+            yield pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _bench_users() -> tuple[User, User]:
+    """A coordinator (worklist, participant pages, randomization) and a statistician
+    (results dashboard, blinded; staff for the admin's results pages)."""
+    coordinator, _ = User.objects.get_or_create(username="bench-scale-coordinator")
+    coordinator.groups.add(Group.objects.get(name=roles.COORDINATOR))
+    statistician, _ = User.objects.get_or_create(
+        username="bench-scale-statistician", defaults={"is_staff": True}
+    )
+    statistician.groups.add(Group.objects.get(name=roles.STATISTICIAN))
+    return coordinator, statistician
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size: VmHWM on Linux. Not getrusage's ru_maxrss:
+    Linux carries it over fork and exec, so a child started by a 3 GB parent reports 3 GB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: the best available (KiB on most systems)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def _database_url() -> str:
+    """This process's database as a DATABASE_URL, for the child processes (under pytest
+    that is the test database, not the configured one)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _database_version() -> str:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+    import sqlite3
+
+    return f"SQLite {sqlite3.sqlite_version}"
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def _row(label: str, sizes, cell) -> str:
+    return f"| {label} | " + " | ".join(cell(s) for s in sizes) + " |"
