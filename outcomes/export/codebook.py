@@ -91,8 +91,14 @@ CODED = {"boolean", "category", "integer", "number"}
 
 
 def missing(value) -> bool:
-    """None, NaN or NaT (the only values unequal to themselves)."""
-    return value is None or value != value
+    """None, NaN or NaT (the only values unequal to themselves), or pandas' NA (whose
+    comparisons are NA, not a bool)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:
+        return True
 
 
 def text(value) -> str | None:
