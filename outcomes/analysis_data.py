@@ -67,7 +67,7 @@ def outcomes_frame(trial: Trial) -> pd.DataFrame:
     `<global>_improved_<visit>`, and `<instrument>_<visit>_not_done` (the reason, "" if
     done). Missing = not entered (NaN). Visits by VisitDefinition.code."""
     kinds = dict(Instrument.objects.filter(trial=trial).values_list("code", "kind"))
-    fields = ["participant_id", "visit", "code", "score", "eq5d_vas", "improved", "not_done"]
+    records: dict[int, dict] = {}
     rows = (
         OutcomeEntry.objects.filter(trial=trial, visit__isnull=False)
         .values_list(
@@ -81,52 +81,16 @@ def outcomes_frame(trial: Trial) -> pd.DataFrame:
         )
         .iterator(chunk_size=CHUNK)
     )
-    # Long, in chunks with the codes as categories, then pivoted: a dict per participant
-    # (the first version) held ~40 Python objects per participant — the export's peak
-    # memory at 100,000 participants.
-    chunks = []
-    for chunk in _chunked(rows, 50_000):
-        frame = pd.DataFrame.from_records(chunk, columns=fields)
-        for name in ("visit", "code", "not_done"):
-            frame[name] = frame[name].astype("category")
-        chunks.append(frame)
-    if not chunks:
-        return pd.DataFrame()
-    long = pd.concat(chunks, ignore_index=True)
-    for name in ("visit", "code", "not_done"):
-        long[name] = long[name].astype(str)
-    name = long["code"] + "_" + long["visit"]
-    parts = [
-        long.assign(column=name, value=long["score"]),
-        long.assign(column=name + "_not_done", value=long["not_done"]),
-    ]
-    eq5d = long["code"].map(kinds) == Instrument.Kind.EQ5D_3L
-    parts.append(
-        long[eq5d].assign(column=long["code"] + "_vas_" + long["visit"], value=long["eq5d_vas"])
-    )
-    global7 = long["code"].map(kinds) == Instrument.Kind.GLOBAL_7
-    parts.append(
-        long[global7].assign(
-            column=long["code"] + "_improved_" + long["visit"], value=long["improved"]
-        )
-    )
-    cells = pd.concat([p[["participant_id", "column", "value"]] for p in parts])
-    # As before: a later row for the same participant and column replaces an earlier one.
-    cells = cells.drop_duplicates(subset=["participant_id", "column"], keep="last")
-    frame = cells.pivot(index="participant_id", columns="column", values="value")
-    frame.columns.name = None
-    return frame.infer_objects()
-
-
-def _chunked(rows, size: int):
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    for pid, visit, code, score, vas, improved, not_done in rows:
+        record = records.setdefault(pid, {"participant_id": pid})
+        record[f"{code}_{visit}"] = score
+        record[f"{code}_{visit}_not_done"] = not_done
+        if kinds.get(code) == Instrument.Kind.EQ5D_3L:
+            record[f"{code}_vas_{visit}"] = vas
+        if kinds.get(code) == Instrument.Kind.GLOBAL_7:
+            record[f"{code}_improved_{visit}"] = improved
+    frame = pd.DataFrame.from_records(list(records.values()))
+    return frame.set_index("participant_id") if len(frame) else frame
 
 
 def visits_frame(trial: Trial) -> pd.DataFrame:

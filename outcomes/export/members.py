@@ -7,6 +7,9 @@ is read once, so the stat-file values are also spooled to a temporary file, in p
 chunks, while the widest text of each column is noted; when the table ends, the spool is
 read twice, once into each writer (outcomes/statfiles.py, which writes rows as they come:
 pyreadstat would need the whole table as a DataFrame). Memory: one chunk of rows.
+
+csv_table_members: a table whose CSV the database wrote (the SMS table on PostgreSQL); its
+Stata and SPSS files are made column-wise from that CSV, read back in chunks.
 """
 
 from __future__ import annotations
@@ -39,10 +42,7 @@ class TableMember:
         self.variables = list(variables)
         self.types = [v.type for v in self.variables]
         self.codes = [stat_codes(v.value_labels) if v.value_labels else None for v in variables]
-        self.text_columns = [
-            i for i, (v, c) in enumerate(zip(self.variables, self.codes, strict=True))
-            if c is None and v.type not in {"integer", "number", "date", "datetime"}
-        ]  # fmt: skip
+        self.text_columns = [i for i, v in enumerate(self.variables) if _is_text(v)]
         self.widths = dict.fromkeys(self.text_columns, 1)
         self.count = 0
         self._tmp = tempfile.TemporaryDirectory(dir=Path(zf.filename).parent)
