@@ -119,18 +119,6 @@ def visits_frame(trial: Trial) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(rows), columns=columns)
 
 
-def sms_answers_frame(trial: Trial) -> pd.DataFrame:
-    """One row per participant, week and question answered: the weekly SMS values."""
-    rows = (
-        SmsAnswer.objects.filter(trial=trial)
-        .values_list("participant_id", "week__week", "question__code", "value")
-        .iterator(chunk_size=CHUNK)
-    )
-    return pd.DataFrame.from_records(
-        list(rows), columns=["participant_id", "week", "question", "value"]
-    )
-
-
 def sms_summaries(trial: Trial) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The weekly SMS answers summarised by the database, for itt.weekly_sms_summarised:
     (cells: question, week, arm, count, mean; means: question, arm, participant, mean over

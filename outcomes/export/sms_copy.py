@@ -53,13 +53,10 @@ def sms_csv(trial: Trial, shifter: Shifter, header: list[str], path: Path) -> in
             with open(path, "w", encoding="utf-8", newline="") as out:
                 out.write(",".join(header) + "\n")
                 cursor.copy_expert(f"COPY ({query.decode()}) TO STDOUT WITH (FORMAT csv)", out)
-            cursor.execute(
-                f"SELECT count(*) FROM {_table(SmsWeek)} WHERE trial_id = %s", [trial.pk]
-            )
-            weeks = cursor.fetchone()[0]
+            rows = cursor.rowcount  # COPY reports the rows it wrote: no second scan to count
         finally:
             cursor.execute(f"DROP TABLE IF EXISTS {SHIFT_TABLE}")
-    return weeks * SmsQuestion.objects.filter(trial=trial).count()
+    return rows
 
 
 def _load_shifts(cursor, trial: Trial, shifter: Shifter) -> None:
