@@ -30,7 +30,7 @@ def test_tiny_enrollment_run_writes_the_table_with_no_anomalies(tmp_path):
     out = StringIO()
     perf = tmp_path / "PERFORMANCE.md"
     call_command(
-        "bench_enroll", clients=2, seconds=2, participants=400, server=["sync:2"],
+        "bench_enroll", clients=2, seconds=2, participants=2000, server=["sync:2"],
         write=str(perf), stdout=out, stderr=StringIO(),
     )  # fmt: skip
     text = out.getvalue()
@@ -53,7 +53,7 @@ def test_tiny_enrollment_run_writes_the_table_with_no_anomalies(tmp_path):
 def test_fault_run_keeps_enrolling_while_redis_is_down_and_sends_every_sms_once(tmp_path):
     out = StringIO()
     call_command(
-        "bench_enroll", clients=2, seconds=6, participants=1000, server=["sync:2"],
+        "bench_enroll", clients=2, seconds=6, participants=5000, server=["sync:2"],
         fault=True, outage=2, sms_participants=40, stdout=out, stderr=StringIO(),
     )  # fmt: skip
     text = out.getvalue()
