@@ -9,10 +9,16 @@ Nothing here holds direct identifiers (names, phone numbers).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from django.db.models import Avg, Count
+from django.db import connection
 
-from outcomes.models import Instrument, OutcomeEntry, SmsAnswer
+from outcomes.models import (
+    Instrument,
+    OutcomeEntry,
+    SmsParticipantTotal,
+    SmsQuestionWeekTotal,
+)
 from participants.models import Allocation, Participant, Visit
 from trial.models import Trial
 
@@ -61,15 +67,20 @@ def participants_frame(trial: Trial) -> pd.DataFrame:
     return frame.set_index("participant_id", drop=False) if len(frame) else frame
 
 
-def outcomes_frame(trial: Trial) -> pd.DataFrame:
-    """One row per randomized participant, one column per instrument score and visit:
-    `<instrument>_<visit>` (pain, RMDQ, EQ-5D index, global answer), `<eq5d>_vas_<visit>`,
-    `<global>_improved_<visit>`, and `<instrument>_<visit>_not_done` (the reason, "" if
-    done). Missing = not entered (NaN). Visits by VisitDefinition.code."""
+def outcomes_frame(trial: Trial, ids: pd.Index) -> pd.DataFrame:
+    """One row per participant in `ids` (in that order), one column per instrument score
+    and visit: `<instrument>_<visit>` (pain, RMDQ, EQ-5D index, global answer),
+    `<eq5d>_vas_<visit>`, `<global>_improved_<visit>`, and `<instrument>_<visit>_not_done`
+    (the reason, "" if done). Missing = not entered (NaN); a column only for what has
+    entries. Visits by VisitDefinition.code.
+
+    Column-wise: the entries (about ten per participant) arrive in chunks of rows, and each
+    chunk's (instrument, visit) groups are written into preallocated columns at the
+    participants' positions — no per-entry Python work, memory bounded by the chunk."""
     kinds = dict(Instrument.objects.filter(trial=trial).values_list("code", "kind"))
-    records: dict[int, dict] = {}
-    rows = (
+    entries = (
         OutcomeEntry.objects.filter(trial=trial, visit__isnull=False)
+        .order_by()  # no Meta ordering: sorting a million rows (on disk) took a second
         .values_list(
             "participant_id",
             "visit__definition__code",
@@ -79,18 +90,44 @@ def outcomes_frame(trial: Trial) -> pd.DataFrame:
             "improved",
             "not_done",
         )
-        .iterator(chunk_size=CHUNK)
     )
-    for pid, visit, code, score, vas, improved, not_done in rows:
-        record = records.setdefault(pid, {"participant_id": pid})
-        record[f"{code}_{visit}"] = score
-        record[f"{code}_{visit}_not_done"] = not_done
-        if kinds.get(code) == Instrument.Kind.EQ5D_3L:
-            record[f"{code}_vas_{visit}"] = vas
-        if kinds.get(code) == Instrument.Kind.GLOBAL_7:
-            record[f"{code}_improved_{visit}"] = improved
-    frame = pd.DataFrame.from_records(list(records.values()))
-    return frame.set_index("participant_id") if len(frame) else frame
+    columns: dict[str, np.ndarray] = {}
+
+    def column(name: str, dtype) -> np.ndarray:
+        if name not in columns:
+            columns[name] = np.full(len(ids), np.nan, dtype=dtype)
+        return columns[name]
+
+    names = ["pid", "visit", "code", "score", "vas", "improved", "not_done"]
+    for rows in row_chunks(entries):
+        chunk = pd.DataFrame.from_records(rows, columns=names)
+        chunk["at"] = ids.get_indexer(chunk["pid"])
+        chunk = chunk[chunk["at"] >= 0]  # only the participants asked for
+        for (code, visit), group in chunk.groupby(["code", "visit"], sort=False):
+            at = group["at"].to_numpy()
+            column(f"{code}_{visit}", float)[at] = group["score"].to_numpy(dtype=float)
+            # A few distinct reasons: one string object each, not one per row (memory).
+            codes, reasons = pd.factorize(group["not_done"], use_na_sentinel=False)
+            column(f"{code}_{visit}_not_done", object)[at] = reasons.to_numpy(object)[codes]
+            if kinds.get(code) == Instrument.Kind.EQ5D_3L:
+                column(f"{code}_vas_{visit}", float)[at] = group["vas"].to_numpy(dtype=float)
+            if kinds.get(code) == Instrument.Kind.GLOBAL_7:
+                # bool or None (entered without an answer); SQLite returns 0/1.
+                column(f"{code}_improved_{visit}", object)[at] = [
+                    None if v is None or v != v else bool(v) for v in group["improved"]
+                ]
+    return pd.DataFrame({name: columns[name] for name in sorted(columns)}, index=ids)
+
+
+def row_chunks(queryset, size: int = 50_000):
+    """A values_list queryset's rows as lists of tuples, `size` at a time, through a
+    server-side cursor on PostgreSQL. Raw rows: the fields' from_db_value converters are
+    not applied (the caller handles the few that matter, e.g. SQLite's 0/1 booleans)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
 
 
 def visits_frame(trial: Trial) -> pd.DataFrame:
@@ -120,35 +157,29 @@ def visits_frame(trial: Trial) -> pd.DataFrame:
 
 
 def sms_summaries(trial: Trial) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The weekly SMS answers summarised by the database, for itt.weekly_sms_summarised:
-    (cells: question, week, arm, count, mean; means: question, arm, participant, mean over
-    the participant's answered weeks). Two GROUP BY queries instead of every answer — ten
-    million at 100,000 participants — read into Python."""
-    answers = SmsAnswer.objects.filter(trial=trial)
+    """The weekly SMS answers summarised, for itt.weekly_sms_summarised: (cells: question,
+    week, arm, count, mean; means: question, arm, participant, mean over the participant's
+    answered weeks). Read from the totals maintained with every answer (outcomes.sms_totals):
+    a few thousand cells and one row per participant and question, never the answers."""
     cells = pd.DataFrame.from_records(
         list(
-            answers.values_list(
-                "question__code", "week__week", "participant__allocation__arm__code"
+            SmsQuestionWeekTotal.objects.filter(trial=trial, answers__gt=0).values_list(
+                "question__code", "week", "arm__code", "answers", "total"
             )
-            .annotate(n=Count("pk"), m=Avg("value"))
-            .order_by()
         ),
-        columns=["question", "week", "arm", "count", "mean"],
+        columns=["question", "week", "arm", "count", "total"],
     )
     means = pd.DataFrame.from_records(
         list(
-            answers.values_list(
-                "question__code", "participant__allocation__arm__code", "participant_id"
-            )
-            .annotate(m=Avg("value"))
-            .order_by()
+            SmsParticipantTotal.objects.filter(trial=trial, answers__gt=0)
+            .values_list("question__code", "arm__code", "participant_id", "answers", "total")
             .iterator(chunk_size=CHUNK)
         ),
-        columns=["question", "arm", "participant", "mean"],
+        columns=["question", "arm", "participant", "count", "total"],
     )
     for frame in (cells, means):
-        frame["mean"] = frame["mean"].astype(float)
-    return cells, means
+        frame["mean"] = frame["total"].astype(float) / frame["count"].astype(float)
+    return cells.drop(columns="total"), means.drop(columns=["count", "total"])
 
 
 def analysis_frame(trial: Trial) -> pd.DataFrame:
@@ -157,8 +188,7 @@ def analysis_frame(trial: Trial) -> pd.DataFrame:
     people = participants_frame(trial)
     if not len(people):
         return people
-    outcomes = outcomes_frame(trial)
-    return people.join(outcomes, how="left") if len(outcomes) else people
+    return people.join(outcomes_frame(trial, people.index))
 
 
 def randomized_count(trial: Trial) -> int:

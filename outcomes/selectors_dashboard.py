@@ -10,7 +10,7 @@ import pandas as pd
 from django.db.models import Count, F, Q
 
 from outcomes import consort
-from outcomes.models import Instrument, OutcomeEntry, SmsWeek
+from outcomes.models import Instrument, OutcomeEntry, SmsWeekTotal
 from participants.models import Participant, ScreeningRecord, Visit
 from trial.models import Trial, VisitDefinition
 
@@ -52,6 +52,7 @@ def consort_counts(trial: Trial, arm_labels: list[tuple[str, str]], today: dt.da
     visits = pd.DataFrame.from_records(
         list(
             Visit.objects.filter(trial=trial, definition__at_randomization=False)
+            .order_by()
             .values_list("participant_id", "definition__code", "window_end", "outcome")
             .iterator(chunk_size=5000)
         ),
@@ -60,6 +61,7 @@ def consort_counts(trial: Trial, arm_labels: list[tuple[str, str]], today: dt.da
     primary = pd.DataFrame.from_records(
         list(
             OutcomeEntry.objects.filter(trial=trial, instrument__primary=True, visit__isnull=False)
+            .order_by()
             .values_list("participant_id", "visit__definition__code", "score", "not_done")
             .iterator(chunk_size=5000)
         ),
@@ -101,17 +103,14 @@ def followup_completeness(trial: Trial, today: dt.date) -> list[dict]:
 
 def sms_response_rates(trial: Trial) -> list[dict]:
     """Per week number and arm: weeks sent, weeks with any answer, weeks fully answered.
-    One aggregate query over SmsWeek."""
-    return list(
-        SmsWeek.objects.filter(trial=trial)
-        .values("week", arm=ARM)
-        .annotate(
-            sent=Count("pk"),
-            answered=Count("pk", filter=Q(answered__gt=0)),
-            complete=Count("pk", filter=Q(completed_at__isnull=False)),
-        )
-        .order_by("week", "arm")
+    From the maintained totals (outcomes.sms_totals), not the millions of SMS weeks."""
+    rows = (
+        SmsWeekTotal.objects.filter(trial=trial, sent__gt=0)
+        .order_by("week", "arm__code")
+        .values_list("week", "arm__code", "sent", "answered", "complete")
     )
+    keys = ("week", "arm", "sent", "answered", "complete")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def primary_instrument(trial: Trial) -> Instrument | None:

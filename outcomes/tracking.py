@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from outcomes import sms_rules
+from outcomes import sms_rules, sms_totals
 from outcomes.models import (
     InboundMessage,
     OutboundMessage,
@@ -274,6 +274,8 @@ def _open_weeks(
         Participant.objects.filter(pk__in=previous_unanswered).update(
             sms_missed_weeks=F("sms_missed_weeks") + 1
         )
+    # Last: the totals' rows are shared with every answer arriving meanwhile.
+    sms_totals.weeks_opened([week.pk for week in weeks])
     return len(weeks), len(existing)
 
 
@@ -507,6 +509,7 @@ def _receive(
     if participant.sms_missed_weeks:
         Participant.objects.filter(pk=participant.pk).update(sms_missed_weeks=0)
     following = config.next_question(question)
+    first_of_week = latest.answered == 0
     latest.answered += 1
     latest.current_question = following
     if following is None:
@@ -525,6 +528,17 @@ def _receive(
             participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=latest.pk
         )
     message.reply = reply
+    # Last but one statement: the totals' rows are shared by every participant in the
+    # same week and arm, and stay locked until commit.
+    sms_totals.answer_recorded(
+        trial_id=participant.trial_id,
+        participant_id=participant.pk,
+        question_id=question.pk,
+        week=latest.week,
+        value=reading.value,
+        first_of_week=first_of_week,
+        completes_week=following is None,
+    )
     return _save(message, InboundMessage.Kind.ANSWER)
 
 

@@ -52,7 +52,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from outcomes import sms_rules
+from outcomes import sms_rules, sms_totals
 from outcomes.entry import score_fields
 from outcomes.models import (
     InboundMessage,
@@ -566,6 +566,9 @@ class _Builder:
             self._entries(pid, None, person["baseline_entries"], person["entered_at"])
         load.finish()
         self._counts(counts, arm_ids, per_site)
+        started = time.perf_counter()
+        sms_totals.rebuild([self.trial.pk])  # as the answers would have, one by one
+        self.loader.report(f"SMS totals counted in {time.perf_counter() - started:.1f} s")
 
     def _counts(self, counts, arm_ids, per_site) -> None:
         """The maintained counters, as participant_randomize would have left them."""

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from outcomes import sms_rules, tracking
+from outcomes import sms_rules, sms_totals, tracking
 from outcomes.models import InboundMessage, OutboundMessage, SmsAnswer, SmsWeek
 from participants.models import Participant, StatusChange
 from trial.models import Trial
@@ -167,6 +167,8 @@ class _Writer:
         OutboundMessage.objects.bulk_create(self.outbound, batch_size=size)
         InboundMessage.objects.bulk_create(self.inbound, batch_size=size)
         SmsAnswer.objects.bulk_create(self.answers, batch_size=size)
+        # Bulk-created, so the dashboard's totals are counted here, as a whole.
+        sms_totals.rebuild([self.trial.pk])
         # created_at is auto_now_add (the insert's time); a message of the past was queued
         # the moment it was sent.
         OutboundMessage.objects.filter(

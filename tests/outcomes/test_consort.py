@@ -7,9 +7,12 @@ import datetime as dt
 import inspect
 import io
 import xml.etree.ElementTree as ET
+from collections import Counter
 
 import pandas as pd
 import pypdf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outcomes import consort
 
@@ -92,6 +95,65 @@ def test_the_counts_follow_the_rules():
         0, 1, {"Died": 1, "Not recorded": 1},
     )  # fmt: skip
     assert y1_exercise.analysed == 1
+
+
+def reference_reason(pid, status, visit, entries, today):
+    """The counting rules read one participant at a time, as the docstring states them."""
+    scores = [e for e in entries if e[2] is not None and e[2] == e[2]]
+    if scores:
+        return consort.ANALYSED
+    closed = visit is not None and visit[2] < today
+    if visit is not None and not closed and visit[3] == "open":
+        return consort.NOT_YET_DUE
+    if status in consort.STATUS_REASON:
+        return consort.STATUS_REASON[status]
+    if visit is not None and visit[3] == "missed":
+        return "Missed the visit"
+    if any(e[3] for e in entries):
+        return "Outcome not done"
+    return "Not recorded"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    people=st.lists(
+        st.tuples(
+            st.sampled_from(["rest", "exercise"]),
+            st.sampled_from(["active", "deceased", "withdrawn", "lost", "completed"]),
+            st.one_of(st.none(), st.tuples(st.sampled_from([PAST, TODAY, FUTURE]),
+                                           st.sampled_from(["open", "completed", "missed"]))),
+            st.lists(st.tuples(st.one_of(st.none(), st.floats(0, 10)),
+                               st.sampled_from(["", "refused", "unable"])), max_size=2),
+        ),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_the_counts_equal_the_rules_applied_one_participant_at_a_time(people):
+    participants, visits, primary = [], [], []
+    expected: dict[str, Counter] = {"rest": Counter(), "exercise": Counter()}
+    for pid, (arm, status, visit, entries) in enumerate(people, 1):
+        participants.append((pid, arm, status))
+        row = (pid, "w10", *visit) if visit else None
+        if row:
+            visits.append(row)
+        rows = [(pid, "w10", score, not_done) for score, not_done in entries]
+        primary.extend(rows)
+        expected[arm][reference_reason(pid, status, row, rows, TODAY)] += 1
+    result = consort.count(
+        screening={}, enrolled_not_randomized={},
+        participants=pd.DataFrame(participants, columns=["participant_id", "arm", "status"]),
+        visits=pd.DataFrame(visits, columns=["participant_id", "visit", "window_end", "outcome"]),
+        primary=pd.DataFrame(primary, columns=["participant_id", "visit", "score", "not_done"]),
+        visit_labels=[("w10", "10 weeks")], arm_labels=[("rest", "A"), ("exercise", "B")],
+        today=TODAY,
+    )  # fmt: skip
+    for arm in result.arms:
+        (w10,) = arm.visits
+        want = expected[arm.code]
+        assert w10.analysed == want.pop(consort.ANALYSED, 0)
+        assert w10.not_yet_due == want.pop(consort.NOT_YET_DUE, 0)
+        assert w10.not_analysed == {reason: n for reason, n in want.items() if n}
+        assert arm.allocated == sum(1 for p in people if p[0] == arm.code)
 
 
 def test_every_randomized_participant_is_counted_once_per_visit():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -137,8 +138,20 @@ def test_recruitment_has_a_step_line_per_site_a_total_and_a_target():
     assert len(marks(root, "path", "total")) == 1
     assert len(marks(root, "line", "target")) == 1
     (total,) = marks(root, "path", "total")
-    assert total.get("d").count(" V") == 4  # one step up per participant
+    assert total.get("d").count(" V") == 4  # one step up per day with randomizations
     assert "2026-12-31" in texts(root) and "Target: 20" in texts(root)
+
+
+def test_recruitment_steps_once_per_day_up_to_the_days_cumulative_count():
+    day = dt.date(2026, 1, 5)
+    many = [day] * 500 + [day + dt.timedelta(days=1)] * 300
+    root = parse(plots.recruitment_svg({"Odense": many}, target=800))
+    (total,) = marks(root, "path", "total")
+    heights = re.findall(r"V([-\d.]+)", total.get("d"))
+    assert len(heights) == 2
+    top = float(heights[-1])
+    (target,) = marks(root, "line", "target")
+    assert top == pytest.approx(float(target.get("y2")), abs=0.1)  # 800 reached, on target
 
 
 def test_recruitment_without_target_or_participants_still_parses():

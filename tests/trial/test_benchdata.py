@@ -15,13 +15,14 @@ from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 
-from outcomes import sms_rules
+from outcomes import sms_rules, sms_totals
 from outcomes.models import (
     ExportJob,
     InboundMessage,
     OutboundMessage,
     OutcomeEntry,
     SmsAnswer,
+    SmsQuestionWeekTotal,
     SmsSchedule,
     SmsWeek,
 )
@@ -75,6 +76,11 @@ def test_maintained_level_counts_equal_a_recount(synthetic):
     }
     assert stored == recount_level_counts(synthetic)
     assert sum(stored.values()) == N * 4  # four factors per participant
+
+
+def test_the_dashboards_sms_totals_equal_a_recount(synthetic):
+    assert sms_totals.compare(synthetic.pk) == []
+    assert SmsQuestionWeekTotal.objects.filter(trial=synthetic).exists()
 
 
 def test_allocation_sequence_and_site_numbers_are_gap_free_and_follow_the_dates(synthetic):

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Exists, OuterRef
 
+from outcomes import sms_totals
 from outcomes.models import OutcomeEntry
 from participants.models import Allocation, Participant, Visit
 from participants.services import trial_today
@@ -41,6 +42,9 @@ def test_seed_demo_recruits_the_target_with_the_reference_trials_follow_up():
     y1_closed = visits.filter(definition__code="y1", window_end__lt=today)
     assert y1_closed.count() >= 70
     assert y1_closed.filter(has_pain=True).count() >= 0.9 * y1_closed.count()
+
+    # The dashboard's SMS totals were counted after the bulk load.
+    assert sms_totals.compare(trial.pk) == []
 
     # Every visit with outcome data was completed through the services; no data after a
     # refusal of follow-up or a death.
