@@ -44,6 +44,8 @@ def _check_arms(data: pd.DataFrame, arm: str, arms: Sequence[str], two: bool = T
 
 
 def _numeric(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype(float)  # already numbers: no round trip through objects
     return pd.to_numeric(series.astype(object), errors="coerce").astype(float)
 
 
@@ -94,10 +96,10 @@ def _model_frame(
         # levels in sorted order, the first the reference, one 0/1 column per other level.
         # patsy reaches the same matrix by testing every cell for NA in Python — most of the
         # dashboard's time at 100,000 participants.
-        levels = used[f"f{i}"].astype(str)
+        codes, _ = pd.factorize(used[f"f{i}"].astype(str).to_numpy(object), sort=True)
         dummies = {
-            f"f{i}_{k}": (levels == level).astype(float)
-            for k, level in enumerate(sorted(levels.unique())[1:], 1)
+            f"f{i}_{k}": pd.Series((codes == k).astype(float), index=used.index)
+            for k in range(1, codes.max() + 1 if len(codes) else 1)
         }
         used = used.drop(columns=f"f{i}").assign(**dummies)
         terms += list(dummies)
