@@ -251,9 +251,9 @@ def _array(values: pd.Series, variable: Variable) -> np.ndarray:
     Series.map or to_datetime per value cost a minute for the SMS table at 100,000."""
     if variable.value_labels:
         codes = stat_codes(variable.value_labels)
-        known = pd.Categorical(values.to_numpy(object), categories=list(codes))
+        position = pd.Index(list(codes)).get_indexer(values.to_numpy(object))
         numbers = np.append(np.array(list(codes.values()), dtype="float64"), np.nan)
-        return numbers[known.codes]  # code -1 (empty or unknown) takes the NaN at the end
+        return numbers[position]  # -1 (empty, or a code not listed) takes the NaN at the end
     if variable.type in NUMERIC:
         return values.to_numpy(dtype="float64", na_value=np.nan)
     if variable.type == "date":  # ISO text; numpy reads "" as NaT

@@ -36,6 +36,7 @@ from outcomes.export.codebook import (
     r_script,
     safe_name,
 )
+from outcomes.export.frames import frame_members
 from outcomes.export.members import TableMember, csv_table_members
 from outcomes.export.shift import SHIFT_DAYS, Shifter
 from outcomes.models import (
@@ -101,8 +102,8 @@ class Builder:
 
     def write_frame(self, table: str, frame: pd.DataFrame) -> int:
         """A table built as a DataFrame (participants, visits), in the codebook's order."""
-        names = [v.name for v in self.codebook if v.table == table]
-        return self.write_rows(table, frame[names].itertuples(index=False, name=None))
+        variables = [v for v in self.codebook if v.table == table]
+        return frame_members(self.zf, table, variables, frame)
 
     def arm_value(self, code):
         return self.arm_map.get(code) if code else None
