@@ -16,7 +16,7 @@ gives what they must equal, and `manage.py sms_totals_check` compares (and can r
 Raw SQL, portable between PostgreSQL and SQLite (3.24+): the ORM has no upsert that adds to
 the stored value (bulk_create's update_conflicts overwrites it), and an increment must be
 one statement so concurrent answers cannot lose each other's counts. Each statement takes
-the participant's arm from the allocation in a subquery (no extra round trip).
+the participant's arm from the allocation in the same statement (no extra round trip).
 
 Locks: an answer locks one row of each table, always in the order question-week,
 participant, week; the weekly job's upsert locks its (week, arm) rows in sorted order.
@@ -45,7 +45,11 @@ WT = SmsWeekTotal._meta.db_table
 ANSWER = SmsAnswer._meta.db_table
 WEEK = SmsWeek._meta.db_table
 ALLOCATION = Allocation._meta.db_table
-ARM_OF = f"(SELECT arm_id FROM {ALLOCATION} WHERE participant_id = %s)"
+# The participant's arm, as the row source of each statement: a participant without an
+# allocation (never randomized, so never sent a question — but should one answer anyway)
+# adds no row, as in the recount's inner join, and the answer itself is still stored.
+# (The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of a join.)
+ARM_OF = f"FROM {ALLOCATION} WHERE participant_id = %s"
 
 
 def answer_recorded(
@@ -62,23 +66,23 @@ def answer_recorded(
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {QW} (trial_id, question_id, week, arm_id, answers, total) "
-            f"VALUES (%s, %s, %s, {ARM_OF}, 1, %s) "
+            f"SELECT %s, %s, %s, arm_id, 1, %s {ARM_OF} "
             f"ON CONFLICT (question_id, week, arm_id) DO UPDATE "
             f"SET answers = {QW}.answers + 1, total = {QW}.total + excluded.total",
-            [trial_id, question_id, week, participant_id, value],
+            [trial_id, question_id, week, value, participant_id],
         )
         cursor.execute(
             f"INSERT INTO {PT} (trial_id, participant_id, question_id, arm_id, answers, total) "
-            f"VALUES (%s, %s, %s, {ARM_OF}, 1, %s) "
+            f"SELECT %s, %s, %s, arm_id, 1, %s {ARM_OF} "
             f"ON CONFLICT (participant_id, question_id) DO UPDATE "
             f"SET answers = {PT}.answers + 1, total = {PT}.total + excluded.total",
-            [trial_id, participant_id, question_id, participant_id, value],
+            [trial_id, participant_id, question_id, value, participant_id],
         )
         if first_of_week or completes_week:
             # The row exists: weeks_opened added it when this week was opened.
             cursor.execute(
                 f"UPDATE {WT} SET answered = answered + %s, complete = complete + %s "
-                f"WHERE trial_id = %s AND week = %s AND arm_id = {ARM_OF}",
+                f"WHERE trial_id = %s AND week = %s AND arm_id = (SELECT arm_id {ARM_OF})",
                 [int(first_of_week), int(completes_week), trial_id, week, participant_id],
             )
 

@@ -134,6 +134,24 @@ def test_rebuild_gives_the_same_totals_as_answering_one_by_one(modic, tracked, w
     assert sms_totals.stored(modic.pk) == before
 
 
+def test_an_answer_from_someone_without_an_allocation_adds_nothing_and_fails_nothing(
+    modic, tracked, weekly, reply
+):
+    # Cannot happen through the services (only randomized participants are sent questions),
+    # but a bulk-loaded or repaired database might have it: the answer must still be stored,
+    # so the totals must not raise, and they must stay equal to the recount (inner join).
+    replies_for_weeks(tracked, weekly, reply, weeks=1)
+    before = sms_totals.stored(modic.pk)
+    question = SmsQuestionWeekTotal.objects.filter(trial=modic).first().question_id
+    nobody = Participant.objects.order_by("-pk").first().pk + 1_000
+    sms_totals.answer_recorded(
+        trial_id=modic.pk, participant_id=nobody, question_id=question, week=1, value=3,
+        first_of_week=True, completes_week=True,
+    )  # fmt: skip
+    assert sms_totals.stored(modic.pk) == before
+    assert sms_totals.compare(modic.pk) == []
+
+
 def test_the_check_command_reports_a_difference_and_repairs_it(
     modic, tracked, weekly, reply, capsys
 ):

@@ -49,7 +49,7 @@ from django.utils import timezone
 from outcomes import sms, sms_rules, tracking
 from outcomes.models import OutboundMessage, SmsSchedule, SmsWeek
 from outcomes.tasks import sms_send
-from participants.models import Participant, ScreeningRecord
+from participants.models import Allocation, Participant, ScreeningRecord
 from trial.celery import app
 from trial.demo import build_modic_trial
 from trial.models import Trial
@@ -182,6 +182,7 @@ class Command(BaseCommand):
         user, _ = User.objects.get_or_create(username="bench-sms")
         rng = random.Random(n)
         sites = list(trial.sites.all())
+        arms = list(trial.arms.order_by("pk"))
         document = trial.consent_documents.get()
         base = 10_000_000 + (Trial.objects.count() % 8) * 1_000_000  # numbers of their own
         batch = 5_000
@@ -196,7 +197,7 @@ class Command(BaseCommand):
                 )
                 for i in range(size)
             )  # fmt: skip
-            Participant.objects.bulk_create(
+            people = Participant.objects.bulk_create(
                 Participant(
                     trial=trial, site=s.site, screening=s, status=Participant.Status.ACTIVE,
                     number=f"{trial.code}-{s.site.code}-{start + i + 1:06d}",
@@ -208,6 +209,18 @@ class Command(BaseCommand):
                     baseline_completed_at=timezone.now(), enrolled_by=user,
                 )
                 for i, s in enumerate(screenings)
+            )  # fmt: skip
+            # Randomized participants have an allocation (the SMS totals are kept per arm).
+            # Simple random arms: the webhook's work does not depend on how they were chosen.
+            Allocation.objects.bulk_create(
+                Allocation(
+                    trial=trial, participant=p, sequence=start + i + 1,
+                    arm=arms[rng.randrange(len(arms))], method="random", factor_levels={},
+                    counts_seen={}, scores={}, probabilities={}, draw=0.5, settings_used={},
+                    algorithm_version="bench-sms", allocated_by=user,
+                    allocated_at=p.randomized_at,
+                )
+                for i, p in enumerate(people)
             )  # fmt: skip
         return trial
 
