@@ -59,19 +59,22 @@ STALE_MAX_PER_RUN = 50_000
 
 
 @shared_task
-def sms_send_stale() -> int:
+def sms_send_stale(trial_id: int | None = None) -> int:
     """Queue a send for queued messages whose next try is long overdue (every 15 minutes):
-    their task was never delivered (broker down at queueing time) or its retry was lost."""
+    their task was never delivered (broker down at queueing time) or its retry was lost.
+    With `trial_id`, that trial's only (the benchmarks share a database with other trials'
+    leftovers)."""
     now = timezone.now()
     cutoff = now - STALE_AFTER
+    stale = OutboundMessage.objects.filter(
+        status=OutboundMessage.Status.QUEUED, next_attempt_at__lt=cutoff
+    )
+    if trial_id is not None:
+        stale = stale.filter(trial_id=trial_id)
     queued = 0
     while queued < STALE_MAX_PER_RUN:
         message_ids = list(
-            OutboundMessage.objects.filter(
-                status=OutboundMessage.Status.QUEUED, next_attempt_at__lt=cutoff
-            )
-            .order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[:STALE_BATCH]
+            stale.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:STALE_BATCH]
         )
         if not message_ids:
             break

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.db import connection
 
 from outcomes import statfiles
 from outcomes.export.codebook import Variable, csv_cell, stat_codes, stat_value
@@ -172,7 +173,7 @@ def csv_table_members(
 
     The CSV member is compressed in a thread while the stat files are made (zlib releases
     the GIL: the two use both cores)."""
-    compressing = _Background(lambda: zf.write(csv_path, f"{table}.csv"))
+    compressing = Background(lambda: zf.write(csv_path, f"{table}.csv"), name="export-compress")
     try:
         names = [v.name for v in variables]
         text = [i for i, v in enumerate(variables) if _is_text(v)]
@@ -201,10 +202,12 @@ def csv_table_members(
         (folder / f"{table}{suffix}").unlink()
 
 
-class _Background:
-    """Run `work` in a thread; join() waits and re-raises what it raised."""
+class Background:
+    """Run `work` in a thread; join() waits and re-raises what it raised (wait() only
+    waits). A thread that uses the database gets a connection of its own, closed here when
+    the work ends."""
 
-    def __init__(self, work):
+    def __init__(self, work, *, name: str):
         self.error: BaseException | None = None
 
         def run():
@@ -212,12 +215,17 @@ class _Background:
                 work()
             except BaseException as exc:  # noqa: BLE001 - re-raised in join()
                 self.error = exc
+            finally:
+                connection.close()  # this thread's, if it opened one
 
-        self.thread = threading.Thread(target=run, name="export-compress", daemon=True)
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
         self.thread.start()
 
-    def join(self) -> None:
+    def wait(self) -> None:
         self.thread.join()
+
+    def join(self) -> None:
+        self.wait()
         if self.error is not None:
             raise self.error
 

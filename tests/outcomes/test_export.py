@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 import zipfile
 from pathlib import Path
 
@@ -557,3 +558,66 @@ def test_the_servers_sms_csv_is_the_generic_paths_table_value_for_value(
     assert count == len(generic) == len(served) - 1 == 8
     assert served[1:] == [[str(cell) for cell in row] for row in generic]
     assert any(row[-2] == 'ææ "quoted", and a comma' for row in served)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_sms_copy_running_beside_the_other_tables_gives_the_same_bundle(
+    modic, data, statistician, enroll, weekly, reply, monkeypatch
+):
+    """Outside a transaction (the export task) the server writes the SMS table on a
+    connection of its own while the other tables are built; inside one (where a second
+    connection could not see the rows) it is written in turn. Same bundle either way, the
+    codebook in the tables' order."""
+    from django.db import transaction
+
+    from outcomes.export import tables
+
+    people = [enroll(SUNDAY - dt.timedelta(days=d)) for d in (3, 4, 5)]
+    weekly(at(SUNDAY, 18, 1))
+    reply(people[0], "3", at(SUNDAY, 19))
+    reply(people[1], "nej tak", at(SUNDAY, 19, 5))
+    started = []
+    real = tables.Background
+
+    def spy(work, *, name):
+        started.append(name)
+        return real(work, name=name)
+
+    monkeypatch.setattr(tables, "Background", spy)
+    beside = run_export(modic, statistician, blinded=True)
+    assert started == ["export-sms-copy"]
+    in_turn = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    with transaction.atomic():
+        export.export_build(in_turn)
+    assert started == ["export-sms-copy"]  # not again inside the transaction
+
+    with zipfile.ZipFile(in_turn.file_path) as zf:
+        expected = {name: zf.read(name) for name in zf.namelist()}
+    got = members(beside)
+    assert set(got) == set(expected) == MEMBERS
+    for name in sorted(MEMBERS):
+        assert got[name] == expected[name], name
+    assert read_csv(got["sms.csv"]) and any(
+        row["raw_reply"] == "nej tak" for row in read_csv(got["sms.csv"])
+    )
+    tables_in_order = [row["table"] for row in read_csv(got["codebook.csv"])]
+    assert sorted(set(tables_in_order), key=tables_in_order.index) == TABLES
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_step_waits_for_the_sms_copy_and_leaves_no_files(
+    modic, data, statistician, monkeypatch, settings
+):
+    from outcomes.export import tables
+
+    def broken(self):
+        raise RuntimeError("visits failed")
+
+    monkeypatch.setattr(tables.Builder, "visits", broken)
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    with pytest.raises(RuntimeError, match="visits failed"):
+        export.export_build(job)
+    assert list(Path(settings.EXPORT_DIR).rglob("*")) == []
+    assert "export-sms-copy" not in {thread.name for thread in threading.enumerate()}

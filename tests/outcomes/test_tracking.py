@@ -701,7 +701,9 @@ def test_an_unreachable_broker_leaves_the_question_queued_for_the_stale_sweeper(
         next_attempt_at=timezone.now() - STALE_AFTER - dt.timedelta(minutes=1)
     )
 
-    assert sms_send_stale.delay().get() == 1
+    assert sms_send_stale.delay(trial_id=p.trial_id + 1).get() == 0  # another trial's only
+    assert outbox.all() == []
+    assert sms_send_stale.delay(trial_id=p.trial_id).get() == 1
 
     assert [m["body"][: len(Q1_DA)] for m in outbox.all()] == [Q1_DA]
     message.refresh_from_db()
