@@ -528,8 +528,9 @@ def _receive(
             participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=latest.pk
         )
     message.reply = reply
-    # Last but one statement: the totals' rows are shared by every participant in the
-    # same week and arm, and stay locked until commit.
+    _save(message, InboundMessage.Kind.ANSWER)
+    # The last statements before COMMIT: the totals' rows are shared by every participant
+    # in the same week and arm, and stay locked until then.
     sms_totals.answer_recorded(
         trial_id=participant.trial_id,
         participant_id=participant.pk,
@@ -539,7 +540,7 @@ def _receive(
         first_of_week=first_of_week,
         completes_week=following is None,
     )
-    return _save(message, InboundMessage.Kind.ANSWER)
+    return message
 
 
 def _week_closes(week: SmsWeek, config: SmsConfig) -> dt.datetime:

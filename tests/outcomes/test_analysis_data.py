@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pandas as pd
 import pytest
 
 from outcomes import analysis_data
@@ -14,6 +15,7 @@ from outcomes.models import Instrument
 from participants.models import Allocation, Participant, Visit
 from participants.services import participant_randomize
 from tests import factories
+from trial.demo import build_modic_trial
 
 
 def randomized(trial, site, by, **kwargs) -> Participant:
@@ -111,3 +113,50 @@ def test_no_direct_identifiers_in_the_frames(modic, three):
     text = frame.to_csv()
     for p in three:
         assert p.full_name not in text and p.phone not in text
+
+
+def _records_frame(rows, columns) -> pd.DataFrame:
+    """The frames as pandas builds them from whole records (the straightforward way, and
+    what these frames were before they were built column by column to save memory)."""
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def test_the_column_wise_frames_equal_pandas_from_records(modic, three, site2, manager):
+    # A participant whose baseline lacks a value and has one more: columns appear in order
+    # of first appearance, missing = NaN, as from_records of one dict per participant.
+    late = randomized(modic, site2, manager, pain=4)
+    Participant.objects.filter(pk=three[0].pk).update(baseline={})
+    Participant.objects.filter(pk=late.pk).update(baseline={"pain": 4, "extra": "x"})
+    frame = analysis_data.participants_frame(modic)
+
+    records = []
+    for allocation in Allocation.objects.filter(trial=modic).order_by("sequence"):
+        p = Participant.objects.select_related("site").get(pk=allocation.participant_id)
+        record = {
+            "participant_id": p.pk, "number": p.number, "site": p.site.code,
+            "arm": allocation.arm.code, "randomized_on": p.randomized_on, "status": p.status,
+            "followup_allowed": p.followup_allowed,
+        }  # fmt: skip
+        record.update({f"factor_{k}": v for k, v in allocation.factor_levels.items()})
+        record.update({f"bl_{k}": v for k, v in (p.baseline or {}).items()})
+        records.append(record)
+    expected = _records_frame(records, None).set_index("participant_id", drop=False)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert list(frame.columns).index("bl_extra") > list(frame.columns).index("bl_pain")
+    assert pd.isna(frame.loc[three[0].pk, "bl_pain"])
+
+    visits = analysis_data.visits_frame(modic)
+    fields = [
+        "participant_id", "definition__code", "target_date", "window_start", "window_end",
+        "outcome", "attended_on", "in_window", "missed_reason",
+    ]  # fmt: skip
+    rows = list(
+        Visit.objects.filter(trial=modic)
+        .order_by("participant_id", "target_date")
+        .values_list(*fields)
+    )
+    pd.testing.assert_frame_equal(visits, _records_frame(rows, list(visits.columns)))
+    other = build_modic_trial(code="EMPTY")
+    for built in (analysis_data.visits_frame(other), analysis_data.participants_frame(other)):
+        assert built.empty
+    assert list(analysis_data.visits_frame(other).columns) == list(visits.columns)
