@@ -18,6 +18,7 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -136,6 +137,10 @@ def main(argv: list[str]) -> int:
     if os.environ.get("DATABASE_URL"):
         print("pgcluster: using the given DATABASE_URL", file=sys.stderr)
         return subprocess.call(argv, env=env)
+    # Killed (a CI timeout, `kill`, a closed terminal): unwind, so the command is stopped and
+    # the cluster deleted, instead of leaving a server running on the machine.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
         with throwaway_cluster() as url:
             print(f"pgcluster: throwaway PostgreSQL at {url}", file=sys.stderr)
@@ -144,6 +149,10 @@ def main(argv: list[str]) -> int:
     except ClusterError as exc:
         print(f"pgcluster: could not start PostgreSQL: {exc}", file=sys.stderr)
         return 3
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
