@@ -288,7 +288,8 @@ class Builder:
             ]
         out.columns = [safe_name(c) for c in out.columns]
         for variable in self.codebook:
-            variable.name = safe_name(variable.name)
+            if variable.table == table:  # (sms_start registered the SMS table's already)
+                variable.name = safe_name(variable.name)
         self.write_frame(table, out)
 
     def _type(self, table: str, name: str) -> str:
