@@ -23,7 +23,6 @@ Status = OutboundMessage.Status
 MAX_ERROR_LENGTH = 1000
 
 
-@transaction.atomic
 def sms_queue(
     *,
     participant: Participant,
@@ -32,7 +31,12 @@ def sms_queue(
     week_id: int | None = None,
     question_id: int | None = None,
 ) -> OutboundMessage:
-    """Store an SMS to the participant's phone and send it once the transaction commits."""
+    """Store an SMS to the participant's phone and send it once the transaction commits.
+
+    One INSERT, atomic by itself, so no atomic block of its own: called inside the
+    caller's transaction (an SMS reply, a reminder) a block would cost a savepoint and its
+    release, two round trips, for nothing; called outside one, the row commits at once and
+    the hand-off runs right after, as it would at the end of a block."""
     if not participant.phone:
         raise ValidationError(f"{participant} has no mobile number to send an SMS to.")
     if not body.strip():

@@ -38,6 +38,7 @@ from outcomes.models import (
     SmsWeekTotal,
 )
 from participants.models import Allocation
+from trial import batch
 
 QW = SmsQuestionWeekTotal._meta.db_table
 PT = SmsParticipantTotal._meta.db_table
@@ -88,18 +89,9 @@ def answer_recorded(
                 [int(first_of_week), int(completes_week), trial_id, week, participant_id],
             )
         )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One round trip for all of them (a reply's time is mostly round trips: the
-            # webhook benchmark); the server runs them in order, so the lock order holds.
-            # sqlite3 takes one statement per call.
-            cursor.execute(
-                ";\n".join(sql for sql, _ in statements),
-                [param for _, params in statements for param in params],
-            )
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
+    # One round trip on PostgreSQL (a reply's time is mostly round trips: the webhook
+    # benchmark); the server runs them in order, so the lock order holds.
+    batch.execute(statements)
 
 
 def weeks_opened(week_ids: Sequence[int]) -> None:

@@ -374,10 +374,10 @@ def sms_receive(
     received_at: dt.datetime | None = None,
 ) -> tuple[InboundMessage, bool]:
     """Store and act on one inbound SMS. Idempotent on the gateway's message id: a
-    redelivery returns the stored message and does nothing again. Returns (message, new)."""
-    existing = InboundMessage.objects.filter(gateway_message_id=gateway_message_id).first()
-    if existing is not None:
-        return existing, False
+    redelivery returns the stored message and does nothing again. Returns (message, new).
+
+    The message id's unique constraint finds a redelivery: its INSERT fails and the
+    transaction is rolled back, so a first delivery (nearly all of them) costs no lookup."""
     try:
         with transaction.atomic():
             return _receive(
@@ -388,7 +388,7 @@ def sms_receive(
                 received_at=received_at or timezone.now(),
             ), True
     except IntegrityError:
-        # The same message delivered twice at once: the other delivery stored it.
+        # A redelivery, or the same message delivered twice at once: stored already.
         existing = InboundMessage.objects.filter(gateway_message_id=gateway_message_id).first()
         if existing is None:
             raise

@@ -69,21 +69,42 @@ def trials_for(user) -> QuerySet:
     return Trial.objects.filter(memberships__user=user)
 
 
+def membership_site_ids(user, trial) -> frozenset[int] | None:
+    """The sites listed on the user's membership of `trial`: None without a membership, an
+    empty set for "all sites". One query per user object (that is, per request), however
+    many times a page asks: every participant page checks membership and site."""
+    from trial.models import Membership
+
+    cache = user.__dict__.setdefault("_site_ids_by_trial", {})
+    if trial.pk not in cache:
+        rows = Membership.objects.filter(user=user, trial=trial).values_list("sites", flat=True)
+        rows = list(rows)  # one row per listed site, or one None: the LEFT JOIN's empty side
+        cache[trial.pk] = None if not rows else frozenset(r for r in rows if r is not None)
+    return cache[trial.pk]
+
+
+def belongs_to(user, trial) -> bool:
+    """Does the user take part in `trial` (trial managers take part in every trial)?"""
+    return is_trial_manager(user) or membership_site_ids(user, trial) is not None
+
+
+def works_at(user, trial, site_id: int) -> bool:
+    """May the user see and act on records of `site_id`, a site of `trial`? The same rule
+    as sites_for, answered without a query once membership_site_ids is known."""
+    if is_trial_manager(user):
+        return True
+    site_ids = membership_site_ids(user, trial)
+    return site_ids is not None and (not site_ids or site_id in site_ids)
+
+
 def sites_for(user, trial) -> QuerySet:
     """The sites of `trial` this user works at (all of them for trial managers)."""
-    from trial.models import Membership, Site
+    from trial.models import Site
 
     all_sites = Site.objects.filter(trial=trial)
     if is_trial_manager(user):
         return all_sites
-    # Looked up once per user object (that is, per request): pages ask several times.
-    cache = user.__dict__.setdefault("_site_ids_by_trial", {})
-    if trial.pk not in cache:
-        membership = Membership.objects.filter(user=user, trial=trial).first()
-        cache[trial.pk] = (
-            None if membership is None else list(membership.sites.values_list("pk", flat=True))
-        )
-    site_ids = cache[trial.pk]
+    site_ids = membership_site_ids(user, trial)
     if site_ids is None:
         return Site.objects.none()
     return all_sites.filter(pk__in=site_ids) if site_ids else all_sites

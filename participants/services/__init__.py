@@ -19,7 +19,7 @@ from participants.services.followup import (
     participant_status_change,
     visit_record_attendance,
     visit_record_missed,
-    visits_plan,
+    visits_planned,
     visits_replan,
 )
 from participants.services.randomization import participant_randomize, recount_level_counts
@@ -30,7 +30,7 @@ __all__ = [
     "participant_status_change",
     "visit_record_attendance",
     "visit_record_missed",
-    "visits_plan",
+    "visits_planned",
     "visits_replan",
     "normalize_phone",
     "participant_enroll",

@@ -52,17 +52,14 @@ def _specs(definitions: Iterable[VisitDefinition]) -> list[schedule.VisitSpec]:
     ]
 
 
-def visits_plan(
-    *, participant: Participant, by, definitions: Iterable[VisitDefinition] | None = None
+def visits_planned(
+    *, participant: Participant, by, definitions: Iterable[VisitDefinition], now: dt.datetime
 ) -> list[Visit]:
-    """Create the participant's visits from the trial's schedule (inside randomization's
-    transaction), from `definitions` if given (the cached configuration), else read. Visits
-    done at randomization (the baseline) are recorded as completed."""
-    if definitions is None:
-        definitions = VisitDefinition.objects.filter(trial_id=participant.trial_id)
+    """The participant's visits from the trial's schedule, unsaved (randomization writes
+    them in its own batch), planned from `participant.randomized_on`. Visits done at
+    randomization (the baseline) are recorded as completed, by `by` at `now`."""
     definitions = list(definitions)
     planned = schedule.plan(participant.randomized_on, _specs(definitions))
-    now = timezone.now()
     visits = []
     for definition, plan in zip(definitions, planned, strict=True):
         done = definition.at_randomization
@@ -82,16 +79,14 @@ def visits_plan(
                 recorded_at=now if done else None,
             )
         )
-    # bulk_create skips save() and so the history rows; write them explicitly.
-    created = Visit.objects.bulk_create(visits)
-    Visit.history.bulk_history_create(created, default_user=by)
-    return created
+    return visits
 
 
 def _lock_visit(visit: Visit) -> Visit:
     # Lock the visit row: two coordinators recording the same visit must not both win.
     # of=("self",): lock only the visit, not the joined participant and trial rows, which
-    # randomization locks in the other order (trial first) — that would risk a deadlock.
+    # randomization locks (participant, then trial): holding them here would only queue
+    # randomizations behind follow-up work.
     return (
         Visit.objects.select_for_update(of=("self",))
         .select_related("participant__trial")

@@ -5,22 +5,24 @@ from __future__ import annotations
 import random
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from participants import minimization
-from participants.models import Allocation, FactorLevelCount, Participant
+from participants.models import Allocation, FactorLevelCount, Participant, Visit
 from participants.selectors import trial_config
 from participants.services.common import require_recruiting
-from participants.services.followup import visits_plan
+from participants.services.followup import visits_planned
+from trial import batch
 from trial.models import FactorLevel, Site, Trial
 
 # --- Randomization --------------------------------------------------------------------------
 
 
-@transaction.atomic
+class _Retry(Exception):
+    """Something read before the trial lock changed while waiting for it (rare): start over."""
+
+
 def participant_randomize(
     *, participant: Participant, by, rng: random.Random | None = None
 ) -> tuple[Allocation, bool]:
@@ -29,40 +31,54 @@ def participant_randomize(
     Idempotent: a participant who already has an allocation gets that one back, so a
     double click, a refresh or a resubmitted form never allocates twice.
     """
-    # 1. Lock the trial row. Minimization reads the per-level counts and the sequence
-    #    counter; concurrent randomizations in the same trial must not see them change
-    #    under them, so they queue here. (On SQLite, the IMMEDIATE transaction already
-    #    holds the database write lock.) Everything from here to COMMIT holds that lock, so
-    #    this function does as few statements as it can: the configuration comes from a
-    #    per-process cache keyed on the locked row's config_version (trial_config), the
-    #    site counter from the participant's row, visits and history rows in bulk.
-    trial = Trial.objects.select_for_update().get(pk=participant.trial_id)
-    # 2. Lock and re-read the participant (always trial first, then participant: every
-    #    service that locks both takes them in this order) with its site and any
-    #    allocation; a second request finds the first's allocation here and returns it.
+    try:
+        return _randomize(participant, by, rng)
+    except _Retry:
+        # Everything was rolled back; the second attempt reads it all again (another edit
+        # or midnight during one more lock wait is not a realistic case).
+        return _randomize(participant, by, rng)
+
+
+@transaction.atomic
+def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
+    # Randomizations in a trial queue on the trial row lock (step 4) — minimization reads
+    # the per-level counts and the sequence counter, which must not change under it — and
+    # every statement from that lock to COMMIT serializes every randomization of the trial
+    # (make bench: bench_enroll). So the work that needs only the participant (checks,
+    # visits, the baseline link) is done before taking it, and what follows it is one
+    # counts read and one batch of plain statements (trial.batch). On SQLite the IMMEDIATE
+    # transaction already holds the database write lock.
+    #
+    # Lock order: participant, then trial. No other code locks a participant while
+    # holding the trial row (blinding locks the trial alone; configuration edits update
+    # it and touch no participant). Both locks are FOR NO KEY UPDATE: they exclude other
+    # writers of the row (the other services lock participants FOR UPDATE, which conflicts)
+    # but not the key-share locks that inserting any row referencing the trial or the
+    # participant takes (an SMS reply, a visit, an outcome), which FOR UPDATE would make
+    # wait for us.
+
+    # 1. Lock and re-read the participant, with the site and the trial (not locked yet). A
+    #    second request for the same participant waits here and then finds the first's
+    #    allocation, read by a statement of its own: the rows joined to a locked row come
+    #    from before the wait (READ COMMITTED), only the locked row itself is re-read.
     participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("site", "allocation__arm")
+        Participant.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("site", "trial")
         .get(pk=participant.pk)
     )
-    existing = getattr(participant, "allocation", None)
-    if existing is not None:
-        return existing, False
+    if participant.is_randomized:
+        existing = Allocation.objects.select_related("arm").filter(participant=participant)
+        return existing.get(), False
 
-    # 3. Preconditions.
+    # 2. Preconditions (those on the trial row are checked again under its lock).
+    trial = participant.trial
     if participant.status != Participant.Status.ENROLLED:
         raise ValidationError(
             f"This participant is {participant.get_status_display().lower()} and cannot be "
             "randomized.",
             code="not_enrolled",
         )
-    require_recruiting(trial)
-    if trial.allocation_count >= trial.target_sample_size:
-        raise ValidationError(
-            f"{trial.code} has reached its target of {trial.target_sample_size} participants; "
-            "no more can be randomized.",
-            code="target_reached",
-        )
+    _require_room(trial)
     if not participant.baseline_complete:
         raise ValidationError("Complete the baseline form before randomizing.", code="no_baseline")
     config = trial_config(trial)
@@ -75,20 +91,71 @@ def participant_randomize(
             "enter the baseline again.",
             code="no_baseline",
         )
-
-    # 4. The patient's level of each factor, and the counts per arm with that level:
-    #    (factors × arms) rows, independent of trial size.
     level_ids = {}
     for factor in config.factors:
         level = factor.level(participant.factor_levels[factor.code])
         if level is None:
             raise ValidationError(f"Stored level for {factor.name} no longer exists.")
         level_ids[factor.code] = level.id
+
+    # 3. The visit schedule from today's date in the trial's zone (no randomized
+    #    participant without it) and the baseline instruments' link to the baseline visit,
+    #    with their history rows: one batch, before the trial lock.
+    now = timezone.now()
+    randomized_on = timezone.localdate(now, timezone=trial.zone)
+    participant.randomized_on = randomized_on
+    visits = visits_planned(participant=participant, by=by, definitions=config.visits, now=now)
+    batch.execute(
+        [
+            batch.insert(visits),
+            batch.history_copy(
+                Visit,
+                where="participant_id = %s",
+                params=[participant.pk],
+                history_type="+",
+                user_id=by.pk,
+                when=now,
+            ),
+            *_baseline_links(participant, config.visits, by, now),
+        ]
+    )
+
+    # 4. Lock the trial row. If its configuration or the date moved while we waited, what
+    #    was planned above may be wrong: roll back and start over.
+    trial = Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
+    now = timezone.now()
+    if (
+        trial.config_version != participant.trial.config_version
+        or timezone.localdate(now, timezone=trial.zone) != randomized_on
+    ):
+        raise _Retry
+    _require_room(trial)
+
+    # 5. The counts per arm with the patient's level of each factor: (factors × arms) rows,
+    #    independent of trial size. Then decide.
+    #    The site's number counter comes in the same statement (read after the lock: the
+    #    participant's row, read before, may hold an older count).
+    q = batch.quote
+    rows = batch.execute(
+        [
+            (
+                f"SELECT s.randomized_count, c.level_id, c.arm_id, c.count "
+                f"FROM {q(Site._meta.db_table)} s "
+                f"LEFT JOIN {q(FactorLevelCount._meta.db_table)} c ON "
+                + (
+                    f"c.level_id IN ({', '.join(['%s'] * len(level_ids))})"
+                    if level_ids
+                    else "0 = 1"
+                )
+                + " WHERE s.id = %s",
+                [*level_ids.values(), participant.site_id],
+            )
+        ]
+    )
+    site = participant.site
+    site.randomized_count = rows[0][0]
     stored = {
-        (level_id, arm_id): count
-        for level_id, arm_id, count in FactorLevelCount.objects.filter(
-            level_id__in=level_ids.values()
-        ).values_list("level_id", "arm_id", "count")
+        (level_id, arm_id): count for _, level_id, arm_id, count in rows if level_id is not None
     }
     missing_rows = [
         FactorLevelCount(trial=trial, level_id=level_id, arm=arm, count=0)
@@ -104,8 +171,6 @@ def participant_randomize(
         for factor, level_id in level_ids.items()
     }
     weights = {f.code: f.weight for f in config.factors}
-
-    # 5. Decide.
     decision = minimization.allocate(
         arms=[arm.code for arm in config.arms],
         counts=counts,
@@ -117,20 +182,17 @@ def participant_randomize(
     )
     arm = arm_by_code[decision.arm]
 
-    # 6. Write: sequence and per-site number (safe to read-then-write under the trial lock:
-    #    only randomization changes them, and the site row was read after taking it), the
-    #    allocation, the counts and the participant, all in this transaction.
-    now = timezone.now()
-    sequence = trial.allocation_count + 1
-    Trial.objects.filter(pk=trial.pk).update(allocation_count=F("allocation_count") + 1)
-    site = participant.site
-    Site.objects.filter(pk=site.pk).update(randomized_count=F("randomized_count") + 1)
-    number = f"{trial.code}-{site.code}-{site.randomized_count + 1:04d}"
-
-    allocation = Allocation.objects.create(
+    # 6. Write, in one batch: the trial's sequence and the site's number (safe to
+    #    read-then-write under the trial lock: only randomization changes them), the
+    #    counts, the participant and its history row, and last the allocation, whose key
+    #    comes back.
+    participant.status = Participant.Status.ACTIVE
+    participant.number = f"{trial.code}-{site.code}-{site.randomized_count + 1:04d}"
+    participant.randomized_at = now
+    allocation = Allocation(
         trial=trial,
         participant=participant,
-        sequence=sequence,
+        sequence=trial.allocation_count + 1,
         arm=arm,
         method=decision.method,
         factor_levels=dict(participant.factor_levels),
@@ -149,64 +211,112 @@ def participant_randomize(
         allocated_by=by,
         allocated_at=now,
     )
-    updated = FactorLevelCount.objects.filter(level_id__in=level_ids.values(), arm=arm).update(
-        count=F("count") + 1
-    )
-    if updated != len(level_ids):
-        raise RuntimeError(f"expected {len(level_ids)} count rows to update, updated {updated}")
-
-    participant.status = Participant.Status.ACTIVE
-    participant.number = number
-    participant.randomized_at = now
-    participant.randomized_on = timezone.localdate(now, timezone=trial.zone)
-    participant._history_user = by
-    participant.save(update_fields=["status", "number", "randomized_at", "randomized_on"])
-    # 7. The visit schedule, in the same transaction: no randomized participant without it.
-    visits = visits_plan(participant=participant, by=by, definitions=config.visits)
-    # 8. Baseline instruments entered before randomization belong to the baseline visit.
-    _link_baseline_entries(participant, visits, by)
-    allocation.participant = participant
+    changed = ("status", "number", "randomized_at", "randomized_on")
+    statements = [
+        (
+            f"UPDATE {q(Trial._meta.db_table)} SET allocation_count = allocation_count + 1 "
+            "WHERE id = %s",
+            [trial.pk],
+        ),
+        (
+            f"UPDATE {q(Site._meta.db_table)} SET randomized_count = randomized_count + 1 "
+            "WHERE id = %s",
+            [site.pk],
+        ),
+        *_count_increments(trial, arm, level_ids.values()),
+        (
+            f"UPDATE {q(Participant._meta.db_table)} SET "
+            + ", ".join(f"{q(name)} = %s" for name in changed)
+            + " WHERE id = %s",
+            [batch.db_value(Participant, name, getattr(participant, name)) for name in changed]
+            + [participant.pk],
+        ),
+        batch.history_copy(
+            Participant,
+            where="id = %s",
+            params=[participant.pk],
+            history_type="~",
+            user_id=by.pk,
+            when=now,
+        ),  # fmt: skip
+        batch.insert([allocation], returning_pk=True),
+    ]
+    ((allocation.pk,),) = batch.execute(statements)
+    allocation._state.adding = False
+    allocation._state.db = connection.alias
+    participant.trial = trial
     return allocation, True
 
 
-def _link_baseline_entries(participant: Participant, visits: list, by) -> None:
+def _require_room(trial: Trial) -> None:
+    require_recruiting(trial)
+    if trial.allocation_count >= trial.target_sample_size:
+        raise ValidationError(
+            f"{trial.code} has reached its target of {trial.target_sample_size} participants; "
+            "no more can be randomized.",
+            code="target_reached",
+        )
+
+
+def _count_increments(trial: Trial, arm, level_ids) -> list[batch.Statement]:
+    """Add one to the (level, arm) counts of the participant's levels. An upsert, so a
+    missing row cannot be skipped silently (the rows exist: step 5 made them)."""
+    table = batch.quote(FactorLevelCount._meta.db_table)
+    level_ids = list(level_ids)
+    if not level_ids:  # a trial without minimization factors
+        return []
+    return [
+        (
+            f"INSERT INTO {table} (trial_id, level_id, arm_id, count) VALUES "
+            + ", ".join(["(%s, %s, %s, 1)"] * len(level_ids))
+            + f" ON CONFLICT (level_id, arm_id) DO UPDATE SET count = {table}.count + 1",
+            [value for level_id in level_ids for value in (trial.pk, level_id, arm.pk)],
+        )
+    ]
+
+
+def _baseline_links(participant: Participant, definitions, by, now) -> list[batch.Statement]:
     """Give the participant's visit-less outcome entries (the baseline instruments, entered
-    at enrollment) the visit done at randomization at which each instrument is due. Without
-    such a visit in the schedule they stay visit-less. One locking read, one UPDATE and one
-    INSERT of history rows, whatever the number of instruments."""
+    at enrollment) the visit done at randomization at which each instrument is due (the
+    first such visit, in schedule order), with history rows. Without such a visit in the
+    schedule they stay visit-less. One UPDATE per such visit and one INSERT of history rows,
+    whatever the number of instruments. The entries need no locking read: every service
+    that changes them locks the participant first, as randomization has."""
     # Imported here, not at the top: outcomes builds on participants (its models and
     # services import ours), so a module-level import would make the two apps circular.
-    from outcomes.models import OutcomeEntry
+    from outcomes.models import Instrument, OutcomeEntry
 
-    at_randomization = {v.definition_id: v for v in visits if v.definition.at_randomization}
-    if not at_randomization:
-        return
-    # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
-    # cannot lock the nullable side of an outer join.
-    rows = (
-        OutcomeEntry.objects.select_for_update(of=("self",))
-        .filter(
-            participant=participant,
-            visit__isnull=True,
-            instrument__visits__in=list(at_randomization),
+    q = batch.quote
+    due = Instrument._meta.get_field("visits")
+    entries, visits = q(OutcomeEntry._meta.db_table), q(Visit._meta.db_table)
+    statements = [
+        (
+            f"UPDATE {entries} SET visit_id = (SELECT id FROM {visits} "
+            "WHERE participant_id = %s AND definition_id = %s) "
+            "WHERE participant_id = %s AND visit_id IS NULL AND instrument_id IN ("
+            f"SELECT {q(due.m2m_column_name())} FROM {q(due.m2m_db_table())} "
+            f"WHERE {q(due.m2m_reverse_name())} = %s)",
+            [participant.pk, definition.pk, participant.pk, definition.pk],
         )
-        .annotate(due_at=F("instrument__visits"))
-        .order_by("pk")
-    )
-    linked = {}
-    for entry in rows:
-        if entry.pk not in linked:  # an instrument due at two such visits: the first
-            entry.visit = at_randomization[entry.due_at]
-            linked[entry.pk] = entry
-    linked = list(linked.values())
-    if linked:
-        bulk_update_with_history(
-            linked,
-            OutcomeEntry,
-            ["visit"],
-            default_user=by,
-            default_change_reason="Linked to the baseline visit at randomization",
+        for definition in definitions
+        if definition.at_randomization
+    ]
+    if statements:
+        # Entries on this participant's visits are the ones just linked: the visits are
+        # created in the same batch.
+        statements.append(
+            batch.history_copy(
+                OutcomeEntry,
+                where=f"participant_id = %s AND visit_id IN "
+                f"(SELECT id FROM {visits} WHERE participant_id = %s)",
+                params=[participant.pk, participant.pk],
+                history_type="~",
+                user_id=by.pk,
+                when=now,
+                reason="Linked to the baseline visit at randomization",
+            )
         )
+    return statements
 
 
 def recount_level_counts(trial: Trial) -> dict[tuple[int, int], int]:

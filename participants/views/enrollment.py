@@ -42,18 +42,26 @@ PAGE_SIZE = 50
 def _trial(request: HttpRequest, code: str, allowed) -> Trial:
     """The trial, if the user belongs to it and has a role for which `allowed` is true."""
     trial = get_object_or_404(Trial, code=code)
-    if not allowed(request.user) or not roles.trials_for(request.user).filter(pk=trial.pk).exists():
+    if not allowed(request.user) or not roles.belongs_to(request.user, trial):
         raise PermissionDenied("Your role does not give access to this page.")
     return trial
 
 
-def _participant(request: HttpRequest, trial: Trial, pk: int) -> Participant:
+PARTICIPANT_RELATED = ("site", "consent_document", "screening")
+
+
+def _participant(
+    request: HttpRequest, trial: Trial, pk: int, related=PARTICIPANT_RELATED
+) -> Participant:
+    """The participant, if the user works at its site; `related` are joined in (pages
+    show them; an action that only checks and hands over to a service needs none)."""
     participant = get_object_or_404(
-        Participant.objects.select_related("site", "trial", "consent_document", "screening"),
+        Participant.objects.select_related(*related) if related else Participant.objects,
         pk=pk,
         trial=trial,
     )
-    if not roles.sites_for(request.user, trial).filter(pk=participant.site_id).exists():
+    participant.trial = trial  # the row just checked, not a second copy from a join
+    if not roles.works_at(request.user, trial, participant.site_id):
         raise PermissionDenied("This participant belongs to a site you do not work at.")
     return participant
 
@@ -62,7 +70,7 @@ def _screening(request: HttpRequest, trial: Trial, pk: int) -> ScreeningRecord:
     screening = get_object_or_404(
         ScreeningRecord.objects.select_related("site", "trial"), pk=pk, trial=trial
     )
-    if not roles.sites_for(request.user, trial).filter(pk=screening.site_id).exists():
+    if not roles.works_at(request.user, trial, screening.site_id):
         raise PermissionDenied("This screening belongs to a site you do not work at.")
     return screening
 
@@ -332,7 +340,10 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
-    participant = _participant(request, trial, pk)
+    # The randomize POST reads only the row: the service reads it again, locked.
+    participant = _participant(
+        request, trial, pk, related=() if request.method == "POST" else PARTICIPANT_RELATED
+    )
     if participant.is_randomized:
         # Back button or a stale tab: show the allocation already made, never a new one.
         return redirect("participant_allocation", code=code, pk=pk)

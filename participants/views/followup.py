@@ -98,7 +98,7 @@ def _visit(request: HttpRequest, trial, pk: int) -> Visit:
     visit = get_object_or_404(
         Visit.objects.select_related("participant", "definition"), pk=pk, trial=trial
     )
-    if not roles.sites_for(request.user, trial).filter(pk=visit.site_id).exists():
+    if not roles.works_at(request.user, trial, visit.site_id):
         raise PermissionDenied("This visit belongs to a site you do not work at.")
     return visit
 

@@ -517,6 +517,30 @@ def test_sms_receive_says_whether_the_message_was_new(enroll, weekly):
     assert (new, again) == (True, False)
 
 
+def test_an_answer_takes_a_fixed_small_number_of_statements(
+    enroll, weekly, reply, django_assert_max_num_queries
+):
+    """The webhook's throughput is mostly round trips (make bench: the inbound webhook):
+    no lookup before the INSERT (the unique message id finds redeliveries), no savepoint
+    around the queued reply; the totals' statements count once on PostgreSQL (one batch)."""
+    from django.db import connection
+
+    first, second = enroll(SUNDAY - 3 * DAY), enroll(SUNDAY - 3 * DAY)
+    weekly(at(SUNDAY, 18))
+    reply(first, "3", at(SUNDAY, 19))  # fills the per-process SMS configuration cache
+    # The receipt itself: savepoint, ..., release (sending happens after commit, elsewhere).
+    bound = 10 if connection.vendor == "postgresql" else 12
+    with django_assert_max_num_queries(bound) as captured:
+        tracking.sms_receive(
+            gateway_message_id="SM-counted", from_number=second.phone, body="3",
+            received_at=at(SUNDAY, 19),
+        )  # fmt: skip
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert sum(q.startswith("SAVEPOINT") for q in sql) == 1, sql  # the receipt's own block
+    assert sql[1].startswith('INSERT INTO "outcomes_inboundmessage"'), sql  # no lookup first
+    assert answers(second) == [(1, "bothersome", 3)]
+
+
 # --- The weekly job ---------------------------------------------------------------------------
 
 

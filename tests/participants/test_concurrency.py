@@ -95,3 +95,49 @@ def test_simultaneous_randomize_requests_for_one_participant_allocate_once(modic
     assert len({allocation.pk for allocation, _ in results}) == 1
     assert Allocation.objects.filter(participant=participant).count() == 1
     assert_counts_consistent(modic)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_randomization_holding_the_trial_lock_does_not_hold_up_other_records(
+    modic, site1, clinician, monkeypatch
+):
+    """The trial row is locked FOR NO KEY UPDATE: another randomization waits for it, but
+    inserting a row that references the trial (a screening, an SMS reply, an outcome) does
+    not, as it would behind FOR UPDATE."""
+    from django.db import transaction
+
+    from participants.services import randomization
+
+    participant = factories.enrolled_participant(modic, site1, clinician)
+    holding, release = threading.Event(), threading.Event()
+    real_allocate = randomization.minimization.allocate
+
+    def allocate_slowly(**kwargs):  # runs with the trial row locked
+        holding.set()
+        assert release.wait(timeout=30)
+        return real_allocate(**kwargs)
+
+    monkeypatch.setattr(randomization.minimization, "allocate", allocate_slowly)
+
+    def randomize():
+        try:
+            return services.participant_randomize(participant=participant, by=clinician)
+        finally:
+            connections.close_all()
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(randomize()))
+    thread.start()
+    try:
+        assert holding.wait(timeout=30)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '3s'")
+            screening = factories.screened(modic, site1, clinician)  # would time out
+        assert screening.pk
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert results and results[0][1]
+    assert_counts_consistent(modic)

@@ -158,14 +158,15 @@ def test_a_refused_randomization_plans_no_visits(enrolled, clinician):
 
 def test_visits_are_planned_in_the_randomization_transaction(enrolled, clinician, monkeypatch):
     """A failure after the visits are written undoes the allocation and the visits alike."""
-    real_plan = randomization.visits_plan
+    real_execute = randomization.batch.execute
 
-    def plan_then_fail(**kwargs):
-        real_plan(**kwargs)
+    def write_then_fail(statements):
+        real_execute(statements)
         assert Visit.objects.filter(participant=enrolled).count() == 3
+        assert Visit.history.filter(participant_id=enrolled.pk).count() == 3
         raise RuntimeError("crash after planning")
 
-    monkeypatch.setattr(randomization, "visits_plan", plan_then_fail)
+    monkeypatch.setattr(randomization.batch, "execute", write_then_fail)
     with pytest.raises(RuntimeError, match="crash after planning"):
         randomize(enrolled, clinician)
     assert not Visit.objects.exists()

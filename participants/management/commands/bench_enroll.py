@@ -19,9 +19,10 @@ measured in the same run; and (--fault) enrollment and inbound SMS through a Red
    gap-free, per-site numbers unique and gap-free, FactorLevelCount equal to a recount from
    the allocations, no participant allocated twice, every 302 backed by an allocation, no
    HTTP 5xx. A few more randomizations are made in process, one at a time through the test
-   client, to count their statements (CaptureQueriesContext) and time a request and the
-   service uncontended: the service holds the trial row lock throughout, so one over its
-   time bounds the rate whatever the server does.
+   client, to count their statements (CaptureQueriesContext) and time a request and how
+   long the service holds the trial row lock (from that statement to COMMIT), uncontended:
+   randomizations of a trial queue on that lock, so one over that time bounds the rate
+   whatever the server does.
 5. --fault: a second enrollment run, with a `celery worker` (file SMS gateway) and one more
    client posting signed inbound SMS replies, so messages are queued through Redis. Redis
    is stopped for `--outage` seconds mid-run and started again on the same port. Reported:
@@ -244,21 +245,29 @@ class Command(BaseCommand):
 
     def _in_process(self, trial: Trial, user: User, queues) -> _InProcess:
         """Randomize IN_PROCESS participants one at a time through the test client (no
-        contention): statements of one request, and how long a request and the service
-        (which holds the trial row lock from its first statement to COMMIT) take."""
+        contention): statements of one request, how long a request takes, and how long the
+        service holds the trial row lock (from taking it to COMMIT)."""
         people = [pk for pk in (next(queues[i % len(queues)], None) for i in range(IN_PROCESS))]
         if None in people:
             raise CommandError("no participants left for the in-process sample")
         client = Client()
-        service_times: list[float] = []
+        locked_times: list[float] = []
         real = services.participant_randomize
+        lock_taken: list[float] = []
+
+        def note_trial_lock(execute, sql, params, many, context):
+            if _is_trial_lock(sql):
+                lock_taken.append(time.perf_counter())
+            return execute(sql, params, many, context)
 
         def timed_service(**kwargs):
-            t0 = time.perf_counter()
+            lock_taken.clear()
             try:
-                return real(**kwargs)
-            finally:
-                service_times.append(time.perf_counter() - t0)
+                with connection.execute_wrapper(note_trial_lock):
+                    return real(**kwargs)
+            finally:  # the service returns after its COMMIT
+                if lock_taken:
+                    locked_times.append(time.perf_counter() - lock_taken[-1])
 
         result = _InProcess(count=len(people))
         with (
@@ -279,15 +288,11 @@ class Command(BaseCommand):
                     raise CommandError(f"in-process randomize answered {response.status_code}")
         sql = [q["sql"] for q in captured.captured_queries]
         result.statements = len(sql)
-        locked_at = next(
-            (i for i, q in enumerate(sql)
-             if q.endswith("FOR UPDATE") and q.split(" FROM ", 1)[1].startswith('"trial_trial"')),
-            len(sql),
-        )  # fmt: skip
+        locked_at = next((i for i, q in enumerate(sql) if _is_trial_lock(q)), len(sql))
         result.locked_statements = len(sql) - locked_at  # from the lock to COMMIT
         result.request_ms = wall / (len(people) - 1) * 1000
         result.request_cpu_ms = cpu / (len(people) - 1) * 1000
-        result.service_ms = statistics.median(service_times[1:]) * 1000
+        result.service_ms = statistics.median(locked_times[1:]) * 1000
         return result
 
     # --- The table -------------------------------------------------------------------------
@@ -310,7 +315,7 @@ class Command(BaseCommand):
              f"{sample.statements}, {sample.locked_statements} of them holding the trial lock"),
             ("one request in process, uncontended: wall / CPU",
              f"{sample.request_ms:.1f} / {sample.request_cpu_ms:.1f} ms"),
-            ("… of which the service (trial row locked)",
+            ("… of which the trial row is locked (lock to COMMIT)",
              f"{sample.service_ms:.1f} ms: at most {1000 / sample.service_ms:.0f} per second"),
             ("HTTP 5xx", f"{sum(r.server_errors for r in ours)}"),
             ("anomalies", f"{len(problems)}"),
@@ -437,7 +442,7 @@ class _InProcess:
     locked_statements: int = 0
     request_ms: float = 0.0
     request_cpu_ms: float = 0.0
-    service_ms: float = 0.0
+    service_ms: float = 0.0  # the trial row lock held, lock to COMMIT
 
 
 @dataclasses.dataclass
@@ -502,6 +507,13 @@ class _Runs:
             # Not an anomaly, but the rate would be wrong: idle clients make it look lower.
             lines.append(f"{self.ran_out} clients ran out of participants; raise --participants")
         return lines
+
+
+def _is_trial_lock(sql: str) -> bool:
+    """Is this randomization's trial row lock (the statement that starts its serial part)?"""
+    return sql.endswith(("FOR UPDATE", "FOR NO KEY UPDATE")) and sql.split(" FROM ", 1)[
+        1
+    ].startswith('"trial_trial"')
 
 
 def _run_clients(jobs: list[Callable[[], str | None]], seconds: float, *,
