@@ -31,12 +31,21 @@ def participant_randomize(
     Idempotent: a participant who already has an allocation gets that one back, so a
     double click, a refresh or a resubmitted form never allocates twice.
     """
-    try:
-        return _randomize(participant, by, rng)
-    except _Retry:
-        # Everything was rolled back; the second attempt reads it all again (another edit
-        # or midnight during one more lock wait is not a realistic case).
-        return _randomize(participant, by, rng)
+    for _attempt in range(RETRIES):
+        try:
+            return _randomize(participant, by, rng)
+        except _Retry:
+            continue  # everything was rolled back; read it all again
+    raise ValidationError(
+        "The trial's configuration changed while randomizing; nothing was saved. Try again.",
+        code="retry",
+    )
+
+
+# Attempts when the configuration or the date changes during the wait for the trial lock:
+# each is a rollback and a fresh start; running out of them means edits keep landing in
+# that wait, and the user is asked to try again.
+RETRIES = 3
 
 
 @transaction.atomic
@@ -105,9 +114,11 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     randomized_on = timezone.localdate(now, timezone=trial.zone)
     participant.randomized_on = randomized_on
     visits = visits_planned(participant=participant, by=by, definitions=config.visits, now=now)
-    batch.execute(
-        [
+    statements = _baseline_links(participant, config.visits, by, now)
+    if visits:  # a trial may have no visit schedule
+        statements[:0] = [
             batch.insert(visits),
+            # reason "": what simple-history's bulk_history_create records without one
             batch.history_copy(
                 Visit,
                 where="participant_id = %s",
@@ -115,10 +126,11 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
                 history_type="+",
                 user_id=by.pk,
                 when=now,
-            ),
-            *_baseline_links(participant, config.visits, by, now),
+                reason="",
+            ),  # fmt: skip
         ]
-    )
+    if statements:
+        batch.execute(statements)
 
     # 4. Lock the trial row. If its configuration or the date moved while we waited, what
     #    was planned above may be wrong: roll back and start over.
@@ -133,13 +145,13 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
 
     # 5. The counts per arm with the patient's level of each factor: (factors × arms) rows,
     #    independent of trial size. Then decide.
-    #    The site's number counter comes in the same statement (read after the lock: the
-    #    participant's row, read before, may hold an older count).
+    #    The site's number counter and code come in the same statement (read after the
+    #    lock: the site joined to the participant's row, read before, may be older).
     q = batch.quote
     rows = batch.execute(
         [
             (
-                f"SELECT s.randomized_count, c.level_id, c.arm_id, c.count "
+                f"SELECT s.randomized_count, s.code, c.level_id, c.arm_id, c.count "
                 f"FROM {q(Site._meta.db_table)} s "
                 f"LEFT JOIN {q(FactorLevelCount._meta.db_table)} c ON "
                 + (
@@ -153,9 +165,9 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         ]
     )
     site = participant.site
-    site.randomized_count = rows[0][0]
+    site.randomized_count, site.code = rows[0][:2]
     stored = {
-        (level_id, arm_id): count for _, level_id, arm_id, count in rows if level_id is not None
+        (level_id, arm_id): count for *_, level_id, arm_id, count in rows if level_id is not None
     }
     missing_rows = [
         FactorLevelCount(trial=trial, level_id=level_id, arm=arm, count=0)

@@ -476,6 +476,73 @@ def test_midnight_while_waiting_for_the_lock_starts_over(modic, site1, clinician
     _one_schedule(participant)
 
 
+def test_changes_during_every_wait_end_in_a_clear_refusal_and_nothing_saved(
+    modic, site1, clinician, monkeypatch
+):
+    """If the date (or the configuration) moves during each of the attempts' lock waits,
+    the user is asked to try again; nothing is half-saved."""
+    from django.utils import timezone
+
+    from participants.models import Visit
+
+    participant = factories.enrolled_participant(modic, site1, clinician)
+    today = timezone.localdate(timezone=modic.zone)
+    before = dt.datetime.combine(today, dt.time(23, 59, 59), tzinfo=modic.zone)
+    moments = iter([before, before + dt.timedelta(seconds=2)] * 10)
+    monkeypatch.setattr(timezone, "now", lambda: next(moments))
+    with pytest.raises(ValidationError, match="changed while randomizing"):
+        randomize(participant, clinician)
+    assert not Allocation.objects.exists()
+    assert not Visit.objects.exists() and not Visit.history.exists()
+    assert Participant.objects.get(pk=participant.pk).status == Participant.Status.ENROLLED
+
+
+def test_a_trial_without_a_visit_schedule_randomizes(modic, site1, clinician):
+    from participants.models import Visit
+    from trial.models import VisitDefinition
+
+    participant = factories.enrolled_participant(modic, site1, clinician)
+    VisitDefinition.objects.filter(trial=modic).delete()
+    allocation, created = randomize(participant, clinician)
+    assert created and allocation.pk
+    assert not Visit.objects.filter(participant=participant).exists()
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.ACTIVE
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_site_recoded_while_waiting_for_the_lock_numbers_with_the_new_code(
+    modic, site1, clinician, monkeypatch
+):
+    """The site's code and counter are read after the trial lock, not from the join made
+    before it."""
+    import threading
+
+    from django.db import connections
+
+    from trial.models import Site
+
+    participant = factories.enrolled_participant(modic, site1, clinician)
+
+    def recode_elsewhere():
+        try:
+            Site.objects.filter(pk=site1.pk).update(code="09")
+        finally:
+            connections.close_all()
+
+    def recode():
+        thread = threading.Thread(target=recode_elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+    _after_first_batch(monkeypatch, recode)
+    randomize(participant, clinician)
+    participant.refresh_from_db()
+    assert participant.number == "MOD-09-0001"
+
+
 def test_a_configuration_edit_reaches_the_next_randomization_at_once(modic, site1, clinician):
     """The configuration cache is keyed on Trial.config_version, which every edit bumps."""
     from participants.selectors import trial_config
