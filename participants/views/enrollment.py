@@ -360,7 +360,7 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
     config = selectors.trial_config(trial)
     entries = OutcomeEntry.objects.filter(
         participant=participant, visit__isnull=True
-    ).select_related("instrument")
+    ).select_related("instrument__baseline_variable")
     return render(
         request,
         "participants/review.html",
@@ -419,9 +419,16 @@ def _baseline_rows(
     config: selectors.TrialConfig, participant: Participant, entries=()
 ) -> list[tuple[str, str]]:
     """(label, value) rows: baseline values, factor levels, then the baseline instrument
-    `entries` (OutcomeEntry rows) with their scores."""
+    `entries` (OutcomeEntry rows) with their scores. A baseline variable taken from an
+    instrument's score (the pain score) is shown once, as the instrument's row."""
+    entries = list(entries)
+    from_instruments = {
+        e.instrument.baseline_variable.code for e in entries if e.instrument.baseline_variable_id
+    }
     rows = []
     for var in config.variables:
+        if var.code in from_instruments:
+            continue
         value = participant.baseline.get(var.code)
         rows.append((var.label, "—" if value is None else f"{value} {var.unit}".strip()))
     for factor in config.factors:

@@ -407,8 +407,11 @@ def test_the_baseline_page_saves_everything_and_the_review_shows_the_scores(
     assert entries["eq5d"].eq5d_profile == "11221"
 
     response = client.get(url("participant_review", modic, consented.pk))
-    rows = dict(response.context["baseline_rows"])
+    listed = response.context["baseline_rows"]
+    rows = dict(listed)
     assert rows["Roland–Morris disability (0–23)"] == "Not done: refused"
+    # The pain score is the pain variable: one row, the instrument's.
+    assert [label for label, _ in listed].count("Current low back pain (0–10)") == 1
     assert rows["EQ-5D-3L"].startswith("health state 11221, index ")
     assert rows["EQ-5D-3L"].endswith("; VAS 60")
     assertContains(response, "Not done: refused")

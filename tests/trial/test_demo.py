@@ -1,4 +1,4 @@
-"""The demo data (`manage.py seed_demo`): the target recruited, and follow-up with the
+"""The demo data (`manage.py seed_demo`): most of the target recruited, and follow-up with the
 reference trial's attrition (BMC Medicine 2012;10:22: 87 of 100 analysed at 10 weeks, 96 at
 1 year), recorded through the real services."""
 
@@ -19,16 +19,17 @@ from trial.models import Trial
 
 
 @pytest.mark.django_db
-def test_seed_demo_recruits_the_target_with_the_reference_trials_follow_up():
+def test_seed_demo_recruits_most_of_the_target_with_the_reference_trials_follow_up():
     call_command("seed_demo", stdout=StringIO())
     trial = Trial.objects.get(code=DEMO_CODE)
     today = trial_today(trial)
 
-    # The target, allocated once each, sequence numbers in randomization-date order.
+    # 90 of the target of 100 (room left for a new user to randomize), allocated once
+    # each, sequence numbers in randomization-date order.
     randomized = Participant.objects.filter(trial=trial, randomized_on__isnull=False)
-    assert randomized.count() == 100
+    assert randomized.count() == 90 < trial.target_sample_size
     allocations = Allocation.objects.filter(trial=trial).select_related("participant", "arm")
-    assert allocations.count() == 100
+    assert allocations.count() == 90
     dates = [a.participant.randomized_on for a in allocations.order_by("sequence")]
     assert dates == sorted(dates)
     per_arm = {code: allocations.filter(arm__code=code).count() for code in ("rest", "exercise")}
@@ -38,9 +39,10 @@ def test_seed_demo_recruits_the_target_with_the_reference_trials_follow_up():
         trial=trial, instrument__code="pain", not_done="", visit=OuterRef("pk")
     )
     visits = Visit.objects.filter(trial=trial).annotate(has_pain=Exists(pain))
-    assert 80 <= visits.filter(definition__code="w10", has_pain=True).count() <= 95
+    # The reference trial: 87% with the primary outcome at 10 weeks.
+    assert 72 <= visits.filter(definition__code="w10", has_pain=True).count() <= 86
     y1_closed = visits.filter(definition__code="y1", window_end__lt=today)
-    assert y1_closed.count() >= 70
+    assert y1_closed.count() >= 63
     assert y1_closed.filter(has_pain=True).count() >= 0.9 * y1_closed.count()
 
     # The dashboard's SMS totals were counted after the bulk load.

@@ -20,8 +20,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--participants",
             type=int,
-            default=100,
-            help="Randomize this many demo participants when the trial has none (default 100).",
+            # 90 of the target of 100: recruitment is still open, so a new user can screen,
+            # enroll and randomize patients of their own in the demo.
+            default=90,
+            help="Randomize this many demo participants when the trial has none (default 90).",
         )
 
     def handle(self, *args, **options):
