@@ -127,7 +127,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
                 user_id=by.pk,
                 when=now,
                 reason="",
-            ),  # fmt: skip
+            ),
         ]
     if statements:
         batch.execute(statements)
@@ -250,7 +250,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
             history_type="~",
             user_id=by.pk,
             when=now,
-        ),  # fmt: skip
+        ),
         batch.insert([allocation], returning_pk=True),
     ]
     ((allocation.pk,),) = batch.execute(statements)

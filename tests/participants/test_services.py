@@ -404,6 +404,25 @@ def _after_first_batch(monkeypatch, action):
     monkeypatch.setattr(randomization.batch, "execute", execute)
 
 
+def _elsewhere(work) -> None:
+    """Run `work` in another thread, on a database connection of its own, and wait for it:
+    it must not wait for the randomization in progress."""
+    import threading
+
+    from django.db import connections
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "it waited for the randomization"
+
+
 def _one_schedule(participant) -> None:
     from participants.models import Visit
 
@@ -423,31 +442,18 @@ def test_a_configuration_edit_while_waiting_for_the_lock_starts_over(
     """The visits are planned before the trial lock from the configuration then; if an
     edit committed meanwhile, everything is rolled back and planned again from the new
     one. (The edit runs on a connection of its own: it does not wait for the service,
-    which holds only the participant's row and key-share locks at that point.)"""
-    import threading
-
-    from django.db import connections
-
+    which holds only the participant's row lock at that point.)"""
     from participants.models import Visit
     from trial.models import VisitDefinition
 
     participant = factories.enrolled_participant(modic, site1, clinician)
     definition = VisitDefinition.objects.get(trial=modic, code="w10")
 
-    def edit_elsewhere():
-        try:
-            definition.offset_days = 77
-            definition.save()
-        finally:
-            connections.close_all()
-
     def edit():
-        thread = threading.Thread(target=edit_elsewhere)
-        thread.start()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the edit waited for the randomization"
+        definition.offset_days = 77
+        definition.save()
 
-    _after_first_batch(monkeypatch, edit)
+    _after_first_batch(monkeypatch, lambda: _elsewhere(edit))
     allocation, created = randomize(participant, clinician)
     assert created and allocation.sequence == 1
     _one_schedule(participant)
@@ -517,27 +523,14 @@ def test_a_site_recoded_while_waiting_for_the_lock_numbers_with_the_new_code(
 ):
     """The site's code and counter are read after the trial lock, not from the join made
     before it."""
-    import threading
-
-    from django.db import connections
-
     from trial.models import Site
 
     participant = factories.enrolled_participant(modic, site1, clinician)
 
-    def recode_elsewhere():
-        try:
-            Site.objects.filter(pk=site1.pk).update(code="09")
-        finally:
-            connections.close_all()
-
     def recode():
-        thread = threading.Thread(target=recode_elsewhere)
-        thread.start()
-        thread.join(timeout=30)
-        assert not thread.is_alive()
+        Site.objects.filter(pk=site1.pk).update(code="09")
 
-    _after_first_batch(monkeypatch, recode)
+    _after_first_batch(monkeypatch, lambda: _elsewhere(recode))
     randomize(participant, clinician)
     participant.refresh_from_db()
     assert participant.number == "MOD-09-0001"
