@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from outcomes import analysis_data, consort, itt, plots
 from outcomes import selectors_dashboard as selectors
+from outcomes.background import Beside
 from outcomes.models import (
     EQ5DValueSet,
     Instrument,
@@ -132,9 +133,17 @@ def compute(trial: Trial, *, blinded: bool) -> Results:
     codes = [arm.code for arm in arms]
     label_of = dict(zip(codes, labels, strict=True))
 
+    # Reads that need nothing else run beside the analysis frame, each on a connection of
+    # its own (outcomes.background.Beside; in turn inside a transaction): the server's work
+    # overlaps this process's.
+    visits = Beside(selectors.consort_visits, trial)
+    completeness = Beside(_completeness, trial, today, label_of)
+    sms_summaries = Beside(analysis_data.sms_summaries, trial)
     data = analysis_data.analysis_frame(trial)
     randomized = len(data)
-    consort_counts = selectors.consort_counts(trial, list(label_of.items()), today)
+    consort_counts = selectors.consort_counts(
+        trial, list(label_of.items()), today, data, visits.result()
+    )
 
     results = Results(
         computed_at=timezone.now(),
@@ -147,11 +156,13 @@ def compute(trial: Trial, *, blinded: bool) -> Results:
         consort_svg=consort.svg(consort_counts),
         table1=_table1(trial, data, codes, labels),
         balance=_balance(trial, codes),
-        completeness=_completeness(trial, today, label_of),
+        completeness=completeness.result(),
     )
     if randomized and len(codes) == 2:
         _itt(trial, data, codes, labels, results)
-        _sms(trial, data, codes, labels, results)
+        _sms(trial, data, codes, labels, results, sms_summaries.result())
+    else:
+        sms_summaries.result()  # not needed; waited for so its thread ends with the request
     return results
 
 
@@ -313,12 +324,12 @@ def _itt(trial: Trial, data, codes, labels, results: Results) -> None:
         )
 
 
-def _sms(trial: Trial, data, codes, labels, results: Results) -> None:
+def _sms(trial: Trial, data, codes, labels, results: Results, summaries) -> None:
     questions = list(SmsQuestion.objects.filter(trial=trial).order_by("order", "pk"))
     results.sms_labels = {q.code: q.label for q in questions}
     if not questions:
         return
-    cells, means = analysis_data.sms_summaries(trial)
+    cells, means = summaries
     if not len(cells):
         return
     results.sms = itt.weekly_sms_summarised(

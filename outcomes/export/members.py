@@ -18,16 +18,15 @@ import csv
 import io
 import pickle
 import tempfile
-import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from django.db import connection
 
 from outcomes import statfiles
+from outcomes.background import Background
 from outcomes.export.codebook import Variable, csv_cell, stat_codes, stat_value
 
 SPOOL_CHUNK = 5_000
@@ -200,34 +199,6 @@ def csv_table_members(
         note_truncation(variables, writer.result)
         zf.write(folder / f"{table}{suffix}", f"{table}{suffix}")
         (folder / f"{table}{suffix}").unlink()
-
-
-class Background:
-    """Run `work` in a thread; join() waits and re-raises what it raised (wait() only
-    waits). A thread that uses the database gets a connection of its own, closed here when
-    the work ends."""
-
-    def __init__(self, work, *, name: str):
-        self.error: BaseException | None = None
-
-        def run():
-            try:
-                work()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in join()
-                self.error = exc
-            finally:
-                connection.close()  # this thread's, if it opened one
-
-        self.thread = threading.Thread(target=run, name=name, daemon=True)
-        self.thread.start()
-
-    def wait(self) -> None:
-        self.thread.join()
-
-    def join(self) -> None:
-        self.wait()
-        if self.error is not None:
-            raise self.error
 
 
 def _is_text(variable: Variable) -> bool:

@@ -28,6 +28,7 @@ from django.db import connection
 from django.utils import timezone
 
 from outcomes import analysis_data
+from outcomes.background import Background
 from outcomes.export import sms_copy
 from outcomes.export.codebook import (
     CODEBOOK_FIELDS,
@@ -37,7 +38,7 @@ from outcomes.export.codebook import (
     safe_name,
 )
 from outcomes.export.frames import frame_members
-from outcomes.export.members import Background, TableMember, csv_table_members
+from outcomes.export.members import TableMember, csv_table_members
 from outcomes.export.shift import SHIFT_DAYS, Shifter
 from outcomes.models import (
     ExportJob,

@@ -126,7 +126,7 @@ def test_the_column_wise_frames_equal_pandas_from_records(modic, three, site2, m
     # of first appearance, missing = NaN, as from_records of one dict per participant.
     late = randomized(modic, site2, manager, pain=4)
     Participant.objects.filter(pk=three[0].pk).update(baseline={})
-    Participant.objects.filter(pk=late.pk).update(baseline={"pain": 4, "extra": "x"})
+    Participant.objects.filter(pk=late.pk).update(baseline={"pain": 4, "extra": "x", "l": [1, 2]})
     frame = analysis_data.participants_frame(modic)
 
     records = []

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from outcomes import analysis_data
-from participants.models import Allocation
+from participants.models import Allocation, Participant
 from tests import factories
 from tests.outcomes.test_analysis_data import randomized, record_w10
 from trial import blinding
@@ -199,3 +199,26 @@ def test_blinded_rows_follow_the_codes_not_the_real_arm_codes(
     for visit in ("10 weeks", "1 year"):
         labels = [r["arm_label"] for r in results.completeness if r["definition__label"] == visit]
         assert labels == ["Arm A", "Arm B"]
+
+
+def test_consort_from_the_analysis_frame_equals_consort_read_from_the_database(
+    trial_with_data, manager
+):
+    # The dashboard passes its analysis frame so the participants and the primary outcome
+    # are not read twice; the flow must be the same as from the database alone.
+    from outcomes.selectors_dashboard import consort_counts
+
+    people = list(Participant.objects.filter(trial=trial_with_data).order_by("pk"))
+    record_w10(people[5], manager, pain=0, pain_not_done="refused")
+    Participant.objects.filter(pk=people[1].pk).update(status="withdrawn")
+    Participant.objects.filter(pk=people[2].pk).update(status="lost")
+    labels = [(arm.code, arm.name) for arm in Arm.objects.filter(trial=trial_with_data)]
+    frame = analysis_data.analysis_frame(trial_with_data)
+    reasons = set()
+    for today in (dt.date(2025, 3, 20), dt.date(2029, 1, 1)):
+        from_database = consort_counts(trial_with_data, labels, today)
+        assert consort_counts(trial_with_data, labels, today, frame) == from_database
+        for arm in from_database.arms:
+            for visit in arm.visits:
+                reasons |= set(visit.not_analysed)
+    assert {"Outcome not done", "Withdrew", "Lost to follow-up"} <= reasons
