@@ -44,8 +44,9 @@ def participants_frame(trial: Trial) -> pd.DataFrame:
     by position: parsing every row's JSON took 0.4 s at 100,000."""
     rows = (
         Allocation.objects.filter(trial=trial)
-        .order_by("sequence")
+        .order_by()  # sorted here: the server sorted the wide rows on disk (~0.1 s)
         .values_list(
+            "sequence",
             "participant_id",
             "participant__number",
             "participant__site__code",
@@ -58,11 +59,13 @@ def participants_frame(trial: Trial) -> pd.DataFrame:
         )
     )
     kinds = {
-        "participant_id": INT, "number": TEXT, "site": TEXT, "arm": TEXT, "randomized_on": DATE,
-        "status": TEXT, "followup_allowed": BOOL, "factor_": TEXT, "bl_": TEXT,
+        "sequence": INT, "participant_id": INT, "number": TEXT, "site": TEXT, "arm": TEXT,
+        "randomized_on": DATE, "status": TEXT, "followup_allowed": BOOL, "factor_": TEXT,
+        "bl_": TEXT,
     }  # fmt: skip
     raw = sql_frames.read_frame(rows, kinds)
-    columns = list(kinds)[:-2]
+    raw = raw.iloc[np.argsort(raw["sequence"].to_numpy(), kind="stable")]
+    columns = list(kinds)[1:-2]
     if not len(raw):
         return pd.DataFrame(columns=columns)
     # Python lists, so pandas infers each column's dtype as it did from the dicts.

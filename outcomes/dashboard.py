@@ -15,6 +15,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 from django.core.cache import cache
 from django.db.models import Subquery
 from django.utils import timezone
@@ -295,9 +297,11 @@ def _itt(trial: Trial, data, codes, labels, results: Results) -> None:
             elif instrument.kind == Instrument.Kind.GLOBAL_7:
                 outcome = f"{instrument.code}_improved_{visit_code}"
                 if outcome in data.columns:
-                    frame = data.copy()
-                    frame[outcome] = frame[outcome].map(
-                        lambda v: None if v is None or v != v else float(bool(v))
+                    # True/False/None (or NaN) as 1.0/0.0/NaN, on the columns the model uses
+                    # (a copy of the whole frame and a Python call per value cost 0.1 s).
+                    answers = data[outcome].to_numpy(dtype=object)
+                    frame = data[["arm", *factors]].assign(
+                        **{outcome: np.where(pd.isna(answers), np.nan, answers == True)}  # noqa: E712
                     )
                     results.binary.append(
                         itt.binary_outcome(

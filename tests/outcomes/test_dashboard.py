@@ -222,3 +222,18 @@ def test_consort_from_the_analysis_frame_equals_consort_read_from_the_database(
             for visit in arm.visits:
                 reasons |= set(visit.not_analysed)
     assert {"Outcome not done", "Withdrew", "Lost to follow-up"} <= reasons
+
+
+def test_the_improvement_result_counts_the_answers_of_the_analysis_frame(trial_with_data):
+    from outcomes.dashboard import compute
+
+    results = compute(trial_with_data, blinded=False)
+    frame = analysis_data.analysis_frame(trial_with_data)
+    (result,) = [r for r in results.binary if r.outcome.endswith("_improved_w10")]
+    improved = frame[result.outcome]
+    assert set(improved.dropna()) == {True, False}
+    for arm in result.arms:
+        in_arm = improved[frame["arm"] == arm.arm]
+        assert arm.n_analysed == in_arm.notna().sum()
+        assert arm.n_events == (in_arm == True).sum()  # noqa: E712
+    assert sum(arm.n_analysed for arm in result.arms) == 5
