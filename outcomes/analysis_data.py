@@ -97,11 +97,10 @@ def participants_frame(trial: Trial) -> pd.DataFrame:
 
 def outcome_reads(trial: Trial) -> tuple[pd.DataFrame, sql_frames.Rows]:
     """What outcomes_frame reads: each of the trial's visits with its definition (ids),
-    and the outcome entries at visits, fetched but not parsed (sql_frames.Rows)."""
-    visit_map = sql_frames.read_frame(
-        Visit.objects.filter(trial=trial).order_by().values_list("pk", "definition_id"),
-        {"visit": INT, "definition": INT},
-    )
+    and the outcome entries at visits, fetched but not parsed (sql_frames.Rows). The entries
+    first: visits are never deleted, so every entry's visit is in a map read after them
+    (outcomes_frame looks up any that is not, e.g. on the cursor path, which reads the
+    entries later)."""
     entries = (
         OutcomeEntry.objects.filter(trial=trial, visit__isnull=False)
         .order_by()  # no Meta ordering: sorting a million rows (on disk) took a second
@@ -119,7 +118,18 @@ def outcome_reads(trial: Trial) -> tuple[pd.DataFrame, sql_frames.Rows]:
         "pid": INT, "visit": INT, "instrument": INT, "score": FLOAT, "vas": FLOAT,
         "improved": BOOL, "not_done": TEXT,
     }  # fmt: skip
-    return visit_map, sql_frames.Rows(entries, kinds)
+    rows = sql_frames.Rows(entries, kinds)
+    try:
+        return _visit_map(Visit.objects.filter(trial=trial)), rows
+    except BaseException:
+        rows.close()
+        raise
+
+
+def _visit_map(visits) -> pd.DataFrame:
+    return sql_frames.read_frame(
+        visits.order_by().values_list("pk", "definition_id"), {"visit": INT, "definition": INT}
+    )
 
 
 def outcomes_frame(
@@ -146,7 +156,7 @@ def outcomes_frame(
     definitions = dict(VisitDefinition.objects.filter(trial=trial).values_list("pk", "code"))
     visit_map, entries = reads if reads is not None else outcome_reads(trial)
     visit_index = pd.Index(visit_map["visit"])
-    # Position -1 (a visit not in the map) reads the -1 appended at the end.
+    # Position -1 (a visit of another trial: never, by the services) reads the -1 at the end.
     definition_of = np.append(visit_map["definition"].to_numpy(), -1)
     columns: dict[str, np.ndarray] = {}
 
@@ -157,9 +167,16 @@ def outcomes_frame(
 
     for chunk in entries.chunks():
         chunk["at"] = ids.get_indexer(chunk["pid"])
-        chunk["definition"] = definition_of[visit_index.get_indexer(chunk["visit"])]
-        # Only the participants asked for (and visits of this trial: always, by the services).
-        chunk = chunk[(chunk["at"] >= 0) & (chunk["definition"] >= 0)]
+        found = visit_index.get_indexer(chunk["visit"])
+        if (found < 0).any():  # visits newer than the map: look them up
+            missing = chunk.loc[found < 0, "visit"].unique().tolist()
+            more = _visit_map(Visit.objects.filter(trial=trial, pk__in=missing))
+            visit_map = pd.concat([visit_map, more], ignore_index=True)
+            visit_index = pd.Index(visit_map["visit"])
+            definition_of = np.append(visit_map["definition"].to_numpy(), -1)
+            found = visit_index.get_indexer(chunk["visit"])
+        chunk["definition"] = definition_of[found]
+        chunk = chunk[(chunk["at"] >= 0) & (chunk["definition"] >= 0)]  # the ids asked for
         for (instrument, definition), group in chunk.groupby(
             ["instrument", "definition"], sort=False
         ):
@@ -246,9 +263,12 @@ def analysis_frame(trial: Trial) -> pd.DataFrame:
     connection, outside transactions), so the server's work on the one overlaps this
     process's on the other."""
     reads = Beside(outcome_reads, trial)
-    people = participants_frame(trial)
+    try:
+        people = participants_frame(trial)
+    finally:
+        reads.wait()  # no thread outlives this call, whatever happened
     if not len(people):
-        reads.result()
+        reads.result()[1].close()
         return people
     return people.join(outcomes_frame(trial, people.index, reads.result()))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from django.db import connection
+from django.db import OperationalError, connection
 
 
 class Background:
@@ -40,26 +40,46 @@ class Background:
 
 
 class Beside:
-    """`function(*args, **kwargs)` run in a thread on a database connection of its own,
-    while the caller goes on with other work; `result()` waits for it and returns its value
-    (or raises its exception). Reads that wait on the server overlap this way: the server's
-    work runs on the second core while this process parses. Inside a transaction, and on
-    SQLite, it runs at once in the caller's thread instead: another connection would not
-    see the transaction's own rows (tests run inside one), and SQLite gains nothing."""
+    """`function(*args, **kwargs)`, a read, run in a thread on a database connection of its
+    own while the caller goes on with other work; `result()` waits for it and returns its
+    value (or raises its exception). Reads that wait on the server overlap this way: the
+    server's work runs on the second core while this process parses.
+
+    It runs at once in the caller's thread instead inside a transaction (another connection
+    would not see the transaction's own rows; the tests run inside one) and on SQLite (it
+    gains nothing there). If the thread fails with an OperationalError (no connection to be
+    had: max_connections, a pooler's limit), the read is run again in the caller's thread,
+    on its connection: a read can be repeated. A caller that may stop before `result()`
+    calls `wait()` on the way out, so no thread outlives it."""
 
     def __init__(self, function, /, *args, **kwargs) -> None:
+        self._call = (function, args, kwargs)
         self._value = None
         self._thread: Background | None = None
 
         def work():
             self._value = function(*args, **kwargs)
 
-        if connection.in_atomic_block or connection.vendor != "postgresql":
+        if (
+            connection.in_atomic_block
+            or not connection.get_autocommit()
+            or connection.vendor != "postgresql"
+        ):
             work()
         else:
             self._thread = Background(work, name=f"beside-{function.__name__}")
 
     def result(self):
         if self._thread is not None:
-            self._thread.join()
+            thread, self._thread = self._thread, None
+            try:
+                thread.join()
+            except OperationalError:
+                function, args, kwargs = self._call
+                self._value = function(*args, **kwargs)
         return self._value
+
+    def wait(self) -> None:
+        """Wait for the thread, if any, without its value or its error."""
+        if self._thread is not None:
+            self._thread.wait()

@@ -103,23 +103,24 @@ def _from_analysis_frame(trial: Trial, data: pd.DataFrame, visit_labels):
     the primary instrument's entries at the follow-up visits (an entry is there when its
     `_not_done` column is not missing: "" when done)."""
     participants = data[["participant_id", "arm", "status"]].reset_index(drop=True)
-    code = primary_instrument_code(trial)
     parts = []
-    for visit, _ in visit_labels:
-        score, not_done = f"{code}_{visit}", f"{code}_{visit}_not_done"
-        if code is None or not_done not in data.columns:
-            continue
-        entered = data[data[not_done].notna()]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "participant_id": entered["participant_id"].to_numpy(),
-                    "visit": visit,
-                    "score": entered[score].to_numpy(dtype=float),
-                    "not_done": entered[not_done].to_numpy(dtype=object),
-                }
+    # Every instrument marked primary, as the database read takes them (one, normally).
+    for code in Instrument.objects.filter(trial=trial, primary=True).values_list("code", flat=True):
+        for visit, _ in visit_labels:
+            score, not_done = f"{code}_{visit}", f"{code}_{visit}_not_done"
+            if not_done not in data.columns:
+                continue
+            entered = data[data[not_done].notna()]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "participant_id": entered["participant_id"].to_numpy(),
+                        "visit": visit,
+                        "score": entered[score].to_numpy(dtype=float),
+                        "not_done": entered[not_done].to_numpy(dtype=object),
+                    }
+                )
             )
-        )
     columns = ["participant_id", "visit", "score", "not_done"]
     primary = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return participants, primary
@@ -161,9 +162,3 @@ def sms_response_rates(trial: Trial) -> list[dict]:
 
 def primary_instrument(trial: Trial) -> Instrument | None:
     return Instrument.objects.filter(trial=trial, primary=True).first()
-
-
-def primary_instrument_code(trial: Trial) -> str | None:
-    return (
-        Instrument.objects.filter(trial=trial, primary=True).values_list("code", flat=True).first()
-    )

@@ -16,6 +16,7 @@ columns, as values_list would give them.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Iterator
 
@@ -25,10 +26,14 @@ from django.db import connection
 
 INT, FLOAT, TEXT, BOOL, DATE = "int", "float", "text", "bool", "date"
 _READ_AS = {INT: "int64", FLOAT: "float64", TEXT: object, BOOL: object, DATE: object}
-# COPY writes NULL as \N (a data value equal to it is quoted by PostgreSQL, but the reader
-# cannot see quotes, so a text value of exactly "\N" would read as NULL: none of the columns
-# read here can hold one: codes, choices, numbers, dates).
-_NULL = r"\N"
+
+
+# COPY writes NULL as a token drawn for each read: PostgreSQL quotes a value equal to it,
+# but the reader cannot see quotes, so a fixed token (COPY's usual \N) typed into a free-text
+# field would read as NULL. Hex only: no quoting or escaping questions in the COPY options.
+def _null_token() -> str:
+    return "NULL" + secrets.token_hex(12)
+
 
 CHUNK = 50_000
 
@@ -57,6 +62,7 @@ class Rows:
     def __init__(self, queryset, kinds: dict[str, str], *, copy: bool | None = None) -> None:
         self.kinds = kinds
         self._spool = None
+        self._null = _null_token()
         try:
             self._sql = queryset.query.sql_with_params()
         except EmptyResultSet:  # e.g. .none() or an empty __in: no query to run
@@ -67,10 +73,11 @@ class Rows:
         if copy:
             self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by chunks())
             try:
-                with connection.cursor() as cursor:
+                # copy_expert's errors come as psycopg2's own: made django.db ones, as execute's.
+                with connection.cursor() as cursor, connection.wrap_database_errors:
                     statement = cursor.mogrify(*self._sql).decode()
                     cursor.copy_expert(
-                        f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, NULL '{_NULL}')",
+                        f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, NULL '{self._null}')",
                         self._spool,
                     )
             except BaseException:
@@ -83,6 +90,11 @@ class Rows:
         raw = self._copied(size) if self._spool is not None else self._fetched(size)
         for chunk in raw:
             yield _typed(chunk, self.kinds)
+
+    def close(self) -> None:
+        """Delete the spooled rows without reading them."""
+        if self._spool is not None:
+            self._spool.close()
 
     def frame(self) -> pd.DataFrame:
         chunks = list(self.chunks())
@@ -103,7 +115,7 @@ class Rows:
                 header=None,
                 dtype={name: _READ_AS[kind] for name, kind in self.kinds.items()},
                 keep_default_na=False,  # "", "NA", "null" are values, not missing
-                na_values=[_NULL],
+                na_values=[self._null],
                 encoding="utf-8",
                 chunksize=size,
             )

@@ -3,10 +3,11 @@ transactions, in the caller's thread inside one, and the dashboard the same eith
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from outcomes import dashboard
 from outcomes.background import Beside
@@ -32,6 +33,23 @@ def test_beside_reads_on_a_connection_of_its_own_outside_transactions():
         assert Beside(_backend_pid).result() == mine
     with pytest.raises(LookupError, match="other thread"):
         Beside(_fails).result()
+    with transaction.atomic():
+        inline = Beside(_fails_in_a_thread)
+        inline.wait()  # nothing to wait for
+        assert inline.result() == "main"
+
+
+def _fails_in_a_thread():
+    # As a connection refused for want of slots would fail, in the thread only.
+    if threading.current_thread() is not threading.main_thread():
+        raise OperationalError("too many connections")
+    return "main"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_read_that_gets_no_connection_of_its_own_runs_on_the_callers():
+    assert Beside(_fails_in_a_thread).result() == "main"
 
 
 @pytest.mark.postgres

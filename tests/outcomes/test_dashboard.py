@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from outcomes import analysis_data
+from outcomes.models import Instrument, OutcomeEntry
 from participants.models import Allocation, Participant
 from tests import factories
 from tests.outcomes.test_analysis_data import randomized, record_w10
@@ -213,22 +214,39 @@ def test_consort_from_the_analysis_frame_equals_consort_read_from_the_database(
     Participant.objects.filter(pk=people[1].pk).update(status="withdrawn")
     Participant.objects.filter(pk=people[2].pk).update(status="lost")
     labels = [(arm.code, arm.name) for arm in Arm.objects.filter(trial=trial_with_data)]
-    frame = analysis_data.analysis_frame(trial_with_data)
-    reasons = set()
-    for today in (dt.date(2025, 3, 20), dt.date(2029, 1, 1)):
-        from_database = consort_counts(trial_with_data, labels, today)
-        assert consort_counts(trial_with_data, labels, today, frame) == from_database
-        for arm in from_database.arms:
-            for visit in arm.visits:
-                reasons |= set(visit.not_analysed)
-    assert {"Outcome not done", "Withdrew", "Lost to follow-up"} <= reasons
+
+    def same_both_ways() -> set[str]:
+        frame = analysis_data.analysis_frame(trial_with_data)
+        reasons = set()
+        for today in (dt.date(2025, 3, 20), dt.date(2029, 1, 1)):
+            from_database = consort_counts(trial_with_data, labels, today)
+            assert consort_counts(trial_with_data, labels, today, frame) == from_database
+            for arm in from_database.arms:
+                for visit in arm.visits:
+                    reasons |= set(visit.not_analysed)
+        return reasons
+
+    assert {"Outcome not done", "Withdrew", "Lost to follow-up"} <= same_both_ways()
+    # Two instruments marked primary (nothing forbids it): a score on either is analysed.
+    Instrument.objects.filter(trial=trial_with_data, kind="rmdq").update(primary=True)
+    OutcomeEntry.objects.filter(
+        participant=people[0], instrument__kind="rmdq", visit__definition__code="w10"
+    ).update(score=None, not_done="refused")
+    assert "Outcome not done" not in same_both_ways()
 
 
 def test_the_improvement_result_counts_the_answers_of_the_analysis_frame(trial_with_data):
     from outcomes.dashboard import compute
 
+    # One answer entered as "no answer" (None), which is missing, not "not improved".
+    OutcomeEntry.objects.filter(
+        trial=trial_with_data, instrument__kind="global_7", improved=False
+    ).filter(pk__in=OutcomeEntry.objects.filter(improved=False).values("pk")[:1]).update(
+        improved=None
+    )
     results = compute(trial_with_data, blinded=False)
     frame = analysis_data.analysis_frame(trial_with_data)
+    assert frame[[c for c in frame if c.endswith("_improved_w10")][0]].isna().sum() == 2
     (result,) = [r for r in results.binary if r.outcome.endswith("_improved_w10")]
     improved = frame[result.outcome]
     assert set(improved.dropna()) == {True, False}
@@ -236,4 +254,4 @@ def test_the_improvement_result_counts_the_answers_of_the_analysis_frame(trial_w
         in_arm = improved[frame["arm"] == arm.arm]
         assert arm.n_analysed == in_arm.notna().sum()
         assert arm.n_events == (in_arm == True).sum()  # noqa: E712
-    assert sum(arm.n_analysed for arm in result.arms) == 5
+    assert sum(arm.n_analysed for arm in result.arms) == 4

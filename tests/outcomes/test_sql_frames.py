@@ -18,7 +18,19 @@ from tests.outcomes.test_analysis_data import randomized, record_w10
 pytestmark = pytest.mark.django_db
 
 # Text that CSV must quote or that a CSV reader could take for something else.
-AWKWARD = ['a, b "quoted"\nnext line', "", "NA", "null", "  spaced  ", "N/A", "é ✓", "0", "t"]
+AWKWARD = [
+    'a, b "quoted"\nnext line',
+    "",
+    "NA",
+    "null",
+    "  spaced  ",
+    "N/A",
+    "é ✓",
+    "0",
+    "t",
+    "\\N",
+    "NULL",
+]
 
 VISIT_KINDS = {
     "pk": INT, "code": TEXT, "reason": TEXT, "attended": DATE, "in_window": BOOL,
