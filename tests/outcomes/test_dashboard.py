@@ -255,3 +255,23 @@ def test_the_improvement_result_counts_the_answers_of_the_analysis_frame(trial_w
         assert arm.n_analysed == in_arm.notna().sum()
         assert arm.n_events == (in_arm == True).sum()  # noqa: E712
     assert sum(arm.n_analysed for arm in result.arms) == 4
+
+
+def test_completeness_rows_add_up_to_the_visits_planned(client, trial_with_data, manager):
+    # A participant who died has visits "not required": a column of their own, so each
+    # row's columns add up to what was planned.
+    from participants import services
+
+    last = Participant.objects.filter(trial=trial_with_data).order_by("pk").last()
+    services.participant_status_change(
+        participant=last, to_status="deceased", effective_on=last.randomized_on,
+        reason="Died", by=manager,
+    )  # fmt: skip
+    client.force_login(manager)
+    response = client.get(url("trial_results", trial_with_data))
+    rows = response.context["r"].completeness
+    assert sum(row["n_not_required"] for row in rows) == 2  # the 10-week and 1-year visits
+    for row in rows:
+        parts = ("n_in_window", "n_late", "n_missing", "n_not_yet_due", "n_not_required")
+        assert sum(row[key] for key in parts) == row["n_total"]
+    assert "Not required</th>" in response.content.decode()
