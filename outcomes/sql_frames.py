@@ -38,18 +38,11 @@ def _null_token() -> str:
 CHUNK = 50_000
 
 
-def frame_chunks(
-    queryset, kinds: dict[str, str], *, size: int = CHUNK, copy: bool | None = None
-) -> Iterator[pd.DataFrame]:
-    """The rows of a `values_list` queryset as DataFrames of up to `size` rows, one column
-    per entry of `kinds` (its names, in the queryset's field order). `copy` forces the path
-    (None: COPY on PostgreSQL, a cursor elsewhere). The fields' from_db_value converters are
-    not applied: the kinds stand for them."""
-    yield from Rows(queryset, kinds, copy=copy).chunks(size)
-
-
 def read_frame(queryset, kinds: dict[str, str], *, copy: bool | None = None) -> pd.DataFrame:
-    """All of a `values_list` queryset's rows as one DataFrame (frame_chunks, joined)."""
+    """All of a `values_list` queryset's rows as one DataFrame, one column per entry of
+    `kinds` (its names, in the queryset's field order). `copy` forces the path (None: COPY
+    on PostgreSQL, a cursor elsewhere). The fields' from_db_value converters are not
+    applied: the kinds stand for them."""
     return Rows(queryset, kinds, copy=copy).frame()
 
 
@@ -57,7 +50,8 @@ class Rows:
     """A `values_list` queryset's rows, fetched and not yet parsed. On the COPY path the
     server's CSV is in a temporary file once the object exists, so the rows can be fetched
     on one thread (outcomes.background.Beside) and parsed on another; on the cursor path
-    they are read when `chunks` runs. The rows can be read once."""
+    they are read when `chunks` runs (DataFrames of up to `size` rows, as read_frame's).
+    The rows can be read once."""
 
     def __init__(self, queryset, kinds: dict[str, str], *, copy: bool | None = None) -> None:
         self.kinds = kinds

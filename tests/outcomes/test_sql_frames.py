@@ -112,7 +112,7 @@ def test_copy_and_cursor_give_the_same_frames(visits, modic):
 
 def test_chunks_are_the_frame_in_pieces(visits):
     whole = sql_frames.read_frame(visit_rows(visits), VISIT_KINDS)
-    chunks = list(sql_frames.frame_chunks(visit_rows(visits), VISIT_KINDS, size=4))
+    chunks = list(sql_frames.Rows(visit_rows(visits), VISIT_KINDS).chunks(size=4))
     assert len(chunks) == -(-len(whole) // 4) > 1
     assert all(list(chunk.index) == list(range(len(chunk))) for chunk in chunks)
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
@@ -121,4 +121,4 @@ def test_chunks_are_the_frame_in_pieces(visits):
 def test_no_rows_gives_an_empty_frame_with_the_columns(modic):
     frame = sql_frames.read_frame(visit_rows(Visit.objects.filter(trial=modic)), VISIT_KINDS)
     assert frame.empty and list(frame.columns) == list(VISIT_KINDS)
-    assert list(sql_frames.frame_chunks(visit_rows(Visit.objects.none()), VISIT_KINDS)) == []
+    assert list(sql_frames.Rows(visit_rows(Visit.objects.none()), VISIT_KINDS).chunks()) == []
