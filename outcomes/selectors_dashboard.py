@@ -158,7 +158,3 @@ def sms_response_rates(trial: Trial) -> list[dict]:
     )
     keys = ("week", "arm", "sent", "answered", "complete")
     return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
-def primary_instrument(trial: Trial) -> Instrument | None:
-    return Instrument.objects.filter(trial=trial, primary=True).first()
