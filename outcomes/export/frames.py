@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from outcomes import statfiles
+from outcomes.export import deflate
 from outcomes.export.codebook import CODED, Variable, csv_cell, missing, stat_codes, stat_value
 from outcomes.export.members import MAX_TEXT_BYTES, _is_text, note_truncation, stat_columns
 
@@ -45,7 +46,7 @@ def frame_members(
     with tempfile.TemporaryDirectory(dir=Path(zf.filename).parent) as tmp:
         folder = Path(tmp)
         with (
-            zf.open(f"{table}.csv", "w", force_zip64=True) as raw,
+            deflate.open_member(zf, f"{table}.csv") as raw,
             io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
             statfiles.DtaWriter(folder / f"{table}.dta", columns) as dta,
             statfiles.SavWriter(folder / f"{table}.sav", columns) as sav,
@@ -63,7 +64,7 @@ def frame_members(
                 sav.write_columns(arrays)
         for writer_, suffix in ((dta, ".dta"), (sav, ".sav")):
             note_truncation(variables, writer_.result)
-            zf.write(folder / f"{table}{suffix}", f"{table}{suffix}")
+            deflate.add_file(zf, folder / f"{table}{suffix}", f"{table}{suffix}")
     return len(frame)
 
 

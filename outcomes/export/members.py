@@ -8,8 +8,9 @@ chunks, while the widest text of each column is noted; when the table ends, the 
 read twice, once into each writer (outcomes/statfiles.py, which writes rows as they come:
 pyreadstat would need the whole table as a DataFrame). Memory: one chunk of rows.
 
-csv_table_members: a table whose CSV the database wrote (the SMS table on PostgreSQL); its
-Stata and SPSS files are made column-wise from that CSV, read back in chunks.
+csv_table_members and csv_stat_files: a table whose CSV the database wrote (the SMS table on
+PostgreSQL); its Stata and SPSS files are made column-wise from that CSV, read in chunks,
+also while the server is still writing it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from outcomes import statfiles
-from outcomes.background import Background
+from outcomes.export import deflate
 from outcomes.export.codebook import Variable, csv_cell, stat_codes, stat_value
 
 SPOOL_CHUNK = 5_000
@@ -53,7 +55,7 @@ class TableMember:
         self._spool_path = Path(self._tmp.name) / f"{table}.spool"
         self._spool = open(self._spool_path, "wb")  # noqa: SIM115 (closed in close())
         self._chunk: list[list] = []
-        self._raw = zf.open(f"{table}.csv", "w", force_zip64=True)
+        self._raw = deflate.open_member(zf, f"{table}.csv")
         self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
         self._csv = csv.writer(self._text, lineterminator="\n")
         self._csv.writerow([v.name for v in self.variables])
@@ -98,7 +100,7 @@ class TableMember:
                 path = Path(self._tmp.name) / f"{self.table}{suffix}"
                 result = write(path, columns, self._spooled())
                 self._note_truncation(result)
-                self.zf.write(path, f"{self.table}{suffix}")
+                deflate.add_file(self.zf, path, f"{self.table}{suffix}")
                 path.unlink()
         finally:
             self._tmp.cleanup()
@@ -167,38 +169,57 @@ def csv_table_members(
     zf: zipfile.ZipFile, table: str, variables: Sequence[Variable], csv_path: Path
 ) -> None:
     """Add a CSV written elsewhere as the table's CSV member, and its .dta and .sav, made
-    column-wise from the CSV read back in chunks (pandas' C parser, numpy conversions and
-    the writers' chunk path): ~12 million SMS rows would take minutes row by row.
+    column-wise from the CSV read back in chunks (csv_stat_files)."""
+    stat_paths = csv_stat_files(csv_path.parent, table, variables, csv_path)
+    add_csv_members(zf, table, csv_path, stat_paths)
 
-    The CSV member is compressed in a thread while the stat files are made (zlib releases
-    the GIL: the two use both cores)."""
-    compressing = Background(lambda: zf.write(csv_path, f"{table}.csv"), name="export-compress")
-    try:
-        names = [v.name for v in variables]
-        text = [i for i, v in enumerate(variables) if _is_text(v)]
+
+def csv_stat_files(
+    folder: Path,
+    table: str,
+    variables: Sequence[Variable],
+    source: Path | IO[bytes],
+    text_widths: dict[str, int] | None = None,
+) -> list[Path]:
+    """Write `folder`/`table`.dta and .sav from the table's CSV (pandas' C parser, numpy
+    conversions and the writers' chunk path: ~12 million SMS rows would take minutes row by
+    row); returns their paths. `source`: the CSV's path, or a binary file object — which
+    may still be growing (sms_copy.SmsStream.reader): then the CSV is read once, as it is
+    written, and `text_widths` (the widest value in bytes of each text column, by name)
+    must be known beforehand. Without them a first pass over the text columns finds them."""
+    names = [v.name for v in variables]
+    text = [i for i, v in enumerate(variables) if _is_text(v)]
+    if text_widths is not None:
+        widths = {i: max(text_widths[names[i]], 1) for i in text}
+    else:
         widths = dict.fromkeys(text, 1)
-        if text:  # a first pass over the text columns only: the files need their widths first
-            for chunk in _chunks(csv_path, [variables[i] for i in text]):
+        if text:  # the files need their widths first
+            for chunk in _chunks(source, [variables[i] for i in text]):
                 for i in text:
                     encoded = _utf8(chunk[names[i]])
                     if len(encoded):
                         widths[i] = max(widths[i], int(np.strings.str_len(encoded).max()))
-        columns = stat_columns(variables, widths)
-        folder = csv_path.parent
-        with (
-            statfiles.DtaWriter(folder / f"{table}.dta", columns) as dta,
-            statfiles.SavWriter(folder / f"{table}.sav", columns) as sav,
-        ):
-            for chunk in _chunks(csv_path, variables):
-                arrays = [_array(chunk[v.name], v) for v in variables]
-                dta.write_columns(arrays)
-                sav.write_columns(arrays)
-    finally:
-        compressing.join()  # the ZIP takes one member at a time
-    for writer, suffix in ((dta, ".dta"), (sav, ".sav")):
+    columns = stat_columns(variables, widths)
+    paths = [folder / f"{table}.dta", folder / f"{table}.sav"]
+    with (
+        statfiles.DtaWriter(paths[0], columns) as dta,
+        statfiles.SavWriter(paths[1], columns) as sav,
+    ):
+        for chunk in _chunks(source, variables):
+            arrays = [_array(chunk[v.name], v) for v in variables]
+            dta.write_columns(arrays)
+            sav.write_columns(arrays)
+    for writer in (dta, sav):
         note_truncation(variables, writer.result)
-        zf.write(folder / f"{table}{suffix}", f"{table}{suffix}")
-        (folder / f"{table}{suffix}").unlink()
+    return paths
+
+
+def add_csv_members(zf: zipfile.ZipFile, table: str, csv_path: Path, stat_paths: list[Path]):
+    """Add the table's CSV and its stat files to the ZIP, removing the stat files."""
+    deflate.add_file(zf, csv_path, f"{table}.csv")
+    for path in stat_paths:
+        deflate.add_file(zf, path, f"{table}{path.suffix}")
+        path.unlink()
 
 
 def _is_text(variable: Variable) -> bool:
@@ -207,7 +228,7 @@ def _is_text(variable: Variable) -> bool:
     }  # fmt: skip
 
 
-def _chunks(path: Path, variables: Sequence[Variable]):
+def _chunks(path: Path | IO[bytes], variables: Sequence[Variable]):
     """The CSV's `variables` in chunks: numbers parsed by the C parser (empty = NaN), the
     rest as text with empty kept as ""."""
     numeric = [v.name for v in variables if not v.value_labels and v.type in NUMERIC]

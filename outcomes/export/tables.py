@@ -28,7 +28,6 @@ from django.db import connection
 from django.utils import timezone
 
 from outcomes import analysis_data
-from outcomes.background import Background
 from outcomes.export import sms_copy
 from outcomes.export.codebook import (
     CODEBOOK_FIELDS,
@@ -38,7 +37,12 @@ from outcomes.export.codebook import (
     safe_name,
 )
 from outcomes.export.frames import frame_members
-from outcomes.export.members import TableMember, csv_table_members
+from outcomes.export.members import (
+    TableMember,
+    add_csv_members,
+    csv_stat_files,
+    csv_table_members,
+)
 from outcomes.export.shift import SHIFT_DAYS, Shifter
 from outcomes.models import (
     ExportJob,
@@ -70,9 +74,8 @@ class Builder:
         self.shifter = Shifter(job.shift_dates)
         self.codebook: list[Variable] = []
         self.zone = self.trial_zone()
-        self._sms_copy: Background | None = None  # sms_start's COPY, while it runs
+        self._sms_stream: sms_copy.SmsStream | None = None  # sms_start's COPY
         self._sms_dir: tempfile.TemporaryDirectory | None = None
-        self._sms_count = 0
         arms = list(Arm.objects.filter(trial=self.trial).order_by("order", "pk"))
         if job.blinded:
             codes = blinding.blind_codes(self.trial)
@@ -323,11 +326,12 @@ class Builder:
     def sms_start(self) -> None:
         """The SMS table's variables; and on PostgreSQL, when not inside a transaction (the
         export task), start the server writing the table's CSV now, on a connection of its
-        own, so that its ~45 s at 100,000 participants (docs/PERFORMANCE.md) run on the
-        database's core while this process builds the other tables on the other. Inside a
-        transaction (the tests) a second connection would not see the uncommitted rows, so
-        sms() writes it then. The CSV is as of its own start, as each table is as of its
-        own read (the export is not one snapshot)."""
+        own (sms_copy.SmsStream), so that its ~50 s at 100,000 participants
+        (docs/PERFORMANCE.md) run on the database's core while this process builds the
+        other tables and then the SMS table's Stata and SPSS files from the CSV as it
+        grows. Inside a transaction (the tests) a second connection would not see the
+        uncommitted rows, so sms() writes it then. The CSV is as of its own start, as each
+        table is as of its own read (the export is not one snapshot)."""
         self._sms_questions = list(
             SmsQuestion.objects.filter(trial=self.trial)
             .order_by("order", "pk")
@@ -337,34 +341,50 @@ class Builder:
         if connection.vendor != "postgresql" or connection.in_atomic_block:
             return
         self._sms_dir = tempfile.TemporaryDirectory(dir=Path(self.zf.filename).parent)
-        path = Path(self._sms_dir.name) / "sms.csv"
         header = [v.name for v in self.codebook if v.table == "sms"]
-
-        def copy():
-            self._sms_count = sms_copy.sms_csv(self.trial, self.shifter, header, path)
-
-        self._sms_copy = Background(copy, name="export-sms-copy")
+        self._sms_stream = sms_copy.SmsStream(
+            self.trial, self.shifter, header, Path(self._sms_dir.name) / "sms.csv"
+        )
 
     def sms(self, first: int = 0, last: int = 100) -> int:
         """The SMS table (after sms_start); progress moves from `first` to `last` percent."""
-        if self._sms_copy is not None:
-            copying, self._sms_copy = self._sms_copy, None
-            copying.join()  # re-raises what the COPY raised
-            self.progress(first + (last - first) // 3, "Weekly SMS: Stata and SPSS files")
-            variables = [v for v in self.codebook if v.table == "sms"]
-            csv_table_members(self.zf, "sms", variables, Path(self._sms_dir.name) / "sms.csv")
-            return self._sms_count
+        if self._sms_stream is not None:
+            return self._sms_streamed(first, last)
         if connection.vendor == "postgresql":
             return self._sms_postgres("sms", first, last)
         return self.write_rows("sms", self._sms_rows(self._sms_questions, first, last))
 
+    def _sms_streamed(self, first: int, last: int) -> int:
+        """The stat files from the COPY's CSV as it grows, then the three members."""
+        stream = self._sms_stream
+        variables = [v for v in self.codebook if v.table == "sms"]
+        folder = Path(self._sms_dir.name)
+        self.progress(first + (last - first) // 3, "Weekly SMS: Stata and SPSS files")
+        width = stream.reply_width()
+        if width is None:  # not measured in the COPY's snapshot: measure the CSV itself
+            stream.join()
+            stat_paths = csv_stat_files(folder, "sms", variables, stream.path)
+        else:
+            try:
+                with stream.reader() as growing:
+                    stat_paths = csv_stat_files(
+                        folder, "sms", variables, growing, {"raw_reply": width}
+                    )
+            except Exception:
+                stream.join()  # the COPY's failure, if it failed, is the cause: raise it
+                raise
+            stream.join()  # it ended: did it end well?
+        self._sms_stream = None
+        add_csv_members(self.zf, "sms", stream.path, stat_paths)
+        return stream.count
+
     def close(self) -> None:
         """Wait for a COPY still running (a step before sms() failed: its result no longer
         matters) and remove its files."""
-        copying, self._sms_copy = self._sms_copy, None
+        stream, self._sms_stream = self._sms_stream, None
         try:
-            if copying is not None:
-                copying.wait()
+            if stream is not None:
+                stream.wait()
         finally:
             if self._sms_dir is not None:
                 self._sms_dir.cleanup()

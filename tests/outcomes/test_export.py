@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -571,26 +572,33 @@ def test_the_sms_copy_running_beside_the_other_tables_gives_the_same_bundle(
     codebook in the tables' order."""
     from django.db import transaction
 
-    from outcomes.export import tables
+    from outcomes.export import sms_copy
 
     people = [enroll(SUNDAY - dt.timedelta(days=d)) for d in (3, 4, 5)]
     weekly(at(SUNDAY, 18, 1))
     reply(people[0], "3", at(SUNDAY, 19))
-    reply(people[1], "nej tak", at(SUNDAY, 19, 5))
-    started = []
-    real = tables.Background
+    reply(people[1], "nej tak, ææ", at(SUNDAY, 19, 5))  # 13 bytes: the .dta's width
+    started, widths = [], []
+    real = sms_copy.Background
 
     def spy(work, *, name):
         started.append(name)
         return real(work, name=name)
 
-    monkeypatch.setattr(tables, "Background", spy)
+    monkeypatch.setattr(sms_copy, "Background", spy)
+    real_width = sms_copy.SmsStream.reply_width
+    monkeypatch.setattr(
+        sms_copy.SmsStream,
+        "reply_width",
+        lambda self: widths.append(real_width(self)) or widths[-1],
+    )
     beside = run_export(modic, statistician, blinded=True)
-    assert started == ["export-sms-copy"]
+    # The COPY, and the width queried in its snapshot on a third connection.
+    assert started == ["export-sms-copy", "export-sms-width"] and widths == [13]
     in_turn = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
     with transaction.atomic():
         export.export_build(in_turn)
-    assert started == ["export-sms-copy"]  # not again inside the transaction
+    assert len(started) == 2  # not again inside the transaction
 
     with zipfile.ZipFile(in_turn.file_path) as zf:
         expected = {name: zf.read(name) for name in zf.namelist()}
@@ -599,7 +607,7 @@ def test_the_sms_copy_running_beside_the_other_tables_gives_the_same_bundle(
     for name in sorted(MEMBERS):
         assert got[name] == expected[name], name
     assert read_csv(got["sms.csv"]) and any(
-        row["raw_reply"] == "nej tak" for row in read_csv(got["sms.csv"])
+        row["raw_reply"] == "nej tak, ææ" for row in read_csv(got["sms.csv"])
     )
     tables_in_order = [row["table"] for row in read_csv(got["codebook.csv"])]
     assert sorted(set(tables_in_order), key=tables_in_order.index) == TABLES
@@ -621,3 +629,78 @@ def test_a_failing_step_waits_for_the_sms_copy_and_leaves_no_files(
         export.export_build(job)
     assert list(Path(settings.EXPORT_DIR).rglob("*")) == []
     assert "export-sms-copy" not in {thread.name for thread in threading.enumerate()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_failing_midway_fails_the_export_with_its_own_error(
+    modic, data, statistician, monkeypatch, settings
+):
+    """The stat files are read from the CSV while the COPY writes it: a COPY that breaks
+    after some rows must not leave a bundle made from half a table."""
+    from outcomes.export import sms_copy
+
+    def broken(trial, shifter, header, path):
+        path.write_bytes((",".join(header) + "\n").encode() + b"1,1,2026-01-01,pain_days,1,")
+        raise RuntimeError("the COPY broke")
+
+    monkeypatch.setattr(sms_copy, "sms_csv", broken)
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    with pytest.raises(RuntimeError, match="the COPY broke"):
+        export.export_build(job)
+    assert list(Path(settings.EXPORT_DIR).rglob("*")) == []
+    assert not {"export-sms-copy", "export-sms-width"} & {t.name for t in threading.enumerate()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_without_a_connection_for_the_width_the_csv_is_measured_instead(
+    modic, data, statistician, enroll, weekly, reply, monkeypatch, caplog
+):
+    """The width query's connection is killed (as a pooler or max_connections would refuse
+    one): the export waits for the COPY, measures the finished CSV, and gives the bundle
+    it gives inside a transaction."""
+    from django.db import transaction
+
+    from outcomes.export import sms_copy
+
+    person = enroll(SUNDAY - dt.timedelta(days=3))
+    weekly(at(SUNDAY, 18, 1))
+    reply(person, "fire eller fem", at(SUNDAY, 19))
+    monkeypatch.setattr(sms_copy, "_REPLY_WIDTH", "SELECT pg_terminate_backend(pg_backend_pid())")
+    measured = run_export(modic, statistician, blinded=True)
+    assert "got no connection" in caplog.text
+    in_turn = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    with transaction.atomic():
+        export.export_build(in_turn)
+    with zipfile.ZipFile(in_turn.file_path) as zf:
+        expected = {name: zf.read(name) for name in zf.namelist()}
+    got = members(measured)
+    for name in sorted(MEMBERS):
+        assert got[name] == expected[name], name
+    assert any(row["raw_reply"] == "fire eller fem" for row in read_csv(got["sms.csv"]))
+
+
+def test_a_growing_file_is_read_to_its_end_as_it_is_written(tmp_path):
+    from outcomes.export.sms_copy import _Growing
+
+    path = tmp_path / "growing.csv"
+    path.touch()
+    finished = threading.Event()
+    pieces = [b"participant_id,week\n"] + [f"{i},{i % 62}\n".encode() for i in range(2000)]
+
+    def write():
+        with open(path, "ab") as out:
+            for i, piece in enumerate(pieces):
+                out.write(piece)
+                if i % 500 == 0:
+                    out.flush()
+                    time.sleep(0.06)  # longer than the reader's poll: it must wait, not stop
+        finished.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with io.BufferedReader(_Growing(path, finished)) as growing:
+        read = growing.read()
+    writer.join()
+    assert read == b"".join(pieces)
