@@ -43,5 +43,11 @@ def open_member(zf: zipfile.ZipFile, name: str) -> IO[bytes]:
 
 def add_file(zf: zipfile.ZipFile, path: Path, name: str) -> None:
     """`zf.write(path, name)` through open_member, copied in BLOCK pieces."""
-    with open(path, "rb") as source, open_member(zf, name) as member:
+    with open(path, "rb") as source:
+        add_stream(zf, source, name)
+
+
+def add_stream(zf: zipfile.ZipFile, source: IO[bytes], name: str) -> None:
+    """A member `name` holding what `source` gives until its end, copied in BLOCK pieces."""
+    with open_member(zf, name) as member:
         shutil.copyfileobj(source, member, BLOCK)

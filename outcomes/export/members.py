@@ -5,8 +5,9 @@ The CSV is streamed straight into the ZIP. Stata and SPSS need each text column'
 before the first row (fixed-width records), and the rows come from a database cursor that
 is read once, so the stat-file values are also spooled to a temporary file, in pickled
 chunks, while the widest text of each column is noted; when the table ends, the spool is
-read twice, once into each writer (outcomes/statfiles.py, which writes rows as they come:
-pyreadstat would need the whole table as a DataFrame). Memory: one chunk of rows.
+read once, each chunk turned into one array per column and written to both writers through
+their chunk path (outcomes/statfiles, which writes rows as they come: pyreadstat would need
+the whole table as a DataFrame). Memory: one chunk of rows.
 
 csv_table_members and csv_stat_files: a table whose CSV the database wrote (the SMS table on
 PostgreSQL); its Stata and SPSS files are made column-wise from that CSV, read in chunks,
@@ -96,11 +97,19 @@ class TableMember:
         self._spool.close()
         try:
             columns = stat_columns(self.variables, self.widths)
-            for suffix, write in ((".dta", statfiles.write_dta), (".sav", statfiles.write_sav)):
-                path = Path(self._tmp.name) / f"{self.table}{suffix}"
-                result = write(path, columns, self._spooled())
-                self._note_truncation(result)
-                deflate.add_file(self.zf, path, f"{self.table}{suffix}")
+            folder = Path(self._tmp.name)
+            paths = [folder / f"{self.table}.dta", folder / f"{self.table}.sav"]
+            with (
+                statfiles.DtaWriter(paths[0], columns) as dta,
+                statfiles.SavWriter(paths[1], columns) as sav,
+            ):
+                for chunk in self._spooled_chunks():
+                    arrays = stat_arrays(columns, chunk)
+                    dta.write_columns(arrays)
+                    sav.write_columns(arrays)
+            for writer, path in ((dta, paths[0]), (sav, paths[1])):
+                self._note_truncation(writer.result)
+                deflate.add_file(self.zf, path, path.name)
                 path.unlink()
         finally:
             self._tmp.cleanup()
@@ -118,17 +127,34 @@ class TableMember:
             pickle.dump(self._chunk, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
             self._chunk = []
 
-    def _spooled(self) -> Iterator[list]:
+    def _spooled_chunks(self) -> Iterator[list[list]]:
         with open(self._spool_path, "rb") as spool:
             while True:
                 try:
-                    chunk = pickle.load(spool)  # noqa: S301 (our own temporary file)
+                    yield pickle.load(spool)  # noqa: S301 (our own temporary file)
                 except EOFError:
                     return
-                yield from chunk
 
     def _note_truncation(self, result) -> None:
         note_truncation(self.variables, result)
+
+
+# The chunk path's array per column kind, from stat_value's values (None is NaN or NaT).
+# Date-times go in at microseconds, exact for Python's datetime; the writers floor them to
+# milliseconds as their row path does.
+_STAT_DTYPES = {"number": np.float64, "date": "datetime64[D]", "datetime": "datetime64[us]"}
+
+
+def stat_arrays(columns: Sequence[statfiles.Column], rows: list[list]) -> list[np.ndarray]:
+    """A chunk of stat_value rows as the writers' chunk path takes it, one array per
+    column: the same file bytes as writing the rows one by one (the writers' contract),
+    without the row path's Python work per value — most of the time the allocation log and
+    the screening log took (~10 s of the export at 100,000 participants)."""
+    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return [
+        np.array(values, dtype=_STAT_DTYPES.get(column.kind, object))
+        for column, values in zip(columns, by_column, strict=True)
+    ]
 
 
 def stat_columns(variables: Sequence[Variable], widths: dict[int, int]) -> list[statfiles.Column]:

@@ -28,7 +28,8 @@ from django.db import connection
 from django.utils import timezone
 
 from outcomes import analysis_data
-from outcomes.export import sms_copy
+from outcomes.background import Background
+from outcomes.export import deflate, sms_copy
 from outcomes.export.codebook import (
     CODEBOOK_FIELDS,
     YES_NO,
@@ -39,7 +40,6 @@ from outcomes.export.codebook import (
 from outcomes.export.frames import frame_members
 from outcomes.export.members import (
     TableMember,
-    add_csv_members,
     csv_stat_files,
     csv_table_members,
 )
@@ -355,28 +355,42 @@ class Builder:
         return self.write_rows("sms", self._sms_rows(self._sms_questions, first, last))
 
     def _sms_streamed(self, first: int, last: int) -> int:
-        """The stat files from the COPY's CSV as it grows, then the three members."""
+        """The stat files from the COPY's CSV as it grows, while a thread deflates the CSV
+        into its ZIP member, also as it grows (the ZIP is free: the other tables are done);
+        then the stat files' members."""
         stream = self._sms_stream
         variables = [v for v in self.codebook if v.table == "sms"]
         folder = Path(self._sms_dir.name)
         self.progress(first + (last - first) // 3, "Weekly SMS: Stata and SPSS files")
-        width = stream.reply_width()
-        if width is None:  # not measured in the COPY's snapshot: measure the CSV itself
-            stream.join()
-            stat_paths = csv_stat_files(folder, "sms", variables, stream.path)
-        else:
-            try:
+        compressing = Background(
+            lambda: self._sms_csv_member(stream), name="export-sms-compress"
+        )  # fmt: skip
+        try:
+            width = stream.reply_width()
+            if width is None:  # not measured in the COPY's snapshot: measure the CSV itself
+                stream.join()
+                stat_paths = csv_stat_files(folder, "sms", variables, stream.path)
+            else:
                 with stream.reader() as growing:
                     stat_paths = csv_stat_files(
                         folder, "sms", variables, growing, {"raw_reply": width}
                     )
-            except Exception:
-                stream.join()  # the COPY's failure, if it failed, is the cause: raise it
-                raise
-            stream.join()  # it ended: did it end well?
+        except Exception:
+            compressing.wait()
+            stream.join()  # the COPY's failure, if it failed, is the cause: raise it
+            raise
+        compressing.wait()  # the ZIP takes one member at a time, and this one is open
+        stream.join()  # it ended: did it end well?
+        compressing.join()
         self._sms_stream = None
-        add_csv_members(self.zf, "sms", stream.path, stat_paths)
+        for path in stat_paths:
+            deflate.add_file(self.zf, path, f"sms{path.suffix}")
+            path.unlink()
         return stream.count
+
+    def _sms_csv_member(self, stream: sms_copy.SmsStream) -> None:
+        with stream.reader() as growing:
+            deflate.add_stream(self.zf, growing, "sms.csv")
 
     def close(self) -> None:
         """Wait for a COPY still running (a step before sms() failed: its result no longer
