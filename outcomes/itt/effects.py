@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+import statsmodels.api as sm
 from scipy import stats
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
@@ -21,6 +21,7 @@ from statsmodels.tools.sm_exceptions import (
 from outcomes.itt._common import (
     _check_arms,
     _describe,
+    _design,
     _identifiable,
     _labels,
     _mean_sd,
@@ -80,7 +81,7 @@ def continuous_outcome(
         mean, sd = _mean_sd(values)
         summaries.append(ArmSummary(str(code), name, int(in_arm.sum()), len(values), mean, sd))
     treat = (data[arm] == arms[1]).astype(float)
-    used, formula, n_missing = _model_frame(data, y, treat, covariates, factors)
+    used, terms, n_missing = _model_frame(data, y, treat, covariates, factors)
     method = ADJUSTED_OLS_METHOD.format(covariates=_describe(covariates, factors))
     return ContinuousResult(
         outcome=outcome,
@@ -88,7 +89,7 @@ def continuous_outcome(
         visit=visit,
         arms=(summaries[0], summaries[1]),
         unadjusted=_pooled_difference(groups[0], groups[1]),
-        adjusted=_ols_adjusted(used, formula, method),
+        adjusted=_ols_adjusted(used, terms, method),
         n_missing_covariate=n_missing,
     )
 
@@ -126,10 +127,11 @@ def risk_difference(events0: int, n0: int, events1: int, n1: int) -> Estimate:
     return Estimate(difference, lower, upper, p, n0 + n1, WALD_METHOD)
 
 
-def _logit_adjusted(used: pd.DataFrame, formula: str, method: str) -> Estimate:
+def _logit_adjusted(used: pd.DataFrame, terms: Sequence[str], method: str) -> Estimate:
     """Adjusted odds ratio; separation and non-convergence give None with a reason."""
     n = len(used)
-    reason = _identifiable(used, formula)
+    exog = _design(used, terms)
+    reason = _identifiable(used, exog)
     if reason:
         return _not_estimable(n, method, reason)
     by_arm = used.groupby("treat")["y"].agg(["sum", "count"])
@@ -138,7 +140,8 @@ def _logit_adjusted(used: pd.DataFrame, formula: str, method: str) -> Estimate:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = smf.logit(formula, data=used).fit(method="newton", maxiter=100, disp=0)
+            model = sm.Logit(used["y"].astype(float), exog)
+            fit = model.fit(method="newton", maxiter=100, disp=0)
         except (PerfectSeparationError, np.linalg.LinAlgError, ValueError) as error:
             return _not_estimable(n, method, f"The model could not be fitted: {error}")
     kinds = {type(w.message) for w in caught}
@@ -187,7 +190,7 @@ def binary_outcome(
         )
     reference, comparison = summaries
     treat = (data[arm] == arms[1]).astype(float)
-    used, formula, n_missing = _model_frame(data, y, treat, covariates, factors)
+    used, terms, n_missing = _model_frame(data, y, treat, covariates, factors)
     method = LOGIT_METHOD.format(covariates=_describe(covariates, factors))
     return BinaryResult(
         outcome=outcome,
@@ -197,6 +200,6 @@ def binary_outcome(
         risk_difference=risk_difference(
             reference.n_events, reference.n_analysed, comparison.n_events, comparison.n_analysed
         ),
-        odds_ratio=_logit_adjusted(used, formula, method),
+        odds_ratio=_logit_adjusted(used, terms, method),
         n_missing_covariate=n_missing,
     )
