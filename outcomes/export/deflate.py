@@ -32,22 +32,29 @@ LEVEL = 1
 BLOCK = 1 << 20
 
 
-def open_member(zf: zipfile.ZipFile, name: str) -> IO[bytes]:
-    """`zf.open(name, "w")` (ZIP64-ready: sizes are not known in advance), deflated by
-    ISA-L when the archive is ZIP_DEFLATED."""
-    member = zf.open(name, "w", force_zip64=True)
+def open_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo) -> IO[bytes]:
+    """`zf.open(member, "w")`, deflated by ISA-L (at LEVEL, whatever the archive's
+    compresslevel) when the archive is ZIP_DEFLATED. A name: ZIP64-ready, the size not
+    being known in advance; a ZipInfo with its file_size: ZIP64 only if that needs it."""
+    if isinstance(member, zipfile.ZipInfo):
+        member = zf.open(member, "w")
+    else:
+        member = zf.open(member, "w", force_zip64=True)
     if zf.compression == zipfile.ZIP_DEFLATED and hasattr(member, "_compressor"):
         member._compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
     return member
 
 
 def add_file(zf: zipfile.ZipFile, path: Path, name: str) -> None:
-    """`zf.write(path, name)` through open_member, copied in BLOCK pieces."""
+    """`zf.write(path, name)` through open_member (the file's time, mode and size in the
+    member's header, as zf.write puts them), copied in BLOCK pieces."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = zf.compression
     with open(path, "rb") as source:
-        add_stream(zf, source, name)
+        add_stream(zf, source, info)
 
 
-def add_stream(zf: zipfile.ZipFile, source: IO[bytes], name: str) -> None:
-    """A member `name` holding what `source` gives until its end, copied in BLOCK pieces."""
-    with open_member(zf, name) as member:
-        shutil.copyfileobj(source, member, BLOCK)
+def add_stream(zf: zipfile.ZipFile, source: IO[bytes], member: str | zipfile.ZipInfo) -> None:
+    """A member holding what `source` gives until its end, copied in BLOCK pieces."""
+    with open_member(zf, member) as handle:
+        shutil.copyfileobj(source, handle, BLOCK)

@@ -219,7 +219,8 @@ def csv_stat_files(
         widths = {i: max(text_widths[names[i]], 1) for i in text}
     else:
         widths = dict.fromkeys(text, 1)
-        if text:  # the files need their widths first
+        if text:  # the files need their widths first: two passes, so a file, not a stream
+            assert isinstance(source, Path), "a stream is read once: give text_widths"
             for chunk in _chunks(source, [variables[i] for i in text]):
                 for i in text:
                     encoded = _utf8(chunk[names[i]])

@@ -21,7 +21,7 @@ import logging
 import threading
 from pathlib import Path
 
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from outcomes.background import Background
 from outcomes.export.shift import Shifter
@@ -64,13 +64,20 @@ def sms_csv(trial: Trial, shifter: Shifter, header: list[str], path: Path) -> in
                 _QUERY.format(**_names()), {"trial": trial.pk, "zone": trial.time_zone}
             )
             # Binary: psycopg2 then writes each row's bytes as the server sent them (UTF-8,
-            # the database's encoding), where a text file would decode and re-encode them.
+            # the connection's client encoding), where a text file would decode and
+            # re-encode them.
             with open(path, "wb", buffering=WRITE_BUFFER) as out:
                 out.write((",".join(header) + "\n").encode())
-                cursor.copy_expert(f"COPY ({query.decode()}) TO STDOUT WITH (FORMAT csv)", out)
+                # copy_expert's errors come as psycopg2's own: made django.db ones.
+                with connection.wrap_database_errors:
+                    cursor.copy_expert(f"COPY ({query.decode()}) TO STDOUT WITH (FORMAT csv)", out)
             rows = cursor.rowcount  # COPY reports the rows it wrote: no second scan to count
-        finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {SHIFT_TABLE}")
+        except BaseException:
+            # Not dropped here: a failed statement has aborted the transaction (both callers
+            # run inside one), whose rollback removes the table created in it, and a DROP
+            # would only replace the real error with "current transaction is aborted".
+            raise
+        cursor.execute(f"DROP TABLE IF EXISTS {SHIFT_TABLE}")
     return rows
 
 
@@ -79,7 +86,10 @@ def _load_shifts(cursor, trial: Trial, shifter: Shifter) -> None:
         "pk", flat=True
     )
     rows = "".join(f"{pk}\t{shifter.offset(pk)}\n" for pk in ids.iterator(chunk_size=20_000))
-    cursor.copy_expert(f"COPY {SHIFT_TABLE} (participant_id, days) FROM STDIN", io.StringIO(rows))
+    with connection.wrap_database_errors:
+        cursor.copy_expert(
+            f"COPY {SHIFT_TABLE} (participant_id, days) FROM STDIN", io.StringIO(rows)
+        )
     cursor.execute(f"ANALYZE {SHIFT_TABLE}")
 
 
@@ -120,13 +130,14 @@ ORDER BY w.participant_id, w.week, q."order", q.id
 """
 
 
-# The raw reply's widest value in bytes, as the query above writes it (the first reply to
-# each question sent), for the Stata and SPSS files, which need it before the first row.
+# The raw reply's widest value in UTF-8 bytes (the CSV's encoding, whatever the database's),
+# as the query above writes it (the first reply to each question sent), for the Stata and
+# SPSS files, which need it before the first row.
 _REPLY_WIDTH = """
-SELECT COALESCE(max(octet_length(NULLIF(left(body, 160), ''))), 0) FROM (
+SELECT COALESCE(max(octet_length(convert_to(NULLIF(left(body, 160), ''), 'UTF8'))), 0) FROM (
     SELECT DISTINCT ON (week_id, question_id) body
     FROM {inbound}
-    WHERE trial_id = %(trial)s AND question_id IS NOT NULL
+    WHERE trial_id = %(trial)s AND question_id IS NOT NULL AND week_id IS NOT NULL
     ORDER BY week_id, question_id, received_at, id
 ) first_replies
 """
@@ -142,8 +153,10 @@ class SmsStream:
     it is the width of exactly the rows the COPY writes — a reply arriving meanwhile is in
     neither — while the COPY starts at once. (Queried first on the COPY's own connection,
     the width would delay the export's longest step by ~3 s at 100,000 participants.) The
-    COPY's transaction stays open until the import has been done or has failed: a snapshot
-    can be imported only while its exporter's transaction is open.
+    COPY's transaction stays open until the width query has ended: a snapshot can be
+    imported only while its exporter's transaction is open. If the width query fails for
+    any database reason (no connection to be had, the snapshot refused), the export
+    measures the finished CSV instead: the width only lets the files be made sooner.
 
     Only outside a transaction, on PostgreSQL (Builder.sms_start decides): another
     connection does not see a transaction's own rows."""
@@ -183,10 +196,10 @@ class SmsStream:
                 cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
                 cursor.execute(_REPLY_WIDTH.format(**_names()), {"trial": self.trial.pk})
                 self._width = int(cursor.fetchone()[0])
-        except OperationalError:
-            # No connection to be had (max_connections, a pooler's limit): the export then
-            # measures the finished CSV instead (Builder.sms).
-            log.warning("SMS export: the reply width query got no connection", exc_info=True)
+        except DatabaseError as error:
+            # No connection to be had (max_connections, a pooler's limit), the snapshot
+            # refused: the export then measures the finished CSV instead (Builder.sms).
+            log.warning("SMS export: the reply width query failed (%s); measuring the CSV", error)
         except BaseException as exc:
             self._width_error = exc
             raise

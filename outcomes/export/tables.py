@@ -372,11 +372,13 @@ class Builder:
                 stat_paths = csv_stat_files(folder, "sms", variables, stream.path)
             else:
                 with stream.reader() as growing:
+                    # raw_reply is the table's one text column (a new one would need its
+                    # width queried too: csv_stat_files raises KeyError without it).
                     stat_paths = csv_stat_files(
                         folder, "sms", variables, growing, {"raw_reply": width}
                     )
-        except Exception:
-            compressing.wait()
+        except BaseException:
+            compressing.wait()  # its member is open: the ZIP could not even be closed
             stream.join()  # the COPY's failure, if it failed, is the cause: raise it
             raise
         compressing.wait()  # the ZIP takes one member at a time, and this one is open
@@ -393,8 +395,8 @@ class Builder:
             deflate.add_stream(self.zf, growing, "sms.csv")
 
     def close(self) -> None:
-        """Wait for a COPY still running (a step before sms() failed: its result no longer
-        matters) and remove its files."""
+        """Wait for a COPY still running (a step failed: its result no longer matters) and
+        remove its files."""
         stream, self._sms_stream = self._sms_stream, None
         try:
             if stream is not None:

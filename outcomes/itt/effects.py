@@ -149,8 +149,7 @@ def _logit_adjusted(used: pd.DataFrame, terms: Sequence[str], method: str) -> Es
         return _not_estimable(n, method, "Separation: a covariate predicts the outcome exactly.")
     if ConvergenceWarning in kinds or not fit.mle_retvals.get("converged", False):
         return _not_estimable(n, method, "The logistic regression did not converge.")
-    dummies = [name for name in fit.params.index if name == "treat" or name.startswith("C(")]
-    if HessianInversionWarning in kinds or (fit.params[dummies].abs() > MAX_LOG_ODDS).any():
+    if HessianInversionWarning in kinds or _quasi_separated(fit.params):
         return _not_estimable(n, method, "Quasi-separation: a group has no events or only events.")
     beta = float(fit.params["treat"])
     low, high = fit.conf_int(1 - CONFIDENCE).loc["treat"]
@@ -158,6 +157,14 @@ def _logit_adjusted(used: pd.DataFrame, terms: Sequence[str], method: str) -> Es
     if any(v is None for v in values):
         return _not_estimable(n, method, "The odds ratio or its CI is not finite.")
     return Estimate(values[0], values[1], values[2], values[3], n, method)
+
+
+def _quasi_separated(params: pd.Series) -> bool:
+    """A group coefficient (arm, or a factor level's dummy: `f<i>_<k>`, _model_frame's
+    names) so large that its group has no events or only events. (The dummies were once
+    named C(...) by patsy; since _model_frame codes them itself, only the arm was checked.)"""
+    groups = [name for name in params.index if name == "treat" or name.startswith("f")]
+    return bool((params[groups].abs() > MAX_LOG_ODDS).any())
 
 
 def binary_outcome(

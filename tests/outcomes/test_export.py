@@ -670,7 +670,7 @@ def test_without_a_connection_for_the_width_the_csv_is_measured_instead(
     reply(person, "fire eller fem", at(SUNDAY, 19))
     monkeypatch.setattr(sms_copy, "_REPLY_WIDTH", "SELECT pg_terminate_backend(pg_backend_pid())")
     measured = run_export(modic, statistician, blinded=True)
-    assert "got no connection" in caplog.text
+    assert "reply width query failed" in caplog.text
     in_turn = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
     with transaction.atomic():
         export.export_build(in_turn)
@@ -705,3 +705,21 @@ def test_a_growing_file_is_read_to_its_end_as_it_is_written(tmp_path):
         read = growing.read()
     writer.join()
     assert read == b"".join(pieces)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_the_server_refuses_fails_the_export_with_the_servers_error(
+    modic, data, statistician, monkeypatch, settings
+):
+    """The COPY runs inside a transaction: after the server's error the transaction is
+    aborted, and cleaning up in it would raise "current transaction is aborted" instead."""
+    from django.db import DataError
+
+    from outcomes.export import sms_copy
+
+    monkeypatch.setattr(sms_copy, "_QUERY", "SELECT 1 / 0")
+    job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
+    with pytest.raises(DataError, match="division by zero"):
+        export.export_build(job)
+    assert list(Path(settings.EXPORT_DIR).rglob("*")) == []

@@ -514,3 +514,14 @@ def test_weekly_sms_from_database_summaries_equals_weekly_sms_from_answers():
         cells, means, arms=ARMS, questions=["pain", "sick"], n_randomized={"A": 20, "B": 20}
     )
     assert summarised == direct
+
+
+def test_a_huge_coefficient_on_a_factor_level_counts_as_quasi_separation():
+    """The arm's and every factor level's dummy are checked, not the covariates or the
+    intercept (the dummies are named by _model_frame: f<factor>_<level>)."""
+    from outcomes.itt.effects import _quasi_separated
+
+    fine = pd.Series({"Intercept": -30.0, "treat": 0.4, "x0": 20.0, "f0_1": 1.2, "f1_2": -0.3})
+    assert not _quasi_separated(fine)
+    assert _quasi_separated(fine.replace({1.2: -22.0}))  # a factor level
+    assert _quasi_separated(fine.replace({0.4: 16.0}))  # the arm
