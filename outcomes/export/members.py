@@ -244,6 +244,11 @@ def csv_stat_files(
 def add_csv_members(zf: zipfile.ZipFile, table: str, csv_path: Path, stat_paths: list[Path]):
     """Add the table's CSV and its stat files to the ZIP, removing the stat files."""
     deflate.add_file(zf, csv_path, f"{table}.csv")
+    add_stat_members(zf, table, stat_paths)
+
+
+def add_stat_members(zf: zipfile.ZipFile, table: str, stat_paths: list[Path]) -> None:
+    """Add the table's stat files (csv_stat_files) to the ZIP, removing them."""
     for path in stat_paths:
         deflate.add_file(zf, path, f"{table}{path.suffix}")
         path.unlink()

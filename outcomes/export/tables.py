@@ -40,6 +40,7 @@ from outcomes.export.codebook import (
 from outcomes.export.frames import frame_members
 from outcomes.export.members import (
     TableMember,
+    add_stat_members,
     csv_stat_files,
     csv_table_members,
 )
@@ -362,9 +363,7 @@ class Builder:
         variables = [v for v in self.codebook if v.table == "sms"]
         folder = Path(self._sms_dir.name)
         self.progress(first + (last - first) // 3, "Weekly SMS: Stata and SPSS files")
-        compressing = Background(
-            lambda: self._sms_csv_member(stream), name="export-sms-compress"
-        )  # fmt: skip
+        compressing = Background(lambda: self._sms_csv_member(stream), name="export-sms-compress")
         try:
             width = stream.reply_width()
             if width is None:  # not measured in the COPY's snapshot: measure the CSV itself
@@ -385,9 +384,7 @@ class Builder:
         stream.join()  # it ended: did it end well?
         compressing.join()
         self._sms_stream = None
-        for path in stat_paths:
-            deflate.add_file(self.zf, path, f"sms{path.suffix}")
-            path.unlink()
+        add_stat_members(self.zf, "sms", stat_paths)
         return stream.count
 
     def _sms_csv_member(self, stream: sms_copy.SmsStream) -> None:
