@@ -5,9 +5,16 @@ Environment variables:
     SECRET_KEY          required unless DEBUG; a fixed development key is used only with DEBUG
     ALLOWED_HOSTS       comma-separated (default with DEBUG: localhost, 127.0.0.1)
     DATABASE_URL        e.g. postgres://user:pw@host:5432/db (default: SQLite file db.sqlite3)
+    CONN_MAX_AGE        seconds a database connection is kept between requests (default: 60,
+                        with DEBUG 0 = one per request)
+    CONN_HEALTH_CHECKS  "0" to skip checking a kept connection before reusing it (default: on)
+    BEHIND_TLS_PROXY    "1" when a proxy in front terminates TLS and sets X-Forwarded-Proto
+                        (overwriting any the client sent): only then is a request taken as
+                        https on that header's word (default: off)
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (unset: tasks run eagerly in process)
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
-    EXPORT_DIR          where export ZIPs are written (default: var/exports)
+    EXPORT_DIR          where export ZIPs are written (default: var/exports); a directory of
+                        its own, made 0700 (the bundles are 0600)
     EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
     EXPORT_STALE_MINUTES  a running export silent this long is marked failed (default: 20)
 """
@@ -104,10 +111,15 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Production keeps each connection for CONN_MAX_AGE seconds instead of opening one per
+# request, and checks a kept connection before the first query of each request
+# (CONN_HEALTH_CHECKS): after a PostgreSQL restart or failover, or a connection cut by a
+# firewall, the request reconnects instead of answering 500 (issue 15 §17).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0" if DEBUG else "60")),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -170,6 +182,12 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a proxy that terminates TLS, the request reaches Django over plain http and only
+# the proxy's X-Forwarded-Proto says it was https. Trusted only when BEHIND_TLS_PROXY says
+# such a proxy is in front and sets (overwrites) that header: otherwise any client could
+# send it and pass for https (Django's docs on SECURE_PROXY_SSL_HEADER).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
