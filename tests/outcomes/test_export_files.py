@@ -77,9 +77,7 @@ def test_an_existing_export_directory_open_to_others_is_closed(
     assert mode(Path(job.file_path)) == 0o600
 
 
-def test_a_shared_directory_is_refused_as_the_export_directory(
-    modic, manager, settings, tmp_path
-):
+def test_a_shared_directory_is_refused_as_the_export_directory(modic, manager, settings, tmp_path):
     """A sticky, world-writable directory such as /tmp is shared by design; closing it
     would break every other user of it, and files there are not the service's alone."""
     shared = tmp_path / "shared"
@@ -99,4 +97,3 @@ def run_export_expecting_failure(trial, user):
     assert export_run.delay(job.pk).get() == "failed"
     job.refresh_from_db()
     return job
-

@@ -46,9 +46,7 @@ def coordinator_login(transactional_db, modic, settings):
     return user.username
 
 
-def test_after_the_servers_connection_is_cut_the_next_request_succeeds(
-    coordinator_login, tmp_path
-):
+def test_after_the_servers_connection_is_cut_the_next_request_succeeds(coordinator_login, tmp_path):
     with gunicorn(tmp_path) as server:
         session = log_in(server, coordinator_login, PASSWORD)
         assert session.get(server.url + "/", timeout=30).status_code == 200
@@ -64,9 +62,7 @@ def test_after_the_servers_connection_is_cut_the_next_request_succeeds(
         assert server_backends(), "the server did not open a new connection"
 
 
-def test_without_health_checks_the_first_request_after_the_cut_fails(
-    coordinator_login, tmp_path
-):
+def test_without_health_checks_the_first_request_after_the_cut_fails(coordinator_login, tmp_path):
     """The failure the health checks prevent: a persistent connection the server closed is
     used as if alive, and the request answers 500. (Keeps the test above honest: the cut
     does reach the server's connection.)"""
