@@ -13,6 +13,8 @@ Environment variables:
                         https on that header's word (default: off)
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (unset: tasks run eagerly in process)
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
+    STATIC_ROOT         where `manage.py collectstatic` puts the static files that production
+                        serves (default: staticfiles/)
     EXPORT_DIR          where export ZIPs are written (default: var/exports); a directory of
                         its own, made 0700 (the bundles are 0600)
     EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
@@ -152,10 +154,26 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Copenhagen")
 USE_I18N = True
 USE_TZ = True
 
-# --- Static files ---------------------------------------------------------------------------
+# --- Static files (WhiteNoise; issue 15 §15) ------------------------------------------------
+# The application serves its own static files, in production too: WhiteNoise, right after
+# SecurityMiddleware (so the HTTPS redirect and HSTS still apply), answers /static/ from
+# STATIC_ROOT, which `manage.py collectstatic` fills with content-hashed, gzipped copies
+# (trial/staticfiles.py). With DEBUG on it reads the source folders instead, for runserver
+# too (runserver_nostatic hands /static/ to it), so development needs no collectstatic.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+INSTALLED_APPS.insert(
+    INSTALLED_APPS.index("django.contrib.staticfiles"), "whitenoise.runserver_nostatic"
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "trial.staticfiles.StaticFilesStorage"},
+}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

@@ -37,10 +37,21 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_deploy_check_is_clean_with_production_environment():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+def test_deploy_check_is_clean_with_production_environment(tmp_path):
+    """As the README's deployment steps: collectstatic, then the check."""
+    env = {**PRODUCTION, "STATIC_ROOT": str(tmp_path / "static")}
+    collected = manage("collectstatic", "--no-input", "-v", "0", env=env)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_deploy_check_warns_when_static_files_were_not_collected(tmp_path):
+    env = {**PRODUCTION, "STATIC_ROOT": str(tmp_path / "never-collected")}
+    result = manage("check", "--deploy", env=env)
+    assert "trial.W003" in result.stdout + result.stderr
+    assert "collectstatic" in result.stdout + result.stderr
 
 
 def test_production_without_a_secret_key_refuses_to_serve_and_fails_the_deploy_check():
