@@ -8,9 +8,15 @@ Environment variables:
     CONN_MAX_AGE        seconds a database connection is kept between requests (default: 60,
                         with DEBUG 0 = one per request)
     CONN_HEALTH_CHECKS  "0" to skip checking a kept connection before reusing it (default: on)
-    BEHIND_TLS_PROXY    "1" when a proxy in front terminates TLS and sets X-Forwarded-Proto
-                        (overwriting any the client sent): only then is a request taken as
-                        https on that header's word (default: off)
+    BEHIND_TLS_PROXY    "1" when a proxy in front terminates TLS, sets X-Forwarded-Proto
+                        (overwriting any the client sent) and appends the client's address to
+                        X-Forwarded-For: only then is a request taken as https on that
+                        header's word, and the login throttle counts failures against the
+                        address the proxy appended (default: off)
+    LOGIN_FAILURE_LIMIT failed logins before a lockout (default: 5)
+    LOGIN_COOLOFF_MINUTES  how long a lockout lasts, and how long failures count (default: 15)
+    LOGIN_LOCKOUT_BY    what is locked: "username+ip_address" (default: that username from
+                        that address), "ip_address", "username", or a comma-separated list
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (unset: tasks run eagerly in process)
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
     STATIC_ROOT         where `manage.py collectstatic` puts the static files that production
@@ -25,6 +31,7 @@ import os
 import secrets
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -147,6 +154,37 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Failed-login throttling (django-axes; issue 15 §14) -------------------------------------
+# Both login pages (ours and the admin's) authenticate through Django, where axes' backend
+# refuses a locked-out username and address before any password is checked, and its
+# middleware answers 429 with our page (trial.accounts.locked_out). LOGIN_FAILURE_LIMIT
+# failures within LOGIN_COOLOFF_MINUTES lock out for LOGIN_COOLOFF_MINUTES after the last one (a
+# further attempt, even with the right password, starts the cool-off again); a successful
+# login clears the count, and so does a password reset from the mailed link.
+# LOGIN_LOCKOUT_BY: "username+ip_address" (default) locks that username from that address
+# only, which stops guessing one account without letting anyone lock a clinician out of the
+# trial from elsewhere; "ip_address" or "username" alone, or a comma-separated list (locked
+# when any one of them reaches the limit), are the alternatives. Every failure is kept in
+# axes' access failure log, which superusers read in the admin (Axes → Access failures).
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env_list("LOGIN_LOCKOUT_BY", ["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "trial.accounts.locked_out"
+AXES_CLIENT_IP_CALLABLE = "trial.accounts.client_ip"
+AXES_VERBOSE = False  # no banner on every start; failures and lockouts are still logged
+# --- end of failed-login throttling ----------------------------------------------------------
 
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
