@@ -70,8 +70,10 @@ def gunicorn(log_dir: Path, **env: str) -> Iterator[Server]:
         }
     )
     log_path = log_dir / f"gunicorn-{port}.log"
+    # A generous worker timeout: the first request loads the URLconf and templates, which
+    # takes seconds on a machine busy with other tests.
     args = [str(Path(sys.executable).parent / "gunicorn"), "trial.wsgi", "--workers", "1",
-            "-b", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
+            "--timeout", "120", "-b", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             args, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
@@ -79,17 +81,17 @@ def gunicorn(log_dir: Path, **env: str) -> Iterator[Server]:
         )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             if process.poll() is not None:
                 raise RuntimeError("gunicorn exited: " + server.log()[-3000:])
             try:
-                if requests.get(server.url + "/accounts/login/", timeout=10).status_code == 200:
+                if requests.get(server.url + "/accounts/login/", timeout=60).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 60 s: " + server.log()[-3000:])
+                raise RuntimeError("gunicorn did not answer within 180 s: " + server.log()[-3000:])
             time.sleep(0.2)
         yield server
     finally:
@@ -105,7 +107,7 @@ def gunicorn(log_dir: Path, **env: str) -> Iterator[Server]:
 def log_in(server: Server, username: str, password: str) -> requests.Session:
     """A session logged in through the login form, as a browser would."""
     session = requests.Session()
-    session.get(server.url + "/accounts/login/", timeout=30)
+    session.get(server.url + "/accounts/login/", timeout=60)
     response = session.post(
         server.url + "/accounts/login/",
         data={
@@ -114,7 +116,7 @@ def log_in(server: Server, username: str, password: str) -> requests.Session:
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
         },
         headers={"Referer": server.url + "/accounts/login/"},
-        timeout=30,
+        timeout=60,
     )
     assert response.status_code == 200 and "sessionid" in session.cookies, server.log()[-3000:]
     return session

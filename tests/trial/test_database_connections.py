@@ -49,13 +49,13 @@ def coordinator_login(transactional_db, modic, settings):
 def test_after_the_servers_connection_is_cut_the_next_request_succeeds(coordinator_login, tmp_path):
     with gunicorn(tmp_path) as server:
         session = log_in(server, coordinator_login, PASSWORD)
-        assert session.get(server.url + "/", timeout=30).status_code == 200
+        assert session.get(server.url + "/", timeout=60).status_code == 200
         # Production keeps the connection after the response (CONN_MAX_AGE by default).
         kept = server_backends()
         assert kept, "the server closed its connection after the request"
         terminate(kept)
 
-        response = session.get(server.url + "/", timeout=30)
+        response = session.get(server.url + "/", timeout=60)
 
         assert response.status_code == 200, server.log()[-3000:]
         assert "MOD" in response.text
@@ -68,9 +68,9 @@ def test_without_health_checks_the_first_request_after_the_cut_fails(coordinator
     does reach the server's connection.)"""
     with gunicorn(tmp_path, CONN_HEALTH_CHECKS="0") as server:
         session = log_in(server, coordinator_login, PASSWORD)
-        assert session.get(server.url + "/", timeout=30).status_code == 200
+        assert session.get(server.url + "/", timeout=60).status_code == 200
         terminate(server_backends())
 
-        assert session.get(server.url + "/", timeout=30).status_code == 500
+        assert session.get(server.url + "/", timeout=60).status_code == 500
         # Django drops the broken connection at the end of that request; the next one works.
-        assert session.get(server.url + "/", timeout=30).status_code == 200
+        assert session.get(server.url + "/", timeout=60).status_code == 200
