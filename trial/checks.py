@@ -62,3 +62,22 @@ def twilio_credentials(app_configs, **kwargs):
             )
         )
     return warnings
+
+
+@register(Tags.staticfiles, deploy=True)
+def static_files_collected(app_configs, **kwargs):
+    """With DEBUG off WhiteNoise serves STATIC_ROOT, which only collectstatic fills."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    has_manifest = getattr(staticfiles_storage, "has_manifest", None)
+    if settings.DEBUG or has_manifest is None or has_manifest():
+        return []
+    return [
+        Warning(
+            f"Static files have not been collected into STATIC_ROOT ({settings.STATIC_ROOT}): "
+            "pages would be served without their styles and scripts.",
+            hint="Run `manage.py collectstatic --no-input` with the production environment "
+            "(again after every upgrade).",
+            id="trial.W003",
+        )
+    ]

@@ -5,9 +5,24 @@ Environment variables:
     SECRET_KEY          required unless DEBUG; a fixed development key is used only with DEBUG
     ALLOWED_HOSTS       comma-separated (default with DEBUG: localhost, 127.0.0.1)
     DATABASE_URL        e.g. postgres://user:pw@host:5432/db (default: SQLite file db.sqlite3)
+    CONN_MAX_AGE        seconds a database connection is kept between requests (default: 60,
+                        with DEBUG 0 = one per request)
+    CONN_HEALTH_CHECKS  "0" to skip checking a kept connection before reusing it (default: on)
+    BEHIND_TLS_PROXY    "1" when a proxy in front terminates TLS, sets X-Forwarded-Proto
+                        (overwriting any the client sent) and appends the client's address to
+                        X-Forwarded-For: only then is a request taken as https on that
+                        header's word, and the login throttle counts failures against the
+                        address the proxy appended (default: off)
+    LOGIN_FAILURE_LIMIT failed logins before a lockout (default: 5)
+    LOGIN_COOLOFF_MINUTES  how long a lockout lasts, and how long failures count (default: 15)
+    LOGIN_LOCKOUT_BY    what is locked: "username+ip_address" (default: that username from
+                        that address), "ip_address", "username", or a comma-separated list
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (unset: tasks run eagerly in process)
     TIME_ZONE           default Europe/Copenhagen; each trial also has its own zone
-    EXPORT_DIR          where export ZIPs are written (default: var/exports)
+    STATIC_ROOT         where `manage.py collectstatic` puts the static files that production
+                        serves (default: staticfiles/)
+    EXPORT_DIR          where export ZIPs are written (default: var/exports); a directory of
+                        its own, made 0700 (the bundles are 0600)
     EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
     EXPORT_STALE_MINUTES  a running export silent this long is marked failed (default: 20)
 """
@@ -16,6 +31,7 @@ import os
 import secrets
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -104,10 +120,15 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Production keeps each connection for CONN_MAX_AGE seconds instead of opening one per
+# request, and checks a kept connection before the first query of each request
+# (CONN_HEALTH_CHECKS): after a PostgreSQL restart or failover, or a connection cut by a
+# firewall, the request reconnects instead of answering 500 (issue 15 §17).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0" if DEBUG else "60")),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -134,16 +155,63 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Failed-login throttling (django-axes; issue 15 §14) -------------------------------------
+# Both login pages (ours and the admin's) authenticate through Django, where axes' backend
+# refuses a locked-out username and address before any password is checked, and its
+# middleware answers 429 with our page (trial.accounts.locked_out). LOGIN_FAILURE_LIMIT
+# failures within LOGIN_COOLOFF_MINUTES lock out for LOGIN_COOLOFF_MINUTES after the last one (a
+# further attempt, even with the right password, starts the cool-off again); a successful
+# login clears the count, and so does a password reset from the mailed link.
+# LOGIN_LOCKOUT_BY: "username+ip_address" (default) locks that username from that address
+# only, which stops guessing one account without letting anyone lock a clinician out of the
+# trial from elsewhere; "ip_address" or "username" alone, or a comma-separated list (locked
+# when any one of them reaches the limit), are the alternatives. Every failure is kept in
+# axes' access failure log, which superusers read in the admin (Axes → Access failures).
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env_list("LOGIN_LOCKOUT_BY", ["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "trial.accounts.locked_out"
+AXES_CLIENT_IP_CALLABLE = "trial.accounts.client_ip"
+AXES_VERBOSE = False  # no banner on every start; failures and lockouts are still logged
+# --- end of failed-login throttling ----------------------------------------------------------
+
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Copenhagen")
 USE_I18N = True
 USE_TZ = True
 
-# --- Static files ---------------------------------------------------------------------------
+# --- Static files (WhiteNoise; issue 15 §15) ------------------------------------------------
+# The application serves its own static files, in production too: WhiteNoise, right after
+# SecurityMiddleware (so the HTTPS redirect and HSTS still apply), answers /static/ from
+# STATIC_ROOT, which `manage.py collectstatic` fills with content-hashed, gzipped copies
+# (trial/staticfiles.py). With DEBUG on it reads the source folders instead, for runserver
+# too (runserver_nostatic hands /static/ to it), so development needs no collectstatic.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+INSTALLED_APPS.insert(
+    INSTALLED_APPS.index("django.contrib.staticfiles"), "whitenoise.runserver_nostatic"
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "trial.staticfiles.StaticFilesStorage"},
+}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -170,6 +238,12 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a proxy that terminates TLS, the request reaches Django over plain http and only
+# the proxy's X-Forwarded-Proto says it was https. Trusted only when BEHIND_TLS_PROXY says
+# such a proxy is in front and sets (overwrites) that header: otherwise any client could
+# send it and pass for https (Django's docs on SECURE_PROXY_SSL_HEADER).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from outcomes import admin_views, webhooks
+from trial import accounts
 
 admin.site.site_header = "Trial administration"
 admin.site.site_title = "Trial administration"
@@ -12,6 +13,51 @@ admin.site.index_template = "admin/trialdesk_index.html"
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # A user's own password (trial.accounts): change it, or reset it by e-mail. Our templates
+    # have names of their own, so the admin keeps its own password pages.
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="registration/password_changed.html"
+        ),
+        name="password_change_done",
+    ),
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(
+            form_class=accounts.PasswordResetForm,
+            template_name="registration/password_reset.html",
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password_reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="registration/password_reset_sent.html"
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        accounts.PasswordResetConfirmView.as_view(
+            template_name="registration/password_reset_new.html"
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registration/password_reset_finished.html"
+        ),
+        name="password_reset_complete",
+    ),
     # The results dashboard: custom views inside the admin site (outcomes.admin_views).
     path("admin/results/", admin.site.admin_view(admin_views.results_index), name="results_index"),
     path(

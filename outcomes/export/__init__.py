@@ -12,7 +12,8 @@ and codebook.csv, codebook.json (every variable of every table) and read_data.R.
 Modules: tables (what is read and how it is labelled; blinding; identifiers left out),
 members (one table → three files in bounded memory), codebook (names, codes, the R
 script), shift (optional per-participant date shift), jobs (the ExportJob's life: request,
-build, progress, stalled jobs). The job runs as a Celery task (outcomes.tasks.export_run).
+build, progress, stalled jobs), files (the bundle 0600 in a 0700 EXPORT_DIR). The job runs
+as a Celery task (outcomes.tasks.export_run).
 
 Memory: every table is streamed: read in chunks and written row by row; the Stata and SPSS
 files are written by outcomes.statfiles from a spool on disk. Only the participants and
@@ -28,6 +29,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from outcomes.export import files
 from outcomes.export.codebook import safe_name
 from outcomes.export.shift import Shifter
 from outcomes.export.tables import Builder
@@ -38,8 +40,7 @@ __all__ = ["Shifter", "export_build", "safe_name"]
 
 def export_build(job: ExportJob) -> Path:
     """Write the job's ZIP into settings.EXPORT_DIR, updating progress; returns its path."""
-    directory = Path(settings.EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = files.private_directory(Path(settings.EXPORT_DIR))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     name = f"{job.trial.code}-export-{job.pk}-{stamp}.zip"
     final = directory / f"{job.pk}-{secrets.token_hex(8)}.zip"
@@ -56,7 +57,10 @@ def export_build(job: ExportJob) -> Path:
         # Level 1: the tables are repetitive text and fixed-width records, which the fastest
         # DEFLATE level already shrinks several-fold; level 6 (the default) spent a quarter
         # of the export's time compressing for a few percent more (profiled at 10,000).
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with (
+            files.create_private(partial) as raw,
+            zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        ):
             builder = Builder(job, zf, progress)
             try:
                 # First, so that on PostgreSQL the server writes the SMS table (the longest
