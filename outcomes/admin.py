@@ -22,10 +22,11 @@ from outcomes.models import (
 )
 from trial import roles
 from trial.admin import ReadOnlyAdmin
+from trial.admin_scope import ScopedChoices, TrialScopedAdmin
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(ReadOnlyAdmin):
+class OutboundMessageAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "created_at",
         "trial",
@@ -61,7 +62,7 @@ class EQ5DValueSetAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(SimpleHistoryAdmin):
+class InstrumentAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     # baseline_variable is on the form like every model field; listed too, so a manager
     # sees which instrument gives a minimization factor its baseline value.
     list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
@@ -85,7 +86,7 @@ class InstrumentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsSchedule)
-class SmsScheduleAdmin(SimpleHistoryAdmin):
+class SmsScheduleAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "trial",
         "enabled",
@@ -99,13 +100,13 @@ class SmsScheduleAdmin(SimpleHistoryAdmin):
     list_select_related = ("trial",)
 
 
-class SmsQuestionTextInline(admin.TabularInline):
+class SmsQuestionTextInline(ScopedChoices, admin.TabularInline):
     model = SmsQuestionText
     extra = 1
 
 
 @admin.register(SmsLanguage)
-class SmsLanguageAdmin(SimpleHistoryAdmin):
+class SmsLanguageAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     list_display = ("name", "code", "trial")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -113,7 +114,7 @@ class SmsLanguageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsQuestion)
-class SmsQuestionAdmin(SimpleHistoryAdmin):
+class SmsQuestionAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     list_display = ("label", "code", "trial", "order", "min_value", "max_value")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -124,7 +125,7 @@ class SmsQuestionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyAdmin):
+class InboundMessageAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "received_at",
         "trial",
@@ -142,7 +143,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SmsWeek)
-class SmsWeekAdmin(ReadOnlyAdmin):
+class SmsWeekAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "participant",
         "week",
@@ -160,7 +161,7 @@ class SmsWeekAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SmsAnswer)
-class SmsAnswerAdmin(ReadOnlyAdmin):
+class SmsAnswerAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = ("participant", "week_number", "question", "value", "answered_at")
     list_filter = ("trial", "question")
     list_select_related = ("participant", "week", "question")

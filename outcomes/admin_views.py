@@ -28,12 +28,12 @@ from trial.models import Trial
 def _trial(request: HttpRequest, code: str) -> Trial:
     if not roles.can_view_balance(request.user):
         raise PermissionDenied("Results are for statisticians and trial managers.")
-    return get_object_or_404(roles.trials_for(request.user), code=code)
+    return get_object_or_404(roles.trials_for(request.user, roles.can_view_balance), code=code)
 
 
 def results_index(request: HttpRequest) -> HttpResponse:
     """The trials whose results this user may see."""
-    trials = roles.trials_for(request.user) if roles.can_view_balance(request.user) else []
+    trials = roles.trials_for(request.user, roles.can_view_balance)
     context = {**admin.site.each_context(request), "title": "Trial results", "trials": trials}
     return render(request, "admin/trial_results_index.html", context)
 
@@ -55,7 +55,7 @@ def trial_results(request: HttpRequest, code: str) -> HttpResponse:
         "trial": trial,
         "r": results,
         "table1_head": list(zip(results.table1.columns, results.table1.n, strict=True)),
-        "can_unblind": roles.is_trial_manager(request.user) and trial.unblinded_at is None,
+        "can_unblind": roles.is_trial_manager(request.user, trial) and trial.unblinded_at is None,
         "exports": [(job, _job_status(job)) for job in _visible_jobs(request, trial)[:5]],
     }
     return render(request, "admin/trial_results.html", context)
@@ -96,7 +96,7 @@ class UnblindForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def trial_unblind(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code)
-    if not roles.is_trial_manager(request.user):
+    if not roles.is_trial_manager(request.user, trial):
         raise PermissionDenied("Only a trial manager can unblind a trial.")
     form = UnblindForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -122,7 +122,7 @@ def trial_unblind(request: HttpRequest, code: str) -> HttpResponse:
 def _visible_jobs(request: HttpRequest, trial: Trial):
     """A trial manager sees every export of the trial; anyone else only their own."""
     jobs = ExportJob.objects.filter(trial=trial).select_related("requested_by", "trial")
-    if not roles.is_trial_manager(request.user):
+    if not roles.is_trial_manager(request.user, trial):
         jobs = jobs.filter(requested_by=request.user)
     if blinding.is_blinded(request.user, trial):
         # Someone blinded now (e.g. no longer a trial manager) gets no export with names.

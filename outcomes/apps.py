@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class OutcomesConfig(AppConfig):
@@ -7,13 +7,6 @@ class OutcomesConfig(AppConfig):
     verbose_name = "Outcomes"
 
     def ready(self) -> None:
-        from trial.roles import ensure_role_groups
-
-        # post_migrate is sent once per app, in INSTALLED_APPS order, and django.contrib.auth
-        # creates each app's permissions on it. Ours is the last app, so by this app's signal
-        # every permission the roles need exists (and a test-database flush re-sends it).
-        post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="ensure_role_groups")
-
         # The weekly SMS configuration is cached per process (outcomes.tracking.sms_config);
         # any change to it clears the cache.
         from outcomes import tracking

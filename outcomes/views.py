@@ -88,9 +88,9 @@ def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 # --- Weekly SMS: conversation, response grid, opt-out/opt-in reported to staff ----------------
 
 
-def _can_record_sms_consent(user) -> bool:
+def _can_record_sms_consent(user, trial) -> bool:
     """Coordinators and trial managers record an opt-out or opt-in told to them."""
-    return roles.has_role(user, roles.COORDINATOR, roles.TRIAL_MANAGER)
+    return roles.has_role(user, roles.COORDINATOR, roles.TRIAL_MANAGER, trial=trial)
 
 
 class SmsConsentForm(Form):
@@ -116,7 +116,7 @@ def participant_sms(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 participant, request.GET.get("page")
             ),
             "sms_status": sms_selectors.participant_sms_status(participant),
-            "can_record_consent": _can_record_sms_consent(request.user),
+            "can_record_consent": _can_record_sms_consent(request.user, trial),
         },
     )
 

@@ -17,10 +17,11 @@ from participants.models import (
     Visit,
 )
 from trial.admin import ReadOnlyAdmin
+from trial.admin_scope import TrialScopedAdmin
 
 
 @admin.register(ScreeningRecord)
-class ScreeningRecordAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class ScreeningRecordAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = ("pk", "trial", "site", "initials", "screened_on", "outcome", "screened_by")
     list_filter = ("trial", "site", "outcome")
     list_select_related = ("trial", "site", "screened_by")
@@ -28,7 +29,7 @@ class ScreeningRecordAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class ParticipantAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = ("__str__", "trial", "site", "status", "consent_date", "randomized_on")
     list_filter = ("trial", "site", "status")
     list_select_related = ("trial", "site")
@@ -36,7 +37,7 @@ class ParticipantAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ReadOnlyAdmin):
+class AllocationAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "sequence",
         "trial",
@@ -52,14 +53,14 @@ class AllocationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FactorLevelCount)
-class FactorLevelCountAdmin(ReadOnlyAdmin):
+class FactorLevelCountAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     list_display = ("level", "arm", "count")
     list_filter = ("trial",)
     list_select_related = ("level__factor", "arm")
 
 
 @admin.register(Visit)
-class VisitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class VisitAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
     """Visits and their audit trail (attendance, misses, re-planning with its reason)."""
 
     list_display = (
@@ -79,7 +80,8 @@ class VisitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(ReadOnlyAdmin):
+class StatusChangeAdmin(TrialScopedAdmin, ReadOnlyAdmin):
+    trial_lookup = "participant__trial"
     list_display = (
         "participant",
         "from_status",
@@ -95,7 +97,8 @@ class StatusChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(ReadOnlyAdmin):
+class ContactAttemptAdmin(TrialScopedAdmin, ReadOnlyAdmin):
+    trial_lookup = "participant__trial"
     list_display = ("participant", "visit", "method", "result", "by", "at")
     list_filter = ("method", "result")
     list_select_related = ("participant", "visit__definition", "by")

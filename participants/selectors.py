@@ -126,7 +126,7 @@ def criteria_for(trial: Trial) -> list[EligibilityCriterion]:
 
 def participants_visible_to(user, trial: Trial) -> QuerySet[Participant]:
     """Participants of the sites the user works at, with what list pages show."""
-    if not roles.can_view_participants(user):
+    if not roles.can_view_participants(user, trial):
         return Participant.objects.none()
     return Participant.objects.filter(
         trial=trial, site__in=roles.sites_for(user, trial)
@@ -134,7 +134,7 @@ def participants_visible_to(user, trial: Trial) -> QuerySet[Participant]:
 
 
 def screenings_visible_to(user, trial: Trial) -> QuerySet[ScreeningRecord]:
-    if not roles.can_enroll(user):
+    if not roles.can_enroll(user, trial):
         return ScreeningRecord.objects.none()
     return ScreeningRecord.objects.filter(
         trial=trial, site__in=roles.sites_for(user, trial)
@@ -189,7 +189,7 @@ WORKLIST_BUCKETS = {
 
 def _followup_visits(user, trial: Trial) -> QuerySet[Visit]:
     visits = Visit.objects.filter(trial=trial)
-    if not roles.is_trial_manager(user):
+    if not roles.is_trial_manager(user, trial):
         visits = visits.filter(site__in=roles.sites_for(user, trial))
     return visits
 

@@ -31,7 +31,7 @@ def digest_recipients(trial: Trial) -> QuerySet[User]:
     """Active coordinators of the trial with an e-mail address."""
     return (
         User.objects.filter(
-            is_active=True, groups__name=roles.COORDINATOR, trial_memberships__trial=trial
+            is_active=True, trial_memberships__trial=trial, trial_memberships__coordinator=True
         )
         .exclude(email="")
         .order_by("pk")
@@ -43,8 +43,7 @@ def is_digest_recipient(user: User, trial: Trial) -> bool:
     return (
         user.is_active
         and trial.status in FOLLOWUP_STATUSES
-        and roles.has_role(user, roles.COORDINATOR)
-        and Membership.objects.filter(user=user, trial=trial).exists()
+        and Membership.objects.filter(user=user, trial=trial, coordinator=True).exists()
     )
 
 

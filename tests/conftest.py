@@ -72,7 +72,7 @@ def _test_server_settings(settings, tmp_path):
 
 @pytest.fixture
 def modic(db):
-    """The demo Modic trial, recruiting, with its two sites and demo users' groups."""
+    """The demo Modic trial, recruiting, with its two sites."""
     from trial.demo import build_modic_trial
 
     return build_modic_trial()
@@ -105,12 +105,12 @@ def coordinator(modic):
 
 @pytest.fixture
 def statistician(modic):
-    return factories.persona("Statistician", trial=modic, username="stat", staff=True)
+    return factories.persona("Statistician", trial=modic, username="stat")
 
 
 @pytest.fixture
 def manager(modic):
-    return factories.persona("Trial manager", trial=modic, username="mgr", staff=True)
+    return factories.persona("Trial manager", trial=modic, username="mgr")
 
 
 @pytest.fixture

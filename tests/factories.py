@@ -7,9 +7,10 @@ import datetime as dt
 import itertools
 
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from participants import services
+from trial import roles
 from trial.models import Membership, Trial
 
 _initials = itertools.cycle(["AB", "CD", "EF", "GH", "JK"])
@@ -26,14 +27,31 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def persona(
-    role: str, *, trial: Trial | None, sites=(), username: str, staff: bool = False
+    role: str | tuple[str, ...],
+    *,
+    trial: Trial | None,
+    sites=(),
+    username: str,
+    staff: bool = False,
 ) -> User:
-    user = UserFactory(username=username, is_staff=staff, first_name=role)
-    user.groups.add(Group.objects.get(name=role))
+    """A user holding `role` (or several roles) in `trial` at `sites` (none: all sites)."""
+    label = role if isinstance(role, str) else " & ".join(role)
+    user = UserFactory(username=username, is_staff=staff, first_name=label)
     if trial is not None:
-        membership = Membership.objects.create(user=user, trial=trial)
-        membership.sites.set(sites)
+        add_roles(user, trial, [role] if isinstance(role, str) else role, sites=sites)
     return user
+
+
+def add_roles(user, trial, role_names, *, sites=()) -> Membership:
+    """Give `user` these roles in `trial` (added to any they hold there)."""
+    membership, _ = Membership.objects.get_or_create(user=user, trial=trial)
+    for role in role_names:
+        setattr(membership, roles.ROLE_FIELDS[role], True)
+    membership.save()
+    if sites:
+        membership.sites.set(sites)
+    roles.forget(user)
+    return membership
 
 
 def eligible_answers(trial: Trial) -> dict[int, bool]:

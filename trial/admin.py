@@ -1,13 +1,19 @@
-"""Trial configuration, for trial managers.
+"""Trial configuration, for trial managers, and account administration, for superusers.
 
-After the first randomization, arms, factors, levels and minimization settings become
-read-only here (and the models refuse changes): the stored allocations must stay
-replayable. The page says why.
+A trial manager sees and changes only the trials they manage (trial.admin_scope). After the
+first randomization, arms, factors, levels and minimization settings become read-only here
+(and the models refuse changes): the stored allocations must stay replayable. The page says
+why.
 """
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from trial import roles, services
+from trial.admin_scope import TrialScopedAdmin
 from trial.models import (
     LOCKED_REASON,
     MINIMIZATION_SETTINGS,
@@ -119,7 +125,8 @@ class ConsentDocumentInline(admin.TabularInline):
 
 
 @admin.register(Trial)
-class TrialAdmin(SimpleHistoryAdmin):
+class TrialAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+    trial_lookup = "pk"
     list_display = (
         "code",
         "name",
@@ -177,6 +184,12 @@ class TrialAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return not _locked(obj) and super().has_delete_permission(request, obj)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Whoever sets up a trial manages it; nobody else does until they give out roles.
+            services.membership_add_trial_creator(trial=obj, by=request.user)
+
 
 class FactorLevelInline(FrozenInline):
     model = FactorLevel
@@ -187,7 +200,7 @@ class FactorLevelInline(FrozenInline):
 
 
 @admin.register(MinimizationFactor)
-class MinimizationFactorAdmin(SimpleHistoryAdmin):
+class MinimizationFactorAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     list_display = ("name", "trial", "kind", "variable", "weight", "order")
     list_filter = ("trial",)
     inlines = [FactorLevelInline]
@@ -218,11 +231,40 @@ class MinimizationFactorAdmin(SimpleHistoryAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class SuperusersOnly:
+    """Only superusers see or change these, whatever permissions an account was given."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
 @admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):
-    list_display = ("user", "trial", "site_list")
-    list_filter = ("trial",)
+class MembershipAdmin(SuperusersOnly, SimpleHistoryAdmin):
+    """Superusers only: trial managers change their trials' teams on each trial's team page,
+    which checks what may change and records it."""
+
+    list_display = ("user", "trial", "role_list", "site_list")
+    list_filter = ("trial", "trial_manager", "statistician", "coordinator", "clinician")
     filter_horizontal = ("sites",)
+
+    @admin.display(description=_("Roles"))
+    def role_list(self, obj):
+        held = roles.roles_of(obj)
+        return ", ".join(str(roles.ROLE_LABELS[r]) for r in roles.ALL_ROLES if r in held) or _(
+            "None"
+        )
 
     @admin.display(description="Sites")
     def site_list(self, obj):
@@ -234,8 +276,24 @@ class MembershipAdmin(SimpleHistoryAdmin):
         )
 
 
+# Account administration (users, passwords, the staff and superuser flags, groups) is for
+# superusers only: an account that could change users could make itself a superuser.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AccountAdmin(SuperusersOnly, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AccountGroupAdmin(SuperusersOnly, GroupAdmin):
+    pass
+
+
 @admin.register(BlindingLog)
-class BlindingLogAdmin(ReadOnlyAdmin):
+class BlindingLogAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     """The blinding audit: rows are written by trial.blinding only."""
 
     list_display = ("at", "trial", "user", "action", "what", "reason")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class TrialConfig(AppConfig):
@@ -12,3 +13,9 @@ class TrialConfig(AppConfig):
         )
 
         signals.connect()
+
+
+class TrialdeskAdminConfig(AdminConfig):
+    """django.contrib.admin with our site (trial.admin_site), which opens for trial roles."""
+
+    default_site = "trial.admin_site.TrialdeskAdminSite"

@@ -47,7 +47,7 @@ def blind_codes(trial: Trial) -> dict[int, str]:
 
 def is_blinded(user, trial: Trial) -> bool:
     """Does this user see neutral arm codes for this trial?"""
-    return trial.unblinded_at is None and not roles.is_trial_manager(user)
+    return trial.unblinded_at is None and not roles.is_trial_manager(user, trial)
 
 
 def arm_labels(user, trial: Trial, arms=None) -> dict[int, str]:
@@ -61,7 +61,7 @@ def arm_labels(user, trial: Trial, arms=None) -> dict[int, str]:
 
 def record_unblinded_view(*, user, trial: Trial, what: str, exported: bool = False) -> None:
     """Audit a trial manager seeing (or exporting) arm names while the trial is blinded."""
-    if trial.unblinded_at is None and roles.is_trial_manager(user):
+    if trial.unblinded_at is None and roles.is_trial_manager(user, trial):
         BlindingLog.objects.create(
             trial=trial,
             user=user,
@@ -74,7 +74,7 @@ def record_unblinded_view(*, user, trial: Trial, what: str, exported: bool = Fal
 def trial_unblind(*, trial: Trial, by, reason: str) -> Trial:
     """Unblind the trial for everyone who may see its results; needs a trial manager and a
     reason. Irreversible (a blind once broken cannot be restored)."""
-    if not roles.is_trial_manager(by):
+    if not roles.is_trial_manager(by, trial):
         raise PermissionDenied("Only a trial manager can unblind a trial.")
     reason = (reason or "").strip()
     if not reason:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from trial import roles
@@ -253,12 +253,17 @@ def create_demo_users(trial: Trial) -> list[DemoUser]:
         user.first_name = role
         user.last_name = "(demo)"
         user.email = f"{username}@trialdesk.example"
-        # Statisticians are staff for the results dashboard in the admin (no model rights).
-        user.is_staff = role in (roles.TRIAL_MANAGER, roles.STATISTICIAN)
+        # Not staff: the admin opens for the manager's and the statistician's roles in the
+        # trial (trial.admin_site); the staff flag is an account setting for superusers.
+        user.is_staff = False
         user.set_password(password)
         user.save()
-        user.groups.set([Group.objects.get(name=role)])
-        membership, _ = Membership.objects.get_or_create(user=user, trial=trial)
+        # The role is held in this trial only (trial.roles), on the membership.
+        membership, _ = Membership.objects.update_or_create(
+            user=user,
+            trial=trial,
+            defaults={field: r == role for r, field in roles.ROLE_FIELDS.items()},
+        )
         if site_codes:
             membership.sites.set(Site.objects.filter(trial=trial, code__in=site_codes))
         created.append(DemoUser(username, role, password))

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 LOCKED_REASON = (
@@ -442,14 +443,37 @@ class ConsentDocument(models.Model):
 
 
 class Membership(models.Model):
-    """A user's place in a trial. Roles are Django groups (see trial.roles); sites restrict
-    what the user sees and does. No sites means every site of the trial."""
+    """A user's place in a trial: the roles they hold in it and the sites they work at (none
+    listed: every site of the trial). Roles are per trial (trial.roles): holding one in this
+    trial gives nothing in another. Changed on the trial's team page by its trial managers
+    (trial.services.membership_change), one history row per change (who, when, before and
+    after). A membership with no role left grants nothing; it stays for its history."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trial_memberships"
     )
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="memberships")
-    sites = models.ManyToManyField(Site, blank=True, help_text="Empty: all sites of the trial.")
+    sites = models.ManyToManyField(Site, blank=True, help_text=_("Empty: all sites of the trial."))
+    clinician = models.BooleanField(
+        _("clinician"),
+        default=False,
+        help_text=_("Screens, consents, records baseline and randomizes at the listed sites."),
+    )
+    coordinator = models.BooleanField(
+        _("coordinator"),
+        default=False,
+        help_text=_("Follow-up at the listed sites: worklist, outcomes, weekly SMS."),
+    )
+    statistician = models.BooleanField(
+        _("statistician"),
+        default=False,
+        help_text=_("Results, balance and follow-up counts (blinded until unblinding)."),
+    )
+    trial_manager = models.BooleanField(
+        _("trial manager"),
+        default=False,
+        help_text=_("Everything in this trial: its configuration, its team and unblinding."),
+    )
     history = HistoricalRecords(m2m_fields=[sites])
 
     class Meta:

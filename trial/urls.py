@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from outcomes import admin_views, webhooks
 from trial import accounts
+from trial import views as trial_views
 
 admin.site.site_header = "Trial administration"
 admin.site.site_title = "Trial administration"
@@ -102,4 +103,8 @@ urlpatterns = [
     path("sms/inbound/", webhooks.sms_inbound, name="sms_inbound"),
     path("sms/status/", webhooks.sms_status, name="sms_status"),
     path("", include("participants.urls")),
+    # The trial's team (roles and sites per trial), for its trial managers. After the include
+    # above, which registers the "id" converter.
+    path("trials/<str:code>/team/", trial_views.team, name="trial_team"),
+    path("trials/<str:code>/team/<id:pk>/", trial_views.team_member, name="trial_team_member"),
 ]

@@ -40,9 +40,9 @@ PAGE_SIZE = 50
 
 
 def _trial(request: HttpRequest, code: str, allowed) -> Trial:
-    """The trial, if the user belongs to it and has a role for which `allowed` is true."""
+    """The trial, if the user holds a role in it for which `allowed(user, trial)` is true."""
     trial = get_object_or_404(Trial, code=code)
-    if not allowed(request.user) or not roles.belongs_to(request.user, trial):
+    if not allowed(request.user, trial):
         raise PermissionDenied("Your role does not give access to this page.")
     return trial
 
@@ -91,13 +91,17 @@ def home(request: HttpRequest) -> HttpResponse:
     trials = list(roles.trials_for(request.user))
     if len(trials) == 1:
         return redirect("trial_home", code=trials[0].code)
-    return render(request, "participants/home.html", {"trials": trials})
+    # Roles are per trial: each trial with the roles the user holds in it.
+    rows = [(t, roles.role_labels(request.user, t)) for t in trials]
+    return render(request, "participants/home.html", {"trials": rows})
 
 
 def trial_home(request: HttpRequest, code: str) -> HttpResponse:
-    if not roles.can_view_participants(request.user) and roles.can_view_balance(request.user):
-        return redirect("balance", code=code)
-    trial = _trial(request, code, roles.can_view_participants)
+    trial = get_object_or_404(Trial, code=code)
+    if not roles.can_view_participants(request.user, trial):
+        if roles.can_view_balance(request.user, trial):
+            return redirect("balance", code=code)
+        raise PermissionDenied("Your role does not give access to this page.")
     participants = selectors.participants_visible_to(request.user, trial)
     query = request.GET.get("q", "").strip()
     if query:
@@ -116,8 +120,10 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
             "query": query,
             # A list of arms is a tally of arms: clinicians, who enroll, see each
             # participant's arm only on that participant's page (allocation concealment).
-            "show_arms": roles.has_role(request.user, roles.COORDINATOR, roles.TRIAL_MANAGER)
-            and not roles.has_role(request.user, roles.CLINICIAN),
+            "show_arms": roles.has_role(
+                request.user, roles.COORDINATOR, roles.TRIAL_MANAGER, trial=trial
+            )
+            and not roles.has_role(request.user, roles.CLINICIAN, trial=trial),
         },
     )
 
@@ -219,7 +225,7 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
             .filter(participant=participant)
             .first(),
             "baseline_rows": _baseline_rows(config, participant),
-            "can_follow_up_here": roles.can_follow_up(request.user),
+            "can_follow_up_here": roles.can_follow_up(request.user, trial),
             **selectors.participant_timeline(participant, services.trial_today(trial)),
             "sms_status": (
                 sms_selectors.participant_sms_status(participant)

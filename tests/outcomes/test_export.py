@@ -513,9 +513,11 @@ def test_downloading_a_names_export_while_blinded_is_audited_and_refused_to_the_
     assert response.status_code == 200
     assert BlindingLog.objects.filter(action="exported").count() == before + 1
     # The same person, no longer a trial manager, is blinded: the names export is gone.
-    from django.contrib.auth.models import Group
+    from trial.models import Membership
 
-    manager.groups.set([Group.objects.get(name="Statistician")])
+    Membership.objects.filter(user=manager, trial=modic).update(
+        trial_manager=False, statistician=True
+    )
     client.force_login(type(manager).objects.get(pk=manager.pk))
     response = client.get(reverse("trial_export_download", args=[modic.code, job.pk]))
     assert response.status_code == 404

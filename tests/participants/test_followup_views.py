@@ -996,7 +996,8 @@ def test_a_visit_asked_for_under_another_trial_answers_404(client, modic, site1,
     other_trial = build_modic_trial(code="OTH")
     participant = randomized_participant(modic, site1, manager)
     w10 = visit_of(participant, "w10")
-    client.force_login(manager)  # a trial manager belongs to every trial
+    factories.add_roles(manager, other_trial, ["Trial manager"])  # manages both trials
+    client.force_login(manager)
     assert client.get(url("visit_attended", other_trial, w10.pk)).status_code == 404
     assert client.post(url("visit_missed", other_trial, w10.pk), {"reason": "x"}).status_code == 404
     assert client.get(url("contact_log", other_trial, participant.pk)).status_code == 404

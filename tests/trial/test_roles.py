@@ -37,10 +37,74 @@ def test_no_membership_means_no_trial_and_no_site(modic, site1, outsider):
     assert list(roles.sites_for(outsider, modic)) == []
 
 
-def test_trial_managers_belong_to_every_trial_and_work_at_every_site(modic, site2, manager):
+def test_a_trial_manager_manages_only_the_trials_they_hold_the_role_in(modic, site2, manager):
     other = build_modic_trial(code="OTHER")
-    assert roles.belongs_to(manager, other)
+    assert roles.is_trial_manager(manager, modic)
     assert roles.works_at(manager, modic, site2.pk)
+    assert not roles.is_trial_manager(manager, other)
+    assert not roles.belongs_to(manager, other)
+    assert list(roles.sites_for(manager, other)) == []
+    assert list(roles.trials_for(manager)) == [modic]
+
+
+def test_a_superuser_manages_every_trial_without_a_membership(modic, site2):
+    other = build_modic_trial(code="OTHER")
+    root = factories.UserFactory(username="root", is_superuser=True)
+    for trial in (modic, other):
+        assert roles.is_trial_manager(root, trial)
+        assert roles.belongs_to(root, trial)
+        assert roles.can_view_balance(root, trial)
+    assert roles.works_at(root, modic, site2.pk)
+    assert set(roles.trials_for(root)) == {modic, other}
+
+
+def test_roles_are_answered_for_the_trial_asked_about(modic, site1):
+    other = build_modic_trial(code="OTHER")
+    user = factories.persona("Clinician", trial=other, username="two-hats")
+    factories.add_roles(user, modic, ["Coordinator"], sites=[site1])
+    user = _fresh(user)
+    assert roles.role_names(user, other) == {"Clinician"}
+    assert roles.role_names(user, modic) == {"Coordinator"}
+    assert roles.can_enroll(user, other) and not roles.can_enroll(user, modic)
+    assert roles.can_follow_up(user, modic)
+    assert not roles.can_view_balance(user, modic) and not roles.can_view_balance(user, other)
+    # Without a trial: "in any trial", for navigation only.
+    assert roles.role_names(user) == {"Clinician", "Coordinator"}
+    assert roles.can_enroll(user)
+    assert list(roles.trials_for(user, roles.can_enroll)) == [other]
+    assert roles.membership_site_ids(user, modic) == {site1.pk}
+    assert roles.membership_site_ids(user, other) == frozenset()
+
+
+def test_several_roles_in_one_trial_add_up(modic):
+    user = factories.persona(("Clinician", "Statistician"), trial=modic, username="both")
+    assert roles.role_names(_fresh(user), modic) == {"Clinician", "Statistician"}
+    assert roles.can_enroll(user, modic) and roles.can_view_balance(user, modic)
+
+
+def test_a_membership_without_a_role_grants_nothing(modic, site1):
+    user = factories.UserFactory(username="former")
+    Membership.objects.create(user=user, trial=modic)
+    assert roles.role_names(user, modic) == frozenset()
+    assert not roles.belongs_to(user, modic)
+    assert roles.membership_site_ids(user, modic) is None
+    assert not roles.works_at(user, modic, site1.pk)
+    assert list(roles.trials_for(user)) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "staff", "allowed"),
+    [
+        ("Clinician", False, False),
+        ("Coordinator", False, False),
+        ("Statistician", False, True),
+        ("Trial manager", False, True),
+        ("Clinician", True, True),  # staff is an account setting a superuser gave
+    ],
+)
+def test_the_admin_opens_for_the_roles_whose_work_is_there(modic, role, staff, allowed):
+    user = factories.persona(role, trial=modic, username="u", staff=staff)
+    assert roles.may_use_admin(_fresh(user)) is allowed
 
 
 def test_a_site_of_another_trial_listed_by_mistake_grants_nothing_here(modic, site2):
@@ -52,14 +116,15 @@ def test_a_site_of_another_trial_listed_by_mistake_grants_nothing_here(modic, si
     assert list(roles.sites_for(user, modic)) == []
 
 
-def test_membership_is_read_once_per_request(modic, site1, clinician,
-                                             django_assert_num_queries):  # fmt: skip
+def test_roles_and_sites_are_read_once_per_request(modic, site1, clinician,
+                                                  django_assert_num_queries):  # fmt: skip
     user = _fresh(clinician)
-    roles.role_names(user)  # the groups: a query of its own, once
     with django_assert_num_queries(1):
         for _ in range(3):
             assert roles.belongs_to(user, modic)
             assert roles.works_at(user, modic, site1.pk)
+            assert roles.can_enroll(user, modic)
+            assert roles.can_enroll(user)
 
 
 @pytest.mark.parametrize("sites", [[], ["01"], ["01", "02"]])

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
@@ -52,7 +52,7 @@ from django.utils import timezone
 from outcomes.models import ExportJob, OutcomeEntry, SmsAnswer, SmsWeek
 from participants.models import Participant
 from participants.services import participant_randomize
-from trial import benchdata, roles
+from trial import benchdata
 from trial.models import Membership, Trial
 
 # Goals at the largest size (issue 6).
@@ -104,8 +104,10 @@ class Command(BaseCommand):
             )  # fmt: skip
             build[size] = time.perf_counter() - started
             self.stderr.write(f"built {size:,} participants in {build[size]:.0f} s")
-            for user in (coordinator, statistician):
-                Membership.objects.get_or_create(user=user, trial=trials[size])
+            for user, role in ((coordinator, "coordinator"), (statistician, "statistician")):
+                Membership.objects.update_or_create(
+                    user=user, trial=trials[size], defaults={role: True}
+                )
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")  # as autovacuum would after a bulk load
@@ -539,11 +541,7 @@ def _bench_users() -> tuple[User, User]:
     """A coordinator (worklist, participant pages, randomization) and a statistician
     (results dashboard, blinded; staff for the admin's results pages)."""
     coordinator, _ = User.objects.get_or_create(username="bench-scale-coordinator")
-    coordinator.groups.add(Group.objects.get(name=roles.COORDINATOR))
-    statistician, _ = User.objects.get_or_create(
-        username="bench-scale-statistician", defaults={"is_staff": True}
-    )
-    statistician.groups.add(Group.objects.get(name=roles.STATISTICIAN))
+    statistician, _ = User.objects.get_or_create(username="bench-scale-statistician")
     return coordinator, statistician
 
 

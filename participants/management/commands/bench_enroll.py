@@ -73,7 +73,7 @@ from unittest import mock
 
 import psycopg2
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
@@ -88,7 +88,6 @@ from outcomes.models import OutboundMessage, SmsWeek
 from participants import services
 from participants.management.commands.bench_allocation import Command as AllocationBench
 from participants.models import Allocation, FactorLevelCount, Participant
-from trial import roles
 from trial.celery import app
 from trial.demo import build_modic_trial
 from trial.models import Membership, Site, Trial
@@ -230,14 +229,13 @@ class Command(BaseCommand):
         # The production hasher, whatever the settings of this process say (the test suite
         # uses MD5): the server checks passwords with its own settings.
         encoded = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
-        clinician = Group.objects.get(name=roles.CLINICIAN)
         users = []
         for i in range(clients):
             user, _ = User.objects.update_or_create(
                 username=f"bench-clinician-{i}", defaults={"password": encoded}
             )
-            user.groups.add(clinician)
-            Membership.objects.create(user=user, trial=trial)  # no sites listed: all sites
+            # A clinician of this trial; no sites listed: all sites.
+            Membership.objects.create(user=user, trial=trial, clinician=True)
             users.append(user)
         return trial, [p.pk for p in people], users
 

@@ -15,7 +15,7 @@ import random
 import time
 from pathlib import Path
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.test import Client
@@ -26,7 +26,6 @@ from django.utils import timezone
 from participants import schedule, selectors
 from participants.models import Participant, ScreeningRecord, Visit
 from participants.services import trial_today
-from trial import roles
 from trial.demo import build_modic_trial
 from trial.models import Membership, Trial, VisitDefinition
 
@@ -43,7 +42,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, sizes: list[int], requests: int, write: str | None, **options):
         user, _ = User.objects.get_or_create(username="bench-coordinator")
-        user.groups.add(Group.objects.get(name=roles.COORDINATOR))
         trials = []
         for size in sizes:
             t0 = time.perf_counter()
@@ -102,7 +100,7 @@ class Command(BaseCommand):
         """A trial of n randomized participants with planned and partly recorded visits."""
         trial = build_modic_trial(code=f"W{n % 1000}{int(time.time() * 1000) % 100000}")
         Trial.objects.filter(pk=trial.pk).update(target_sample_size=n, allocation_count=n)
-        Membership.objects.create(user=user, trial=trial)
+        Membership.objects.create(user=user, trial=trial, coordinator=True)
         rng = random.Random(n)
         today = trial_today(trial)
         sites = list(trial.sites.all())
