@@ -42,6 +42,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         "trial",
         "participant",
         "arm",
+        "slot",
         "method",
         "draw",
         "allocated_by",
@@ -53,7 +54,7 @@ class AllocationAdmin(ReadOnlyAdmin):
 
 @admin.register(FactorLevelCount)
 class FactorLevelCountAdmin(ReadOnlyAdmin):
-    list_display = ("level", "arm", "count")
+    list_display = ("level", "arm", "slot", "count")
     list_filter = ("trial",)
     list_select_related = ("level__factor", "arm")
 
