@@ -514,6 +514,7 @@ class _Builder:
                 "initial_random_allocations": self.trial.initial_random_allocations,
                 "weights": weights,
                 "arms": arms,
+                "ratios": {arm.code: arm.allocation_ratio for arm in self.config.arms},
             }
         )
         # counts[factor][level][arm]: participants so far, as FactorLevelCount keeps them.
@@ -530,6 +531,8 @@ class _Builder:
             person = self._person(site, randomized_on - dt.timedelta(days=rng.randint(0, 7)))
             levels = person["levels"]
             seen = {f: dict(counts[f][lv]) for f, lv in levels.items()}
+            # The demo design has equal ratios: one slot per arm, so {arm: n} counts (and
+            # the allocation's slot column, 1 by its database default) are the whole state.
             decision = minimization.allocate(
                 arms=arms, counts=seen, weights=weights,
                 measure=self.trial.imbalance_measure,

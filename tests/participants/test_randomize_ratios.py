@@ -15,6 +15,7 @@ from participants import minimization, services
 from participants.models import Allocation
 from tests import factories
 from tests.participants.test_minimization_ratios import v1_allocate
+from tests.participants.test_views import BASELINE_POST
 
 RATIOS = {"rest": 2, "exercise": 2, "sham": 1}
 
@@ -128,3 +129,22 @@ def test_equal_ratio_trials_allocate_exactly_as_v1_did(modic, site1, site2, clin
             allocation.draw,
             allocation.method,
         )
+
+
+def test_the_baseline_page_asks_nothing_about_the_site_factor_and_stores_its_level(
+    client, modic, site2, clinician_site2
+):
+    factories.three_arm_site_design(modic)
+    participant = factories.enrolled_participant(modic, site2, clinician_site2, baseline=False)
+    client.force_login(clinician_site2)
+    page = reverse("participant_baseline", args=[modic.code, participant.pk])
+    response = client.get(page)
+    assert response.status_code == 200
+    assert "factor_site" not in response.context["form"].fields
+    response = client.post(page, BASELINE_POST)
+    assert response.status_code == 302
+    participant.refresh_from_db()
+    assert participant.factor_levels["site"] == "02"
+    detail = client.get(reverse("participant_detail", args=[modic.code, participant.pk]))
+    html = detail.content.decode()
+    assert "Factor: Site" in html and html.count("Back Clinic, Odense (demo)") >= 1
