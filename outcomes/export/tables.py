@@ -694,15 +694,12 @@ class Builder:
             "all tie); walk the draw over the slots in arm order, each arm's slots 1..ratio."
         )
         if self.job.blinded:
-            return (
-                how
-                + " "
-                + gettext(
-                    "This export is blinded: the arms are listed in the order of their neutral "
-                    "codes, since the configured order would tell which code is which arm, so the "
-                    "draw cannot be replayed from it (counts and scores can)."
-                )
+            blinded = gettext(
+                "This export is blinded: the arms are listed in the order of their neutral "
+                "codes, since the configured order would tell which code is which arm, so the "
+                "draw cannot be replayed from it (counts and scores can)."
             )
+            return f"{how} {blinded}"
         return how
 
     def codebook_members(self) -> None:
