@@ -205,11 +205,16 @@ class TrialAdmin(SimpleHistoryAdmin):
 
 class FactorLevelInline(FrozenInline):
     model = FactorLevel
-    fields = ("order", "code", "label", "lower", "upper", "site")
-    readonly_fields = ("site",)
+    fields = ("order", "code", "label", "lower", "upper")
 
     def _trial(self, obj):
         return obj.trial if obj else None
+
+    def get_fields(self, request, obj=None):
+        return ("order", "code", "label", "site") if _is_site_factor(obj) else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("site",) if _is_site_factor(obj) else ()
 
     # A site factor's levels are made from the sites (trial.site_levels): shown, never
     # entered or edited here.

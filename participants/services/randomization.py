@@ -163,8 +163,8 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     if error:
         raise ValidationError(error, code="config")
 
-    # 5. The counts per arm with the patient's level of each factor: (factors × arms) rows,
-    #    independent of trial size. Then decide.
+    # 5. The counts per arm's slot (one slot per arm with equal ratios) with the patient's
+    #    level of each factor: (factors × slots) rows, independent of trial size. Then decide.
     #    The site's number counter and code come in the same statement (read after the
     #    lock: the site joined to the participant's row, read before, may be older).
     q = batch.quote
