@@ -107,7 +107,7 @@ def preferred_probability_error(p: Decimal | None, ratios: Sequence[int]) -> str
         ),
         "p": p,
     }
-    if len(set(ratios)) == 1:
+    if all(r == 1 for r in ratios):
         message = ngettext(
             "With %(arms)d arm, the probability of the preferred arm must be at least "
             "%(bound)s (%(least)s), not %(p)s: below that an arm that worsens balance would "
