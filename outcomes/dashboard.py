@@ -158,7 +158,7 @@ def compute(trial: Trial, *, blinded: bool) -> Results:
         consort=consort_counts,
         consort_svg=consort.svg(consort_counts),
         table1=_table1(trial, data, codes, labels),
-        balance=_balance(trial, codes),
+        balance=_balance(trial, codes, [arm.allocation_ratio for arm in arms]),
         completeness=completeness,
     )
     if randomized and len(codes) == 2:
@@ -247,15 +247,16 @@ def _empty_frame():
     return pd.DataFrame({"arm": pd.Series(dtype=object)})
 
 
-def _balance(trial: Trial, codes: list[str]) -> itt.Balance:
+def _balance(trial: Trial, codes: list[str], ratios: list[int]) -> itt.Balance:
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for factor, level, arm, n in (
         FactorLevelCount.objects.filter(trial=trial)
         .order_by("level__factor__order", "level__order")
         .values_list("level__factor__name", "level__label", "arm__code", "count")
     ):
-        counts.setdefault(factor, {}).setdefault(level, {})[arm] = n
-    return itt.minimization_balance(counts, arms=codes)
+        per_arm = counts.setdefault(factor, {}).setdefault(level, {})
+        per_arm[arm] = per_arm.get(arm, 0) + n  # an arm's slots (unequal ratios) add up
+    return itt.minimization_balance(counts, arms=codes, ratios=ratios)
 
 
 def _completeness(trial: Trial, today: dt.date, label_of: dict[str, str]) -> list[dict]:

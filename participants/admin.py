@@ -43,6 +43,7 @@ class AllocationAdmin(TrialScopedAdmin, ReadOnlyAdmin):
         "trial",
         "participant",
         "arm",
+        "slot",
         "method",
         "draw",
         "allocated_by",
@@ -54,7 +55,7 @@ class AllocationAdmin(TrialScopedAdmin, ReadOnlyAdmin):
 
 @admin.register(FactorLevelCount)
 class FactorLevelCountAdmin(TrialScopedAdmin, ReadOnlyAdmin):
-    list_display = ("level", "arm", "count")
+    list_display = ("level", "arm", "slot", "count")
     list_filter = ("trial",)
     list_select_related = ("level__factor", "arm")
 

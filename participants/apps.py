@@ -7,7 +7,11 @@ class ParticipantsConfig(AppConfig):
     verbose_name = "Participants"
 
     def ready(self) -> None:
-        from participants import append_only
+        from participants import append_only, minimization
+        from trial import models as trial_models
+
+        # The trial's validation checks p against the engine's bound (one rule, one place).
+        trial_models.use_preferred_probability_bound(minimization.preferred_probability_bound)
 
         # After every migrate: a table rebuild on SQLite drops the append-only trigger.
         post_migrate.connect(

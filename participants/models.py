@@ -194,13 +194,19 @@ class Allocation(models.Model):
     )
     sequence = models.PositiveIntegerField(help_text="1, 2, 3… within the trial, gap-free.")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="allocations")
+    # Which of the arm's slots the draw picked (participants.minimization: an arm with
+    # allocation ratio w is w slots); 1 with equal ratios. Minimization counts per slot.
+    slot = models.PositiveSmallIntegerField(default=1, db_default=1)
     method = models.CharField(max_length=20)  # "minimization" or "random"
     factor_levels = models.JSONField()  # {factor code: level code}
-    counts_seen = models.JSONField()  # {factor code: {arm code: n}} before this allocation
-    scores = models.JSONField()  # {arm code: total weighted imbalance}
-    probabilities = models.JSONField()  # {arm code: probability}
+    # Per arm, a number for an arm with ratio 1 and a list (one per slot) otherwise
+    # (minimization.record): counts before this allocation {factor: {arm: n}}, total
+    # weighted imbalance {arm: score} and probability {arm: p}.
+    counts_seen = models.JSONField()
+    scores = models.JSONField()
+    probabilities = models.JSONField()
     draw = models.FloatField()  # the uniform [0, 1) draw that chose the arm
-    # Settings in force: measure, p, weights, initial_random, arm order.
+    # Settings in force: measure, p, weights, initial_random, arm order, ratios (v2).
     settings_used = models.JSONField()
     algorithm_version = models.CharField(max_length=40)
     allocated_by = models.ForeignKey(
@@ -220,6 +226,7 @@ class Allocation(models.Model):
             models.CheckConstraint(
                 name="allocation_sequence_positive", condition=Q(sequence__gte=1)
             ),
+            models.CheckConstraint(name="allocation_slot_positive", condition=Q(slot__gte=1)),
         ]
         indexes = [models.Index(fields=["trial", "arm"])]
 
@@ -236,25 +243,28 @@ class Allocation(models.Model):
 
 
 class FactorLevelCount(models.Model):
-    """How many participants with this factor level are in this arm.
+    """How many participants with this factor level are in this arm's slot (one slot per
+    arm with equal ratios; see Allocation.slot).
 
     Maintained by participant_randomize in the same transaction as the allocation, so a
-    randomization reads (factors × arms) rows however large the trial is.
+    randomization reads (factors × slots) rows however large the trial is.
     """
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="+")
     level = models.ForeignKey(FactorLevel, on_delete=models.PROTECT, related_name="counts")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
+    slot = models.PositiveSmallIntegerField(default=1, db_default=1)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["level", "arm"], name="level_count_unique"),
+            models.UniqueConstraint(fields=["level", "arm", "slot"], name="level_count_unique"),
             models.CheckConstraint(name="level_count_nonnegative", condition=Q(count__gte=0)),
+            models.CheckConstraint(name="level_count_slot_positive", condition=Q(slot__gte=1)),
         ]
 
     def __str__(self) -> str:
-        return f"{self.level} / {self.arm}: {self.count}"
+        return f"{self.level} / {self.arm} ({self.slot}): {self.count}"
 
 
 class StatusChange(models.Model):

@@ -35,6 +35,7 @@ class LevelSpec:
     label: str
     lower: int | None
     upper: int | None
+    site_id: int | None = None  # a site factor's level: the site it stands for
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class FactorSpec:
 
     def level(self, code: str) -> LevelSpec | None:
         return next((lv for lv in self.levels if lv.code == code), None)
+
+    def level_for_site(self, site_id: int) -> LevelSpec | None:
+        return next((lv for lv in self.levels if lv.site_id == site_id), None)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,18 @@ class TrialConfig:
     factors: tuple[FactorSpec, ...]
     variables: tuple[VariableSpec, ...]
     visits: tuple[VisitDefinition, ...]
+
+    def site_levels(self, site_id: int) -> dict[str, str]:
+        """{site factor code: the level of this site}: the one rule for a site factor's
+        level (nothing to choose). Empty without a site factor, or if the site has no level
+        yet (trial.site_levels makes them; randomization then says the factor is missing)."""
+        levels = {}
+        for factor in self.factors:
+            if factor.kind == "site":
+                level = factor.level_for_site(site_id)
+                if level is not None:
+                    levels[factor.code] = level.code
+        return levels
 
 
 # Per process: {(trial id, config version): TrialConfig}. Keyed on Trial.config_version,
@@ -102,7 +118,8 @@ def _load_config(trial_id: int) -> TrialConfig:
             variable_code=f.variable.code if f.variable_id else None,
             weight=float(f.weight),
             levels=tuple(
-                LevelSpec(lv.pk, lv.code, lv.label, lv.lower, lv.upper) for lv in f.levels.all()
+                LevelSpec(lv.pk, lv.code, lv.label, lv.lower, lv.upper, lv.site_id)
+                for lv in f.levels.all()
             ),
         )
         for f in MinimizationFactor.objects.filter(trial_id=trial_id)
@@ -147,34 +164,58 @@ class BalanceRow:
     level: str
     counts: tuple[int, ...]  # per arm, in arm order
     total: int
+    # Per arm: what the allocation ratio gives `total` (total × ratio / sum of ratios).
+    expected: tuple[float, ...]
 
 
-def balance_table(trial: Trial) -> tuple[tuple[Arm, ...], tuple[int, ...], list[BalanceRow]]:
-    """Arm totals and participants per factor level and arm, from the maintained counts.
+@dataclass(frozen=True)
+class BalanceTable:
+    arms: tuple[Arm, ...]
+    ratios: tuple[int, ...]  # per arm
+    unequal: bool  # the arms' allocation ratios differ
+    all_randomized: BalanceRow
+    rows: tuple[BalanceRow, ...]
+
+
+def balance_table(trial: Trial) -> BalanceTable:
+    """Participants per arm, in all and per factor level, observed and expected under the
+    allocation ratios, from the maintained counts (summed over each arm's slots).
 
     A fixed number of queries whatever the trial size. Only for roles that may see the
     running balance (see roles.can_view_balance).
     """
     config = trial_config(trial)
     arm_ids = [arm.pk for arm in config.arms]
+    ratios = tuple(arm.allocation_ratio for arm in config.arms)
     totals_by_arm = dict(
         Allocation.objects.filter(trial=trial)
         .values("arm")
         .annotate(n=Count("pk"))
         .values_list("arm", "n")
     )
-    stored = {
-        (row["level_id"], row["arm_id"]): row["count"]
-        for row in FactorLevelCount.objects.filter(trial=trial).values(
-            "level_id", "arm_id", "count"
-        )
-    }
-    rows = []
-    for factor in config.factors:
-        for level in factor.levels:
-            counts = tuple(stored.get((level.id, arm_id), 0) for arm_id in arm_ids)
-            rows.append(BalanceRow(factor.name, level.label, counts, sum(counts)))
-    return config.arms, tuple(totals_by_arm.get(a, 0) for a in arm_ids), rows
+    stored: dict[tuple[int, int], int] = {}
+    for level_id, arm_id, count in FactorLevelCount.objects.filter(trial=trial).values_list(
+        "level_id", "arm_id", "count"
+    ):
+        stored[(level_id, arm_id)] = stored.get((level_id, arm_id), 0) + count
+
+    def row(factor: str, level: str, counts: tuple[int, ...]) -> BalanceRow:
+        total = sum(counts)
+        expected = tuple(total * r / sum(ratios) for r in ratios) if ratios else ()
+        return BalanceRow(factor, level, counts, total, expected)
+
+    rows = [
+        row(factor.name, level.label, tuple(stored.get((level.id, a), 0) for a in arm_ids))
+        for factor in config.factors
+        for level in factor.levels
+    ]
+    return BalanceTable(
+        arms=config.arms,
+        ratios=ratios,
+        unequal=len(set(ratios)) > 1,
+        all_randomized=row("", "", tuple(totals_by_arm.get(a, 0) for a in arm_ids)),
+        rows=tuple(rows),
+    )
 
 
 # --- Follow-up --------------------------------------------------------------------------------

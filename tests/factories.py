@@ -148,3 +148,24 @@ def baseline_entries(
         else:
             result.append(EntryInput(instrument, {"answer": 4}))
     return result
+
+
+def three_arm_site_design(trial, *, ratios=(2, 2, 1), p="0.8", initial_random: int = 0):
+    """Turn the demo trial (nobody randomized yet) into a three-arm design with unequal
+    allocation ratios (rest, exercise, sham) and the participant's site as a fifth
+    minimization factor. Through the models' own saves, as the admin would."""
+    from decimal import Decimal
+
+    from trial.models import Arm, MinimizationFactor
+
+    trial.preferred_probability = Decimal(p)
+    trial.initial_random_allocations = initial_random
+    trial.save(update_fields=["preferred_probability", "initial_random_allocations"])
+    Arm.objects.create(trial=trial, code="sham", name="Sham", order=3, allocation_ratio=1)
+    for code, ratio in zip(("rest", "exercise", "sham"), ratios, strict=True):
+        arm = Arm.objects.get(trial=trial, code=code)
+        arm.allocation_ratio = ratio
+        arm.save(update_fields=["allocation_ratio"])
+    MinimizationFactor.objects.create(trial=trial, code="site", name="Site", kind="site", order=5)
+    trial.refresh_from_db()
+    return trial

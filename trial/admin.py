@@ -9,6 +9,8 @@ why.
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -28,6 +30,7 @@ from trial.models import (
     Site,
     Trial,
     VisitDefinition,
+    allocation_design_errors,
 )
 
 
@@ -66,9 +69,30 @@ class FrozenInline(admin.TabularInline):
         return not _locked(self._trial(obj)) and super().has_delete_permission(request, obj)
 
 
+class ArmFormSet(BaseInlineFormSet):
+    """The arms as a set: their allocation ratios against the trial's p as this same
+    submission sets it (self.instance carries the trial form's values). Each arm alone
+    cannot tell: adding an arm raises the bound on p, a ratio may go up as another goes
+    down, and Trial.clean sees only the arms already saved."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or _locked(self.instance):
+            return
+        ratios = [
+            form.cleaned_data.get("allocation_ratio")
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        errors = allocation_design_errors(self.instance.preferred_probability, ratios)
+        if errors:
+            raise ValidationError(errors)
+
+
 class ArmInline(FrozenInline):
     model = Arm
-    fields = ("order", "code", "name", "description")
+    formset = ArmFormSet
+    fields = ("order", "code", "name", "allocation_ratio", "description")
 
 
 class SiteInline(admin.TabularInline):
@@ -198,6 +222,27 @@ class FactorLevelInline(FrozenInline):
     def _trial(self, obj):
         return obj.trial if obj else None
 
+    def get_fields(self, request, obj=None):
+        return ("order", "code", "label", "site") if _is_site_factor(obj) else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("site",) if _is_site_factor(obj) else ()
+
+    # A site factor's levels are made from the sites (trial.site_levels): shown, never
+    # entered or edited here.
+    def has_add_permission(self, request, obj=None):
+        return not _is_site_factor(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not _is_site_factor(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _is_site_factor(obj) and super().has_delete_permission(request, obj)
+
+
+def _is_site_factor(factor) -> bool:
+    return bool(factor and factor.pk and factor.kind == MinimizationFactor.Kind.SITE)
+
 
 @admin.register(MinimizationFactor)
 class MinimizationFactorAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
@@ -206,6 +251,16 @@ class MinimizationFactorAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     inlines = [FactorLevelInline]
     readonly_fields = ("locked_notice",)
     fields = ("locked_notice", "trial", "code", "name", "kind", "variable", "weight", "order")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "kind" in form.base_fields:
+            form.base_fields["kind"].help_text = _(
+                "A site factor's levels are the trial's sites, made and kept for you (also "
+                "for a site opened after randomization started); at most one per trial, "
+                "with no baseline variable."
+            )
+        return form
 
     @admin.display(description="Configuration")
     def locked_notice(self, obj):

@@ -372,7 +372,7 @@ PARTICIPANT_COLUMNS = (
     "created_at",
 )  # fmt: skip
 ALLOCATION_COLUMNS = (
-    "id", "trial_id", "participant_id", "sequence", "arm_id", "method", "factor_levels",
+    "id", "trial_id", "participant_id", "sequence", "arm_id", "slot", "method", "factor_levels",
     "counts_seen", "scores", "probabilities", "draw", "settings_used", "algorithm_version",
     "allocated_by_id", "allocated_at",
 )  # fmt: skip
@@ -514,6 +514,7 @@ class _Builder:
                 "initial_random_allocations": self.trial.initial_random_allocations,
                 "weights": weights,
                 "arms": arms,
+                "ratios": {arm.code: arm.allocation_ratio for arm in self.config.arms},
             }
         )
         # counts[factor][level][arm]: participants so far, as FactorLevelCount keeps them.
@@ -530,6 +531,8 @@ class _Builder:
             person = self._person(site, randomized_on - dt.timedelta(days=rng.randint(0, 7)))
             levels = person["levels"]
             seen = {f: dict(counts[f][lv]) for f, lv in levels.items()}
+            # The demo design has equal ratios: one slot per arm, so {arm: n} counts are the
+            # whole state (and every slot is 1).
             decision = minimization.allocate(
                 arms=arms, counts=seen, weights=weights,
                 measure=self.trial.imbalance_measure,
@@ -552,7 +555,8 @@ class _Builder:
             load.add(
                 Allocation,
                 str(load.ids[Allocation].take()), str(self.trial.pk), str(pid), str(sequence),
-                str(arm_ids[decision.arm]), decision.method, _json(levels), _json(seen),
+                str(arm_ids[decision.arm]), str(decision.slot), decision.method, _json(levels),
+                _json(seen),
                 _json(decision.scores), _json(decision.probabilities), repr(decision.draw),
                 settings_used, minimization.ALGORITHM_VERSION, str(self.user.pk),
                 self.clock.ts(randomized_at),

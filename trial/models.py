@@ -1,23 +1,29 @@
 """What a trial *is*: its sites, arms, eligibility criteria, baseline variables,
 minimization factors and settings, consent documents and who works on it.
 
-Everything that shapes allocation (arms, factors, levels, minimization settings) is
-frozen once the first participant is randomized: changing it afterwards would make the
-stored allocations impossible to replay. `ConfigurationLocked` guards that in Python and
-the admin shows it read-only with the reason.
+Everything that shapes allocation (arms and their allocation ratios, factors, levels,
+minimization settings) is frozen once the first participant is randomized: changing it
+afterwards would make the stored allocations impossible to replay. `ConfigurationLocked`
+guards that in Python and the admin shows it read-only with the reason. One exception: a
+site factor's level for a site added later comes into being with the site (a new level
+that no earlier allocation saw changes nothing they replay with).
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import zoneinfo
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Sequence
+from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -41,6 +47,87 @@ def validate_time_zone(value: str) -> None:
 
 def new_config_version() -> int:
     return secrets.randbits(62)
+
+
+# --- The bound on p for the arms' allocation ratios -------------------------------------------
+#
+# The rule is the minimization engine's (participants.minimization.preferred_probability_bound:
+# p >= (S - 1)/S, S = the sum of the ratios), one layer above this app. The participants app
+# hands it in when it loads (ParticipantsConfig.ready), so the trial's validation calls that
+# one rule without importing upwards.
+_preferred_probability_bound: Callable[[Iterable[int]], Fraction] | None = None
+
+
+def use_preferred_probability_bound(bound: Callable[[Iterable[int]], Fraction]) -> None:
+    global _preferred_probability_bound
+    _preferred_probability_bound = bound
+
+
+def allocation_design_errors(p: Decimal, ratios: Sequence[int]) -> list[str]:
+    """Why p and these arms' allocation ratios cannot be minimized over together (none when
+    they can)."""
+    return [e for e in (common_factor_error(ratios), preferred_probability_error(p, ratios)) if e]
+
+
+def common_factor_error(ratios: Sequence[int]) -> str | None:
+    """Ratios with a common factor: 2:2 is 1:1 with twice the slots, which only lowers
+    balance and raises the bound on p."""
+    if len(ratios) < 2 or any(r is None or r < 1 for r in ratios):
+        return None
+    common = math.gcd(*ratios)
+    if common == 1:
+        return None
+    return gettext(
+        "The allocation ratios %(ratios)s have the common factor %(factor)d: enter them in "
+        "lowest terms (%(lowest)s)."
+    ) % {
+        "ratios": ":".join(map(str, ratios)),
+        "factor": common,
+        "lowest": ":".join(str(r // common) for r in ratios),
+    }
+
+
+def preferred_probability_error(p: Decimal | None, ratios: Sequence[int]) -> str | None:
+    """p below the minimization engine's bound for these ratios, said with the bound."""
+    if p is None or len(ratios) < 2 or any(r is None or r < 1 for r in ratios):
+        return None  # nothing to minimize over yet, or a field error reported by itself
+    if _preferred_probability_bound is None:
+        raise RuntimeError("the participants app has not registered the bound on p")
+    bound = _preferred_probability_bound(ratios)
+    if Fraction(p) >= bound:
+        return None
+    values = {
+        "arms": len(ratios),
+        "ratios": ":".join(map(str, ratios)),
+        "slots": sum(ratios),
+        "bound": f"{bound.numerator}/{bound.denominator}",
+        # The least value a trial can store (three decimals) that meets the bound.
+        "least": (Decimal(bound.numerator) / Decimal(bound.denominator)).quantize(
+            Decimal("0.001"), rounding=ROUND_CEILING
+        ),
+        "p": p,
+    }
+    if all(r == 1 for r in ratios):
+        message = ngettext(
+            "With %(arms)d arm, the probability of the preferred arm must be at least "
+            "%(bound)s (%(least)s), not %(p)s: below that an arm that worsens balance would "
+            "be likelier than one that improves it.",
+            "With %(arms)d arms, the probability of the preferred arm must be at least "
+            "%(bound)s (%(least)s), not %(p)s: below that an arm that worsens balance would "
+            "be likelier than one that improves it.",
+            len(ratios),
+        )
+    else:
+        message = gettext(
+            "With allocation ratios %(ratios)s (%(slots)d slots), the probability of the "
+            "preferred arm must be at least %(bound)s (%(least)s), not %(p)s: below that an "
+            "arm that worsens balance would be likelier than one that improves it."
+        )
+    return message % values
+
+
+# Allocation ratios run 1..MAX_RATIO: more slots only push the bound on p towards 1.
+MAX_RATIO = 10
 
 
 class MaintainedCounters(models.Model):
@@ -186,6 +273,10 @@ class Trial(MaintainedCounters):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    def allocation_ratios(self) -> dict[str, int]:
+        """{arm code: allocation ratio} in the configured arm order."""
+        return dict(self.arms.order_by("order", "pk").values_list("code", "allocation_ratio"))
+
     def clean(self) -> None:
         if self.preferred_probability == 1 and not self.deterministic_acknowledged:
             raise ValidationError(
@@ -200,6 +291,13 @@ class Trial(MaintainedCounters):
                 changed = [f for f in MINIMIZATION_SETTINGS if stored[f] != getattr(self, f)]
                 if changed:
                     raise ConfigurationLocked()
+        if self.pk and not self.allocation_count:
+            # A locked trial's p and arms cannot change (a trial that v1 let through with a
+            # lower p is refused at randomization instead, with the same message).
+            ratios = list(self.arms.values_list("allocation_ratio", flat=True))
+            errors = allocation_design_errors(self.preferred_probability, ratios)
+            if errors:
+                raise ValidationError({"preferred_probability": errors})
         if self.pk and self.target_sample_size < self.allocation_count:
             raise ValidationError(
                 {
@@ -271,6 +369,17 @@ class Arm(FrozenAfterRandomization):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     order = models.PositiveSmallIntegerField(default=0)
+    # Unequal allocation (2:1, 2:2:1) by Kuznetsova & Tymofyeyev's expansion: the arm is
+    # this many slots in minimization (participants.minimization). 1 for every arm = equal.
+    allocation_ratio = models.PositiveSmallIntegerField(
+        _("allocation ratio"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RATIO)],
+        help_text=_(
+            "This arm's share in the allocation ratio, e.g. 2 and 1 for 2:1 allocation. Equal "
+            "numbers for every arm: equal allocation."
+        ),
+    )
     # The neutral code ("A", "B", ...) blinded users see instead of the name: a random
     # mapping, fixed per trial the first time it is needed (trial.blinding.blind_codes).
     blind_code = models.CharField(max_length=2, blank=True, editable=False)
@@ -279,6 +388,10 @@ class Arm(FrozenAfterRandomization):
     class Meta:
         ordering = ["trial", "order", "pk"]
         constraints = [
+            models.CheckConstraint(
+                name="arm_allocation_ratio_in_range",
+                condition=Q(allocation_ratio__gte=1) & Q(allocation_ratio__lte=MAX_RATIO),
+            ),
             models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_in_trial"),
             models.UniqueConstraint(
                 fields=["trial", "blind_code"],
@@ -289,6 +402,23 @@ class Arm(FrozenAfterRandomization):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        self._assert_editable()  # a locked trial says so before anything else
+        if self._state.adding and self.trial_id:
+            # Adding arms only ever raises the bound on p, so whatever order a set of new
+            # arms is saved in, each addition is allowed if the whole set is (the admin's
+            # formset checks the set first; trial.admin).
+            p = Trial.objects.filter(pk=self.trial_id).values_list(
+                "preferred_probability", flat=True
+            )[0]
+            others = Arm.objects.filter(trial_id=self.trial_id).values_list(
+                "allocation_ratio", flat=True
+            )
+            error = preferred_probability_error(p, [*others, self.allocation_ratio])
+            if error:
+                raise ValidationError(error, code="preferred_probability_bound")
+        return super().save(*args, **kwargs)
 
 
 class EligibilityCriterion(models.Model):
@@ -349,6 +479,8 @@ class MinimizationFactor(FrozenAfterRandomization):
     class Kind(models.TextChoices):
         CHOICE = "choice", "Level chosen directly"
         DERIVED = "derived", "Level derived from a baseline value by cut points"
+        # One level per site, made and kept by trial.site_levels; nothing to choose.
+        SITE = "site", _("Level is the participant's site")
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="factors")
     code = models.SlugField(max_length=30)
@@ -378,7 +510,11 @@ class MinimizationFactor(FrozenAfterRandomization):
             models.CheckConstraint(
                 name="factor_derived_has_variable",
                 condition=(Q(kind="derived") & Q(variable__isnull=False))
-                | (Q(kind="choice") & Q(variable__isnull=True)),
+                | (Q(kind__in=["choice", "site"]) & Q(variable__isnull=True)),
+            ),
+            # Two site factors would count every participant's site twice.
+            models.UniqueConstraint(
+                fields=["trial"], condition=Q(kind="site"), name="factor_one_site_factor"
             ),
         ]
 
@@ -390,13 +526,42 @@ class MinimizationFactor(FrozenAfterRandomization):
             raise ValidationError({"variable": "A derived factor needs a baseline variable."})
         if self.kind == self.Kind.CHOICE and self.variable_id is not None:
             raise ValidationError({"variable": "Only derived factors use a baseline variable."})
+        if self.kind == self.Kind.SITE:
+            if self.variable_id is not None:
+                raise ValidationError(
+                    {"variable": _("A site factor's levels are the sites: it uses no variable.")}
+                )
+            others = MinimizationFactor.objects.filter(trial_id=self.trial_id, kind=self.kind)
+            if self.trial_id and others.exclude(pk=self.pk).exists():
+                raise ValidationError(
+                    {"kind": _("This trial already has a site factor; it can have only one.")}
+                )
+            if self.pk and self.levels.filter(site__isnull=True).exists():
+                raise ValidationError(
+                    {
+                        "kind": _(
+                            "Delete this factor's levels first: a site factor's levels are "
+                            "made from the sites."
+                        )
+                    }
+                )
+        elif self.pk and self.levels.filter(site__isnull=False).exists():
+            raise ValidationError(
+                {
+                    "kind": _(
+                        "This factor's levels are its sites: delete it and add a new factor "
+                        "instead."
+                    )
+                }
+            )
         if self.variable_id and self.variable.trial_id != self.trial_id:
             raise ValidationError({"variable": "The variable belongs to another trial."})
 
 
 class FactorLevel(FrozenAfterRandomization):
     """A level of a factor. Derived levels cover [lower, upper): lower inclusive, upper
-    exclusive, either open-ended when empty (age < 40 is upper=40; ≥ 40 is lower=40)."""
+    exclusive, either open-ended when empty (age < 40 is upper=40; ≥ 40 is lower=40).
+    A site factor's levels are its trial's sites, one each (`site`), with no cut points."""
 
     factor = models.ForeignKey(MinimizationFactor, on_delete=models.PROTECT, related_name="levels")
     code = models.SlugField(max_length=30)
@@ -404,22 +569,55 @@ class FactorLevel(FrozenAfterRandomization):
     lower = models.IntegerField(null=True, blank=True, help_text="Inclusive lower cut point.")
     upper = models.IntegerField(null=True, blank=True, help_text="Exclusive upper cut point.")
     order = models.PositiveSmallIntegerField(default=0)
+    # A site factor's level: the site it stands for. Deleting a site (possible only while it
+    # has no participants, hence before any allocation used the level) deletes its level.
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="factor_levels",
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["factor", "order", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["factor", "code"], name="level_code_unique"),
+            models.UniqueConstraint(
+                fields=["factor", "site"], condition=Q(site__isnull=False), name="level_site_unique"
+            ),
             models.CheckConstraint(
                 name="level_lower_below_upper",
                 condition=Q(lower__isnull=True)
                 | Q(upper__isnull=True)
                 | Q(lower__lt=models.F("upper")),
             ),
+            models.CheckConstraint(
+                name="level_site_has_no_cut_points",
+                condition=Q(site__isnull=True) | (Q(lower__isnull=True) & Q(upper__isnull=True)),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.factor.name}: {self.label}"
+
+    def clean(self) -> None:
+        if self.factor_id and self.factor.kind == MinimizationFactor.Kind.SITE:
+            if self.site_id is None:
+                raise ValidationError(
+                    _("A site factor's levels are made from the trial's sites; add a site instead.")
+                )
+            if self.lower is not None or self.upper is not None:
+                raise ValidationError(_("A site factor's levels have no cut points."))
+
+    def _assert_editable(self) -> None:
+        # A site added after randomization started gets its level all the same: no earlier
+        # allocation saw it, so they all replay as before, and the site's participants need it.
+        if self._state.adding and self.site_id is not None:
+            return
+        super()._assert_editable()
 
     def _trial_for_lock(self) -> Trial:
         return self.factor.trial

@@ -1,16 +1,19 @@
 """Keeps Trial.config_version moving: any save or delete of configuration that randomization
 reads gives it a new random value, so caches keyed on it (participants.selectors.trial_config)
-never serve an old configuration. Connected in TrialConfig.ready()."""
+never serve an old configuration. Also keeps a site factor's levels those of the trial's
+sites (trial.site_levels). Connected in TrialConfig.ready()."""
 
 from __future__ import annotations
 
 from django.db.models.signals import post_delete, post_save
 
+from trial import site_levels
 from trial.models import (
     Arm,
     BaselineVariable,
     FactorLevel,
     MinimizationFactor,
+    Site,
     Trial,
     VisitDefinition,
     new_config_version,
@@ -44,6 +47,11 @@ def bump_config_version(sender, instance, **kwargs) -> None:
 
 
 def connect() -> None:
+    # A site factor's levels follow the sites (trial.site_levels).
+    post_save.connect(site_levels.on_site_saved, sender=Site, dispatch_uid="site-levels-site")
+    post_save.connect(
+        site_levels.on_factor_saved, sender=MinimizationFactor, dispatch_uid="site-levels-factor"
+    )
     for model in CONFIGURATION:
         uid = f"config-version-{model.__name__}"
         post_save.connect(bump_config_version, sender=model, dispatch_uid=f"{uid}-save")

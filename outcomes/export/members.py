@@ -179,11 +179,12 @@ def stat_columns(variables: Sequence[Variable], widths: dict[int, int]) -> list[
 def note_truncation(variables: Sequence[Variable], result: statfiles.WriteResult) -> None:
     for variable in variables:
         cut = result.truncated.get(variable.name, 0)
-        if cut and "cut" not in variable.notes:
-            variable.notes = (
+        if cut and "are cut in the .dta" not in variable.notes:
+            note = (
                 f"{cut} value(s) longer than {variable.stat_width or MAX_TEXT_BYTES} bytes "
                 "are cut in the .dta and .sav files; the CSV has them whole."
             )
+            variable.notes = f"{variable.notes} {note}" if variable.notes else note
 
 
 # --- A table whose CSV the database wrote (sms_copy) ----------------------------------------

@@ -26,6 +26,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from outcomes import analysis_data
 from outcomes.background import Background
@@ -127,13 +128,22 @@ class Builder:
     def allocation_json(self, counts, scores, probabilities, used) -> list:
         """The allocation's JSON fields with arm codes as the export shows them, by their
         known shapes only (counts {factor: {arm: n}}, scores and probabilities {arm: x},
-        settings {"arms": [arm, ...], ...}), so a factor or level code that happens to equal
-        an arm code is left alone. The arm list is sorted: the configured order would
-        reveal the mapping."""
+        settings {"arms": [arm, ...], "ratios": {arm: w}, ...}), so a factor or level code
+        that happens to equal an arm code is left alone.
+
+        The arm list keeps the configured order, which the draw walks (the allocation
+        replays from the log), unless the export is blinded: then it is sorted, because the
+        configured order would reveal which code is which arm, and the draw no longer
+        replays (the codebook says so)."""
         if isinstance(counts, dict):
             counts = {factor: self.arm_keys(per_arm) for factor, per_arm in counts.items()}
-        if isinstance(used, dict) and isinstance(used.get("arms"), list):
-            used = {**used, "arms": sorted(self.arm_map.get(a, a) for a in used["arms"])}
+        if isinstance(used, dict):
+            used = dict(used)
+            if isinstance(used.get("arms"), list):
+                shown = [self.arm_map.get(a, a) for a in used["arms"]]
+                used["arms"] = sorted(shown) if self.job.blinded else shown
+            if isinstance(used.get("ratios"), dict):
+                used["ratios"] = self.arm_keys(used["ratios"])
         return [counts, self.arm_keys(scores), self.arm_keys(probabilities), used]
 
     # -- tables
@@ -567,6 +577,10 @@ class Builder:
         table = "allocations"
         v = self.var
         arm_note = " (blinded codes)" if self.job.blinded else ""
+        per_slot = gettext(
+            "Per arm: a number for an arm with allocation ratio 1, a list with one value per "
+            "slot for an arm with ratio w > 1."
+        )
         v(table, "sequence", "Allocation sequence number in the trial", "integer")
         v(table, "participant_id", "Participant id (database key)", "integer")
         v(
@@ -577,6 +591,17 @@ class Builder:
             value_labels=dict(Site.objects.filter(trial=self.trial).values_list("code", "name")),
         )
         v(table, "arm", "Arm allocated" + arm_note, "category", value_labels=self.arm_labels)
+        v(
+            table,
+            "slot",
+            gettext("Slot of the arm that the draw picked (1 to the arm's allocation ratio)"),
+            "integer",
+            notes=gettext(
+                "Kuznetsova & Tymofyeyev (2012): an arm with allocation ratio w is w slots in "
+                "minimization; counts, scores and probabilities are per slot. Always 1 with "
+                "equal ratios."
+            ),
+        )
         v(table, "method", "Method (minimization or random)", "string")
         v(table, "factor_levels", "Factor levels used, {factor: level} (JSON)", "json")
         v(
@@ -584,11 +609,24 @@ class Builder:
             "counts_seen",
             "Counts before this allocation, by factor and arm (JSON)" + arm_note,
             "json",
+            notes=per_slot,
         )
-        v(table, "scores", "Imbalance score per arm (JSON)" + arm_note, "json")
-        v(table, "probabilities", "Allocation probability per arm (JSON)" + arm_note, "json")
+        v(table, "scores", "Imbalance score per arm (JSON)" + arm_note, "json", notes=per_slot)
+        v(
+            table,
+            "probabilities",
+            "Allocation probability per arm (JSON)" + arm_note,
+            "json",
+            notes=per_slot,
+        )
         v(table, "draw", "Uniform [0, 1) draw that chose the arm", "number")
-        v(table, "settings_used", "Minimization settings used (JSON)" + arm_note, "json")
+        v(
+            table,
+            "settings_used",
+            "Minimization settings used (JSON)" + arm_note,
+            "json",
+            notes=self.replay_note(),
+        )
         v(table, "algorithm_version", "Minimization algorithm version", "string")
         v(table, "allocated_at", "Allocated at (trial local time)", "datetime")
         rows = (
@@ -599,6 +637,7 @@ class Builder:
                 "participant_id",
                 "participant__site__code",
                 "arm__code",
+                "slot",
                 "method",
                 "factor_levels",
                 "counts_seen",
@@ -621,6 +660,7 @@ class Builder:
                 pid,
                 site,
                 arm,
+                slot,
                 method,
                 levels,
                 counts,
@@ -633,12 +673,34 @@ class Builder:
             ) in rows:
                 counts, scores, probs, used = self.allocation_json(counts, scores, probs, used)
                 yield [
-                    seq, pid, site, self.arm_value(arm), method, dump(levels), dump(counts),
-                    dump(scores), dump(probs), repr(draw), dump(used), ver,
+                    seq, pid, site, self.arm_value(arm), slot, method, dump(levels),
+                    dump(counts), dump(scores), dump(probs), repr(draw), dump(used), ver,
                     self.shifter.shift(self.local(at), pid),
                 ]  # fmt: skip
 
         return self.write_rows(table, out())
+
+    def replay_note(self) -> str:
+        """How an allocation replays from this log, or why it does not (blinded)."""
+        how = gettext(
+            "Settings: imbalance_measure, preferred_probability (p), "
+            "initial_random_allocations, weights {factor: w}, arms (in the configured order, "
+            "the order the draw walks), ratios {arm: allocation ratio} (absent in "
+            "pocock-simon-1975/v1 rows: all 1). To replay a row: recount, from the earlier "
+            "rows in sequence order, the participants with this row's level of each factor in "
+            "each arm's slot; score each slot by the weighted imbalance after adding the "
+            "participant to it; give the minimizing slots p and the others 1 - p in equal "
+            "shares (every slot alike during the first initial_random_allocations, or when "
+            "all tie); walk the draw over the slots in arm order, each arm's slots 1..ratio."
+        )
+        if self.job.blinded:
+            blinded = gettext(
+                "This export is blinded: the arms are listed in the order of their neutral "
+                "codes, since the configured order would tell which code is which arm, so the "
+                "draw cannot be replayed from it (counts and scores can)."
+            )
+            return f"{how} {blinded}"
+        return how
 
     def codebook_members(self) -> None:
         # The tables' order, not the order they were built in (sms_start comes first).
@@ -657,6 +719,15 @@ class Builder:
             f"{SHIFT_DAYS} days"
             if self.job.shift_dates
             else "none",
+            "allocation_replay": gettext(
+                "The draw of a blinded export cannot be replayed: its arm order is that of "
+                "the neutral codes, not the configured one (see allocations.settings_used)."
+            )
+            if self.job.blinded
+            else gettext(
+                "Every allocation replays from allocations.csv alone: see the notes on "
+                "allocations.settings_used."
+            ),
             "variables": rows,
         }
         self.zf.writestr("codebook.json", json.dumps(meta, ensure_ascii=False, indent=1))

@@ -30,6 +30,7 @@ other text counts as missing).
 from __future__ import annotations
 
 from outcomes.itt.balance import (
+    expected_deviation_range,
     expected_range,
     minimization_balance,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "Z",
     "binary_outcome",
     "continuous_outcome",
+    "expected_deviation_range",
     "expected_range",
     "forest_rows",
     "minimization_balance",

@@ -1,5 +1,9 @@
 """Minimization balance against what simple randomization would be expected to give.
-Pure: no Django."""
+Pure: no Django.
+
+With unequal allocation ratios the balance of a level is measured on the deviations from
+the ratio's split, n_k − n·w_k/S (S = the sum of the ratios): their range is 0 when the
+level is split exactly in the ratio, and with equal ratios it is max − min of the counts."""
 
 from __future__ import annotations
 
@@ -68,17 +72,48 @@ def expected_range(n: int, k: int) -> tuple[float, str]:
     return float(np.ptp(draws, axis=1).mean()), "simulated"
 
 
+@lru_cache(maxsize=4096)
+def expected_deviation_range(n: int, ratios: tuple[int, ...]) -> tuple[float, str]:
+    """Expected range of the deviations X_k − n·w_k/S of the arm counts from the ratio's
+    split among n participants under simple randomization in the ratio (arm k with
+    probability w_k/S), and "exact" or "simulated".
+
+    1. Equal ratios: `expected_range` (the deviations differ from the counts by a constant).
+    2. Two arms: the range is 2|X − nρ| with X ~ Binomial(n, ρ), summed over the binomial.
+    3. Otherwise the mean range of SIMULATION_DRAWS multinomial draws, seed fixed.
+    """
+    k = len(ratios)
+    if len(set(ratios)) <= 1:
+        return expected_range(n, k)
+    if n <= 0:
+        return 0.0, "exact"
+    rho = np.array(ratios, dtype=float) / sum(ratios)
+    if k == 2:
+        x = np.arange(n + 1)
+        return float((2 * np.abs(x - n * rho[0]) * stats.binom.pmf(x, n, rho[0])).sum()), "exact"
+    rng = np.random.default_rng(SIMULATION_SEED)
+    draws = rng.multinomial(n, rho, size=SIMULATION_DRAWS)
+    return float(np.ptp(draws - n * rho, axis=1).mean()), "simulated"
+
+
 def minimization_balance(
     counts: Mapping[str, Mapping[str, Mapping[str, int]]] | pd.DataFrame,
     *,
     arms: Sequence[str],
+    ratios: Sequence[int] | None = None,
 ) -> Balance:
-    """Imbalance per factor level (max - min of the arm counts) against its expectation under
-    simple randomization, and both totals (sum over all levels of all factors; the expected
-    total is a sum of expectations, valid whatever the correlation between factors).
+    """Imbalance per factor level (max - min of the arm counts; with unequal `ratios`, one
+    per arm, the range of the deviations from the ratio's split) against its expectation
+    under simple randomization in the ratio, and both totals (sum over all levels of all
+    factors; the expected total is a sum of expectations, valid whatever the correlation
+    between factors).
 
     `counts` is {factor: {level: {arm: n}}} or a frame with columns factor, level, arm, n.
     """
+    ratios = tuple(ratios) if ratios is not None else (1,) * len(arms)
+    if len(ratios) != len(arms):
+        raise ValueError(f"{len(ratios)} ratios for {len(arms)} arms")
+    equal = len(set(ratios)) <= 1
     if isinstance(counts, pd.DataFrame):
         nested: dict[str, dict[str, dict[str, int]]] = {}
         for row in counts.itertuples(index=False):
@@ -92,12 +127,18 @@ def minimization_balance(
                 raise ValueError(f"Counts for an arm not in {list(arms)}: {factor} / {level}")
             row_counts = tuple(int(by_arm.get(a, 0)) for a in arms)
             n = sum(row_counts)
-            expected, how = expected_range(n, len(arms))
-            imbalance = max(row_counts) - min(row_counts)
+            expected, how = expected_deviation_range(n, ratios)
+            if equal:
+                imbalance = max(row_counts) - min(row_counts)
+            else:
+                split = [n * w / sum(ratios) for w in ratios]
+                deviations = [c - e for c, e in zip(row_counts, split, strict=True)]
+                imbalance = max(deviations) - min(deviations)
             rows.append(BalanceRow(factor, level, row_counts, n, imbalance, expected, how))
     return Balance(
         arms=tuple(str(a) for a in arms),
         rows=tuple(rows),
         total_imbalance=sum(r.imbalance for r in rows),
         expected_total=float(sum(r.expected_simple for r in rows)),
+        ratios=ratios,
     )

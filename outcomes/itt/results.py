@@ -153,7 +153,9 @@ class BalanceRow:
     level: str
     counts: tuple[int, ...]  # in the order of `arms`
     n: int
-    imbalance: int  # max - min (|a - b| for two arms)
+    # max - min (|a - b| for two arms); with unequal ratios the range of the deviations
+    # from the ratio's split, a float.
+    imbalance: int | float
     expected_simple: float  # expected max - min under simple randomization
     expected_method: str  # "exact" or "simulated"
 
@@ -162,8 +164,14 @@ class BalanceRow:
 class Balance:
     arms: tuple[str, ...]
     rows: tuple[BalanceRow, ...]
-    total_imbalance: int
+    total_imbalance: int | float
     expected_total: float
+    ratios: tuple[int, ...] = ()  # per arm; empty or all equal: equal allocation
+
+    @property
+    def ratio(self) -> str:
+        """ "2:1" when the arms' allocation ratios differ, else ""."""
+        return ":".join(map(str, self.ratios)) if len(set(self.ratios)) > 1 else ""
 
 
 @dataclass(frozen=True)

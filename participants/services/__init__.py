@@ -22,7 +22,11 @@ from participants.services.followup import (
     visits_planned,
     visits_replan,
 )
-from participants.services.randomization import participant_randomize, recount_level_counts
+from participants.services.randomization import (
+    participant_randomize,
+    recount_level_counts,
+    stored_level_counts,
+)
 
 __all__ = [
     "baseline_errors_and_levels",
@@ -39,6 +43,7 @@ __all__ = [
     "participant_update_details",
     "recount_level_counts",
     "screening_decline",
+    "stored_level_counts",
     "screening_record",
     "trial_today",
 ]

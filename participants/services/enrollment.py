@@ -187,9 +187,13 @@ def participant_update_details(
 
 
 def baseline_errors_and_levels(
-    config: TrialConfig, values: Mapping[str, int | None], chosen: Mapping[str, str | None]
+    config: TrialConfig,
+    values: Mapping[str, int | None],
+    chosen: Mapping[str, str | None],
+    site_id: int | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """Check baseline values and factor choices; derive the factor levels.
+    """Check baseline values and factor choices; derive the factor levels (a site factor's
+    from `site_id`, the participant's site, when given).
 
     Returns (errors keyed by field name, {factor code: level code}). Field names are the
     variable codes and `factor_<code>` for directly chosen factor levels.
@@ -215,8 +219,10 @@ def baseline_errors_and_levels(
                 f"{var.label} {value}{unit} is above the eligibility criterion "
                 f"(at most {var.eligible_max}): this patient is not eligible."
             )
-    levels: dict[str, str] = {}
+    levels: dict[str, str] = config.site_levels(site_id) if site_id is not None else {}
     for factor in config.factors:
+        if factor.kind == "site":
+            continue  # the site's level, above: nothing to choose or derive
         if factor.kind == "choice":
             code = chosen.get(factor.code)
             if not code:
@@ -285,7 +291,9 @@ def participant_record_baseline(
     if sms_language and not participant.trial.sms_languages.filter(code=sms_language).exists():
         errors["sms_language"] = [f"“{sms_language}” is not an SMS language of this trial."]
     config = trial_config(participant.trial)
-    value_errors, levels = baseline_errors_and_levels(config, values, chosen_levels)
+    value_errors, levels = baseline_errors_and_levels(
+        config, values, chosen_levels, site_id=participant.site_id
+    )
     errors.update({field: [message] for field, message in value_errors.items()})
     if errors:
         raise ValidationError(errors)

@@ -7,6 +7,7 @@ import random
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from participants import minimization
 from participants.models import Allocation, FactorLevelCount, Participant, Visit
@@ -14,7 +15,7 @@ from participants.selectors import trial_config
 from participants.services.common import require_recruiting
 from participants.services.followup import visits_planned
 from trial import batch
-from trial.models import FactorLevel, Site, Trial
+from trial.models import FactorLevel, Site, Trial, preferred_probability_error
 
 # --- Randomization --------------------------------------------------------------------------
 
@@ -93,7 +94,20 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     config = trial_config(trial)
     if len(config.arms) < 2:
         raise ValidationError("The trial needs at least two arms to randomize.", code="config")
-    missing = [f.name for f in config.factors if f.code not in participant.factor_levels]
+    # The site factor's level is the site's, whatever the baseline stored (it may predate
+    # the factor); the other levels are the baseline's.
+    factor_levels = {**participant.factor_levels, **config.site_levels(participant.site_id)}
+    for factor in config.factors:
+        if factor.kind == "site" and factor.code not in factor_levels:
+            raise ValidationError(
+                gettext(
+                    "The site %(site)s has no level of the factor %(factor)s yet; a trial "
+                    "manager can give it one by saving the site in the admin."
+                )
+                % {"site": participant.site.code, "factor": factor.name},
+                code="config",
+            )
+    missing = [f.name for f in config.factors if f.code not in factor_levels]
     if missing:
         raise ValidationError(
             f"Baseline lacks the minimization factor(s) {', '.join(missing)}; "
@@ -102,7 +116,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         )
     level_ids = {}
     for factor in config.factors:
-        level = factor.level(participant.factor_levels[factor.code])
+        level = factor.level(factor_levels[factor.code])
         if level is None:
             raise ValidationError(f"Stored level for {factor.name} no longer exists.")
         level_ids[factor.code] = level.id
@@ -142,16 +156,22 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     ):
         raise _Retry
     _require_room(trial)
+    ratios = {arm.code: arm.allocation_ratio for arm in config.arms}
+    # Checked by the trial's validation too; a trial configured before the bound existed
+    # (v1 accepted any p >= 0.5) is refused here, with the same message, not allocated.
+    error = preferred_probability_error(trial.preferred_probability, list(ratios.values()))
+    if error:
+        raise ValidationError(error, code="config")
 
-    # 5. The counts per arm with the patient's level of each factor: (factors × arms) rows,
-    #    independent of trial size. Then decide.
+    # 5. The counts per arm's slot (one slot per arm with equal ratios) with the patient's
+    #    level of each factor: (factors × slots) rows, independent of trial size. Then decide.
     #    The site's number counter and code come in the same statement (read after the
     #    lock: the site joined to the participant's row, read before, may be older).
     q = batch.quote
     rows = batch.execute(
         [
             (
-                f"SELECT s.randomized_count, s.code, c.level_id, c.arm_id, c.count "
+                f"SELECT s.randomized_count, s.code, c.level_id, c.arm_id, c.slot, c.count "
                 f"FROM {q(Site._meta.db_table)} s "
                 f"LEFT JOIN {q(FactorLevelCount._meta.db_table)} c ON "
                 + (
@@ -167,29 +187,39 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     site = participant.site
     site.randomized_count, site.code = rows[0][:2]
     stored = {
-        (level_id, arm_id): count for *_, level_id, arm_id, count in rows if level_id is not None
+        (level_id, arm_id, slot): count
+        for *_, level_id, arm_id, slot, count in rows
+        if level_id is not None
     }
+    slots = [(arm, n) for arm in config.arms for n in range(1, arm.allocation_ratio + 1)]
     missing_rows = [
-        FactorLevelCount(trial=trial, level_id=level_id, arm=arm, count=0)
+        FactorLevelCount(trial=trial, level_id=level_id, arm=arm, slot=n, count=0)
         for level_id in level_ids.values()
-        for arm in config.arms
-        if (level_id, arm.pk) not in stored
+        for arm, n in slots
+        if (level_id, arm.pk, n) not in stored
     ]
-    if missing_rows:  # only while some level has never been seen in some arm
+    if missing_rows:  # only while some level has never been seen in some slot
         FactorLevelCount.objects.bulk_create(missing_rows)
     arm_by_code = {arm.code: arm for arm in config.arms}
+    arm_codes = [arm.code for arm in config.arms]
+    # In the record's shape (minimization.record): a number per arm with ratio 1, else a list.
     counts = {
-        factor: {arm.code: stored.get((level_id, arm.pk), 0) for arm in config.arms}
+        factor: minimization.record(
+            arm_codes,
+            ratios,
+            {(arm.code, n): stored.get((level_id, arm.pk, n), 0) for arm, n in slots},
+        )
         for factor, level_id in level_ids.items()
     }
     weights = {f.code: f.weight for f in config.factors}
     decision = minimization.allocate(
-        arms=[arm.code for arm in config.arms],
+        arms=arm_codes,
         counts=counts,
         weights=weights,
         measure=trial.imbalance_measure,
         p=float(trial.preferred_probability),
         rng=rng or random.SystemRandom(),
+        ratios=ratios,
         simple_randomization=trial.allocation_count < trial.initial_random_allocations,
     )
     arm = arm_by_code[decision.arm]
@@ -206,8 +236,9 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         participant=participant,
         sequence=trial.allocation_count + 1,
         arm=arm,
+        slot=decision.slot,
         method=decision.method,
-        factor_levels=dict(participant.factor_levels),
+        factor_levels=factor_levels,
         counts_seen=counts,
         scores=decision.scores,
         probabilities=decision.probabilities,
@@ -217,7 +248,8 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
             "preferred_probability": str(trial.preferred_probability),
             "initial_random_allocations": trial.initial_random_allocations,
             "weights": weights,
-            "arms": [a.code for a in config.arms],
+            "arms": arm_codes,  # the order the draw walks
+            "ratios": ratios,
         },
         algorithm_version=minimization.ALGORITHM_VERSION,
         allocated_by=by,
@@ -235,7 +267,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
             "WHERE id = %s",
             [site.pk],
         ),
-        *_count_increments(trial, arm, level_ids.values()),
+        *_count_increments(trial, arm, decision.slot, level_ids.values()),
         (
             f"UPDATE {q(Participant._meta.db_table)} SET "
             + ", ".join(f"{q(name)} = %s" for name in changed)
@@ -270,8 +302,8 @@ def _require_room(trial: Trial) -> None:
         )
 
 
-def _count_increments(trial: Trial, arm, level_ids) -> list[batch.Statement]:
-    """Add one to the (level, arm) counts of the participant's levels. An upsert, so a
+def _count_increments(trial: Trial, arm, slot: int, level_ids) -> list[batch.Statement]:
+    """Add one to the (level, arm, slot) counts of the participant's levels. An upsert, so a
     missing row cannot be skipped silently (the rows exist: step 5 made them)."""
     table = batch.quote(FactorLevelCount._meta.db_table)
     level_ids = list(level_ids)
@@ -279,10 +311,10 @@ def _count_increments(trial: Trial, arm, level_ids) -> list[batch.Statement]:
         return []
     return [
         (
-            f"INSERT INTO {table} (trial_id, level_id, arm_id, count) VALUES "
-            + ", ".join(["(%s, %s, %s, 1)"] * len(level_ids))
-            + f" ON CONFLICT (level_id, arm_id) DO UPDATE SET count = {table}.count + 1",
-            [value for level_id in level_ids for value in (trial.pk, level_id, arm.pk)],
+            f"INSERT INTO {table} (trial_id, level_id, arm_id, slot, count) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, 1)"] * len(level_ids))
+            + f" ON CONFLICT (level_id, arm_id, slot) DO UPDATE SET count = {table}.count + 1",
+            [value for level_id in level_ids for value in (trial.pk, level_id, arm.pk, slot)],
         )
     ]
 
@@ -331,8 +363,8 @@ def _baseline_links(participant: Participant, definitions, by, now) -> list[batc
     return statements
 
 
-def recount_level_counts(trial: Trial) -> dict[tuple[int, int], int]:
-    """Recount participants per (level id, arm id) from the allocations themselves.
+def recount_level_counts(trial: Trial) -> dict[tuple[int, int, int], int]:
+    """Recount participants per (level id, arm id, slot) from the allocations themselves.
 
     Used by tests and audits to check the maintained FactorLevelCount rows.
     """
@@ -340,11 +372,21 @@ def recount_level_counts(trial: Trial) -> dict[tuple[int, int], int]:
         (lv.factor.code, lv.code): lv.pk
         for lv in FactorLevel.objects.filter(factor__trial=trial).select_related("factor")
     }
-    result: dict[tuple[int, int], int] = {}
-    for factor_levels, arm_id in Allocation.objects.filter(trial=trial).values_list(
-        "factor_levels", "arm_id"
+    result: dict[tuple[int, int, int], int] = {}
+    for factor_levels, arm_id, slot in Allocation.objects.filter(trial=trial).values_list(
+        "factor_levels", "arm_id", "slot"
     ):
         for factor_code, level_code in factor_levels.items():
-            key = (levels[(factor_code, level_code)], arm_id)
+            key = (levels[(factor_code, level_code)], arm_id, slot)
             result[key] = result.get(key, 0) + 1
     return result
+
+
+def stored_level_counts(trial: Trial) -> dict[tuple[int, int, int], int]:
+    """The maintained counts, non-zero ones, keyed as recount_level_counts keys them."""
+    return {
+        (level_id, arm_id, slot): count
+        for level_id, arm_id, slot, count in FactorLevelCount.objects.filter(
+            trial=trial, count__gt=0
+        ).values_list("level_id", "arm_id", "slot", "count")
+    }

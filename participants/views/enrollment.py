@@ -6,8 +6,6 @@ redirect → GET, so refresh and back never resubmit) or re-render with errors.
 
 from __future__ import annotations
 
-import dataclasses
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -395,7 +393,8 @@ def participant_allocation(request: HttpRequest, code: str, pk: int) -> HttpResp
 
 def balance(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_view_balance)
-    arms, totals, rows = selectors.balance_table(trial)
+    table = selectors.balance_table(trial)
+    arms = table.arms
     # Statisticians see neutral arm codes until the trial is unblinded (trial.blinding).
     labels = blinding.arm_labels(request.user, trial, arms)
     blinded = blinding.is_blinded(request.user, trial)
@@ -405,18 +404,23 @@ def balance(request: HttpRequest, code: str) -> HttpResponse:
     order = list(range(len(arms)))
     if blinded:
         order.sort(key=lambda i: labels[arms[i].pk])
+
+    def shown(row: selectors.BalanceRow) -> dict:
+        """The row with its (observed, expected) cells in the columns' order."""
+        cells = [(row.counts[i], row.expected[i]) for i in order]
+        return {"factor": row.factor, "level": row.level, "cells": cells, "total": row.total}
+
     return render(
         request,
         "participants/balance.html",
         {
             "trial": trial,
-            "arm_labels": [labels[arms[i].pk] for i in order],
+            "columns": [{"label": labels[arms[i].pk], "ratio": table.ratios[i]} for i in order],
+            "ratio": ":".join(str(table.ratios[i]) for i in order),
+            "unequal": table.unequal,
             "blinded": blinded,
-            "totals": [totals[i] for i in order],
-            "rows": [
-                dataclasses.replace(row, counts=tuple(row.counts[i] for i in order)) for row in rows
-            ],
-            "grand_total": sum(totals),
+            "all_randomized": shown(table.all_randomized),
+            "rows": [shown(row) for row in table.rows],
         },
     )
 

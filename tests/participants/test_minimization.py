@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from participants import eligibility, minimization
@@ -26,6 +26,7 @@ from participants.minimization import (
     choose,
     imbalance,
     level_for_value,
+    p_allowed,
     probabilities,
     scores,
 )
@@ -124,6 +125,7 @@ def test_probabilities_sum_to_one(trial, measure, p):
 @given(trial=trials(), measure=measures, p=p_values, seed=seeds)
 def test_allocated_probabilities_sum_to_one_and_the_chosen_arm_is_possible(trial, measure, p, seed):
     arms, counts, weights = trial
+    assume(p_allowed(p, [1] * len(arms)))  # allocate refuses a lower p
     decision = allocate(
         arms=arms,
         counts=counts,
@@ -445,6 +447,7 @@ def test_the_same_seed_gives_the_same_decision_and_the_draw_replays_to_the_arm(
     trial, measure, p, seed, simple
 ):
     arms, counts, weights = trial
+    assume(p_allowed(p, [1] * len(arms)))  # allocate refuses a lower p
     kwargs = dict(
         arms=arms,
         counts=counts,

@@ -274,11 +274,7 @@ def test_stored_counts_equal_a_recount_and_each_allocation_saw_the_counts_before
 
 def assert_counts_consistent(trial: Trial) -> None:
     """Stored counts = recount; sequences gap-free; each allocation saw the prior counts."""
-    stored = {
-        (row.level_id, row.arm_id): row.count
-        for row in FactorLevelCount.objects.filter(trial=trial)
-        if row.count
-    }
+    stored = services.stored_level_counts(trial)
     assert stored == services.recount_level_counts(trial)
     allocations = list(
         Allocation.objects.filter(trial=trial).select_related("arm").order_by("sequence")

@@ -486,8 +486,11 @@ def test_the_balance_page_shows_the_statistician_arm_totals(
     client.force_login(statistician)
     response = client.get(url("balance", modic))
     assertContains(response, "table-balance")
-    assert response.context["grand_total"] == 3
-    assert sum(response.context["totals"]) == 3
+    row = response.context["all_randomized"]
+    assert row["total"] == 3
+    assert sum(n for n, _ in row["cells"]) == 3
+    # Equal allocation: each arm is expected to hold half of the total.
+    assert [expected for _, expected in row["cells"]] == [1.5, 1.5]
 
 
 def test_the_participant_page_shows_the_coordinator_no_edit_or_randomize_links(

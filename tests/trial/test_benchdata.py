@@ -29,12 +29,16 @@ from outcomes.models import (
 from participants import minimization, schedule
 from participants.models import (
     Allocation,
-    FactorLevelCount,
     Participant,
     StatusChange,
     Visit,
 )
-from participants.services import participant_randomize, recount_level_counts, trial_today
+from participants.services import (
+    participant_randomize,
+    recount_level_counts,
+    stored_level_counts,
+    trial_today,
+)
 from tests import factories
 from trial import benchdata
 from trial.models import Site, VisitDefinition
@@ -69,11 +73,7 @@ def test_the_trial_has_n_randomized_and_ready_participants_awaiting_randomizatio
 
 
 def test_maintained_level_counts_equal_a_recount(synthetic):
-    stored = {
-        (row.level_id, row.arm_id): row.count
-        for row in FactorLevelCount.objects.filter(trial=synthetic)
-        if row.count
-    }
+    stored = stored_level_counts(synthetic)
     assert stored == recount_level_counts(synthetic)
     assert sum(stored.values()) == N * 4  # four factors per participant
 
@@ -281,11 +281,7 @@ def test_ready_participants_randomize_through_the_service_after_the_synthetic_on
         baseline = Visit.objects.get(participant=participant, definition__at_randomization=True)
         assert OutcomeEntry.objects.filter(participant=participant, visit=baseline).count() == 3
     assert sorted(sequences) == list(range(N + 1, N + READY + 1))
-    stored = {
-        (row.level_id, row.arm_id): row.count
-        for row in FactorLevelCount.objects.filter(trial=synthetic)
-        if row.count
-    }
+    stored = stored_level_counts(synthetic)
     assert stored == recount_level_counts(synthetic)
 
 

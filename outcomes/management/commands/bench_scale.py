@@ -478,7 +478,7 @@ PANDAS_TABLES = {
         " JOIN trial_site s ON s.id = r.site_id WHERE r.trial_id = %s ORDER BY r.id"
     ),
     "allocations": (
-        "SELECT a.sequence, a.participant_id, arm.code AS arm, a.method, a.factor_levels,"
+        "SELECT a.sequence, a.participant_id, arm.code AS arm, a.slot, a.method, a.factor_levels,"
         " a.counts_seen, a.scores, a.probabilities, a.draw, a.settings_used,"
         " a.algorithm_version, a.allocated_at FROM participants_allocation a"
         " JOIN trial_arm arm ON arm.id = a.arm_id WHERE a.trial_id = %s ORDER BY a.sequence"

@@ -87,7 +87,7 @@ from outcomes.management.commands import bench_sms
 from outcomes.models import OutboundMessage, SmsWeek
 from participants import services
 from participants.management.commands.bench_allocation import Command as AllocationBench
-from participants.models import Allocation, FactorLevelCount, Participant
+from participants.models import Allocation, Participant
 from trial.celery import app
 from trial.demo import build_modic_trial
 from trial.models import Membership, Site, Trial
@@ -882,11 +882,7 @@ def _anomalies(trial: Trial, *, answered: int) -> list[str]:
         suffixes = sorted(int(number.rsplit("-", 1)[1]) for number in numbers)
         if suffixes != list(range(1, site.randomized_count + 1)):
             problems.append(f"site {site.code}: numbers not unique and gap-free")
-    stored = {
-        (row.level_id, row.arm_id): row.count
-        for row in FactorLevelCount.objects.filter(trial=trial)
-        if row.count
-    }
+    stored = services.stored_level_counts(trial)
     if stored != services.recount_level_counts(trial):
         problems.append("FactorLevelCount differs from the recount of allocations")
     active = Participant.objects.filter(trial=trial, status=Participant.Status.ACTIVE).count()
