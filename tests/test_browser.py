@@ -5,6 +5,10 @@ download browsers here, so Chromium is always /usr/bin/chromium; `make test` ins
 and a missing Chromium fails these tests rather than skipping them.
 
 On any failure a full-page screenshot is saved to test-artifacts/<test name>.png.
+
+Every page a journey loads is checked for accessibility (axe-core and control contrast,
+tests/a11y.py): the `page` fixture attaches the check to the browser context, and a
+serious or critical violation on any page fails the test that loaded it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from outcomes.models import OutcomeEntry
 from participants.models import Allocation, Participant
 from participants.services import trial_today
 from tests import factories
+from tests.a11y import A11yAudit
 from trial.demo import DEMO_USERS, build_modic_trial, create_demo_users
 from trial.models import Trial
 
@@ -43,6 +48,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # A page frozen in the back/forward cache would stop its accessibility check half-way
+    # (tests/a11y.py); without the cache, going back loads the page again, checked.
+    "--disable-features=BackForwardCache",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 15_000
@@ -100,14 +108,22 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context and page; every page it loads is checked for accessibility
+    (tests/a11y.py), and the test fails on a serious or critical violation."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    audit = A11yAudit(context, live_server.url, request.node.name)
     page = context.new_page()
     try:
         yield page
+        audit.finish()
     finally:
         context.close()
+    if failures := audit.failures():
+        pytest.fail(failures, pytrace=False)
 
 
 @pytest.fixture
