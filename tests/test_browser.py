@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from outcomes.models import OutcomeEntry
+from outcomes.scoring import RMDQ_ITEM_WORDING
 from participants.models import Allocation, Participant
 from participants.services import trial_today
 from tests import factories
@@ -202,13 +203,6 @@ def record_consent(page: Page, trial: Trial) -> None:
 
 
 RMDQ_YES = 7  # items 1–7 answered yes, 8–23 no: score 7
-EQ5D = {  # health state 11221
-    "Mobility": "Level 1 (no problems)",
-    "Self-care": "Level 1 (no problems)",
-    "Usual activities": "Level 2 (some)",
-    "Pain/discomfort": "Level 2 (some)",
-    "Anxiety/depression": "Level 1 (no problems)",
-}
 PAIN_LABEL = "Current low back pain (0 = no pain, 10 = worst imaginable)"
 
 
@@ -229,8 +223,8 @@ def enter_baseline(page: Page) -> None:
     pain = page.locator("#instrument-pain")
     pain.get_by_label(PAIN_LABEL).fill("2")
     rmdq = page.locator("#instrument-rmdq")
-    for n in range(1, 24):
-        item = rmdq.get_by_role("group", name=f"Item {n}", exact=True)
+    for n, statement in enumerate(RMDQ_ITEM_WORDING, 1):
+        item = rmdq.get_by_role("group", name=f"{n}. {statement}", exact=True)
         item.get_by_label("Yes" if n <= RMDQ_YES else "No", exact=True).check()
     eq5d = page.locator("#instrument-eq5d")
     eq5d.get_by_label("Status").select_option("refused")
