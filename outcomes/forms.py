@@ -1,14 +1,16 @@
 """Outcome entry forms: one per instrument kind, built from the trial's configuration.
 
 Each validates on the server: ranges, whole numbers, and "either the data or a reason it
-was not done". Item wording is the paper questionnaire's; the forms number the items so
-data entry follows the paper.
+was not done". Item wording is the paper questionnaire's (outcomes.scoring), translated here;
+the forms number the items and levels so data entry follows the paper.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from outcomes import scoring
 from outcomes.entry import EntryInput
@@ -88,17 +90,22 @@ class PainForm(InstrumentForm):
     )
 
 
-YES_NO = [("yes", "Yes"), ("no", "No")]
+YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 
 
 class RmdqForm(InstrumentForm):
-    """23 yes/no items. Unanswered items are allowed: the score is then missing."""
+    """23 yes/no items, each labelled with its number and statement. Unanswered items are
+    allowed: the score is then missing."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for n in range(1, scoring.RMDQ_ITEMS + 1):
+        for n, statement in enumerate(scoring.RMDQ_ITEM_WORDING, 1):
             self.fields[f"item_{n}"] = forms.ChoiceField(
-                label=f"Item {n}", choices=YES_NO, widget=forms.RadioSelect, required=False
+                label=format_lazy("{}. {}", n, _(statement)),
+                choices=YES_NO,
+                # Drawn by outcomes/_rmdq_items.html, one statement per row, not by crispy.
+                widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+                required=False,
             )
 
     def initial_from(self, responses: dict) -> dict:
@@ -121,11 +128,10 @@ class Eq5dForm(InstrumentForm):
         super().__init__(*args, **kwargs)
         for dim in scoring.EQ5D_DIMENSIONS:
             self.fields[dim] = forms.TypedChoiceField(
-                label=scoring.EQ5D_DIMENSION_LABELS[dim],
+                label=_(scoring.EQ5D_DIMENSION_LABELS[dim]),
                 choices=[
-                    (1, "Level 1 (no problems)"),
-                    (2, "Level 2 (some)"),
-                    (3, "Level 3 (extreme)"),
+                    (level, format_lazy("{} – {}", level, _(statement)))
+                    for level, statement in enumerate(scoring.EQ5D_LEVEL_WORDING[dim], 1)
                 ],
                 coerce=int,
                 empty_value=None,
@@ -133,14 +139,21 @@ class Eq5dForm(InstrumentForm):
                 required=False,
             )
         self.fields["vas"] = forms.IntegerField(
-            label="EQ VAS (0–100)", min_value=0, max_value=100, required=False
+            label="EQ VAS (0–100)",
+            help_text=_(
+                "Health today: 100 = the best health you can imagine, "
+                "0 = the worst health you can imagine."
+            ),
+            min_value=0,
+            max_value=100,
+            required=False,
         )
 
 
 class GlobalForm(InstrumentForm):
     answer = forms.TypedChoiceField(
-        label="Compared with the start of the trial, the back pain is",
-        choices=scoring.GLOBAL_CHOICES,
+        label=_(scoring.GLOBAL_QUESTION),
+        choices=[(value, _(label)) for value, label in scoring.GLOBAL_CHOICES],
         coerce=int,
         empty_value=None,
         widget=forms.RadioSelect,

@@ -13,6 +13,10 @@ form should never let it through, so reaching here with it is a bug, not a missi
   anxiety/depression) at levels 1–3, plus a 0–100 visual analogue scale. The index comes
   from a value set stored as data (see EQ5D_UK_TTO_DOLAN_1997 and outcomes.models).
 - Global assessment: a 7-point transition question; "improved" means much better or better.
+
+The instruments' wording (RMDQ_ITEM_WORDING, EQ5D_LEVEL_WORDING, GLOBAL_CHOICES) is English,
+the source language, marked with gettext_noop so that `makemessages` collects it; the forms
+translate it when they show it (outcomes.forms).
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+
+def gettext_noop(message: str) -> str:
+    """Mark a string for translation without translating it (as django.utils.translation's
+    function of the same name, which `makemessages` looks for), keeping this module free of
+    Django."""
+    return message
 
 
 class ScoringError(ValueError):
@@ -42,6 +53,45 @@ def pain_nrs(value: int | None) -> int | None:
 
 RMDQ_ITEMS = 23
 
+# The statements of the 23-item RMDQ in the order of the paper form, in the English wording
+# of Roland & Morris (Spine 1983;8:141-4); Roland & Fairbank (Spine 2000;25:3115-24) state
+# that no permission is needed to use the questionnaire in that form. The 23-item version
+# leaves out one of the original 24 statements; here it is the last, "I stay in bed most of
+# the time because of my back", so items 1-23 keep their original numbers. Check this
+# against the trial's own paper form: the entry page shows each item's number with its
+# statement, so a mismatch is visible.
+RMDQ_ITEM_WORDING = (
+    gettext_noop("I stay at home most of the time because of my back."),
+    gettext_noop("I change position frequently to try and get my back comfortable."),
+    gettext_noop("I walk more slowly than usual because of my back."),
+    gettext_noop(
+        "Because of my back I am not doing any of the jobs that I usually do around the house."
+    ),
+    gettext_noop("Because of my back, I use a handrail to get upstairs."),
+    gettext_noop("Because of my back, I lie down to rest more often."),
+    gettext_noop("Because of my back, I have to hold on to something to get out of an easy chair."),
+    gettext_noop("Because of my back, I try to get other people to do things for me."),
+    gettext_noop("I get dressed more slowly than usual because of my back."),
+    gettext_noop("I only stand for short periods of time because of my back."),
+    gettext_noop("Because of my back, I try not to bend or kneel down."),
+    gettext_noop("I find it difficult to get out of a chair because of my back."),
+    gettext_noop("My back is painful almost all the time."),
+    gettext_noop("I find it difficult to turn over in bed because of my back."),
+    gettext_noop("My appetite is not very good because of my back pain."),
+    gettext_noop(
+        "I have trouble putting on my socks (or stockings) because of the pain in my back."
+    ),
+    gettext_noop("I only walk short distances because of my back."),
+    gettext_noop("I sleep less well because of my back."),
+    gettext_noop("Because of my back pain, I get dressed with help from someone else."),
+    gettext_noop("I sit down for most of the day because of my back."),
+    gettext_noop("I avoid heavy jobs around the house because of my back."),
+    gettext_noop(
+        "Because of my back pain, I am more irritable and bad tempered with people than usual."
+    ),
+    gettext_noop("Because of my back, I go upstairs more slowly than usual."),
+)
+
 
 def rmdq(items: Sequence[bool | None]) -> int | None:
     """Number of items answered "yes" (0–23); None when any item is unanswered."""
@@ -62,11 +112,42 @@ def rmdq(items: Sequence[bool | None]) -> int | None:
 
 EQ5D_DIMENSIONS = ("MO", "SC", "UA", "PD", "AD")
 EQ5D_DIMENSION_LABELS = {
-    "MO": "Mobility",
-    "SC": "Self-care",
-    "UA": "Usual activities",
-    "PD": "Pain/discomfort",
-    "AD": "Anxiety/depression",
+    "MO": gettext_noop("Mobility"),
+    "SC": gettext_noop("Self-care"),
+    "UA": gettext_noop("Usual activities"),
+    "PD": gettext_noop("Pain/discomfort"),
+    "AD": gettext_noop("Anxiety/depression"),
+}
+# The statement of each level (1, 2, 3) of each dimension, in the wording of the UK English
+# EQ-5D-3L (EuroQol Group, Health Policy 1990;16:199-208; Brooks R, Health Policy
+# 1996;37:53-72). The EQ-5D is the EuroQol Research Foundation's: a trial using it
+# registers its use with EuroQol (euroqol.org), which also licenses translations.
+EQ5D_LEVEL_WORDING = {
+    "MO": (
+        gettext_noop("I have no problems in walking about"),
+        gettext_noop("I have some problems in walking about"),
+        gettext_noop("I am confined to bed"),
+    ),
+    "SC": (
+        gettext_noop("I have no problems with self-care"),
+        gettext_noop("I have some problems washing or dressing myself"),
+        gettext_noop("I am unable to wash or dress myself"),
+    ),
+    "UA": (
+        gettext_noop("I have no problems with performing my usual activities"),
+        gettext_noop("I have some problems with performing my usual activities"),
+        gettext_noop("I am unable to perform my usual activities"),
+    ),
+    "PD": (
+        gettext_noop("I have no pain or discomfort"),
+        gettext_noop("I have moderate pain or discomfort"),
+        gettext_noop("I have extreme pain or discomfort"),
+    ),
+    "AD": (
+        gettext_noop("I am not anxious or depressed"),
+        gettext_noop("I am moderately anxious or depressed"),
+        gettext_noop("I am extremely anxious or depressed"),
+    ),
 }
 
 
@@ -179,14 +260,15 @@ def eq5d_vas(value: int | None) -> int | None:
 
 # --- Global assessment ------------------------------------------------------------------------
 
+GLOBAL_QUESTION = gettext_noop("Compared with the start of the trial, the back pain is")
 GLOBAL_CHOICES = (
-    (1, "Much better"),
-    (2, "Better"),
-    (3, "Slightly better"),
-    (4, "Unchanged"),
-    (5, "Slightly worse"),
-    (6, "Worse"),
-    (7, "Much worse"),
+    (1, gettext_noop("Much better")),
+    (2, gettext_noop("Better")),
+    (3, gettext_noop("Slightly better")),
+    (4, gettext_noop("Unchanged")),
+    (5, gettext_noop("Slightly worse")),
+    (6, gettext_noop("Worse")),
+    (7, gettext_noop("Much worse")),
 )
 GLOBAL_IMPROVED = frozenset({1, 2})
 

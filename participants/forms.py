@@ -33,7 +33,12 @@ class DateInput(forms.DateInput):
 
 def _helper(submit_label: str, css_class: str = "btn-primary") -> FormHelper:
     helper = FormHelper()
-    helper.add_input(Submit("submit", submit_label, css_class=css_class))
+    submit = Submit("submit", submit_label, css_class=css_class)
+    # Only the colour asked for: crispy's Submit also adds btn-primary, and which of two
+    # colour classes wins depends on stylesheet order (black on blue, 3.3:1, once our
+    # stylesheet darkened the primary colour).
+    submit.field_classes = "btn"
+    helper.add_input(submit)
     return helper
 
 

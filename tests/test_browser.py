@@ -5,6 +5,10 @@ download browsers here, so Chromium is always /usr/bin/chromium; `make test` ins
 and a missing Chromium fails these tests rather than skipping them.
 
 On any failure a full-page screenshot is saved to test-artifacts/<test name>.png.
+
+Every page a journey loads is checked for accessibility (axe-core and control contrast,
+tests/a11y.py): the `page` fixture attaches the check to the browser context, and a
+serious or critical violation on any page fails the test that loaded it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from outcomes.models import OutcomeEntry
+from outcomes.scoring import RMDQ_ITEM_WORDING
 from participants.models import Allocation, Participant
 from participants.services import trial_today
 from tests import factories
+from tests.a11y import A11yAudit
 from trial.demo import DEMO_USERS, build_modic_trial, create_demo_users
 from trial.models import Trial
 
@@ -43,6 +49,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # A page frozen in the back/forward cache would stop its accessibility check half-way
+    # (tests/a11y.py); without the cache, going back loads the page again, checked.
+    "--disable-features=BackForwardCache",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 15_000
@@ -100,14 +109,22 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context and page; every page it loads is checked for accessibility
+    (tests/a11y.py), and the test fails on a serious or critical violation."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    audit = A11yAudit(context, live_server.url, request.node.name)
     page = context.new_page()
     try:
         yield page
+        audit.finish()
     finally:
         context.close()
+    if failures := audit.failures():
+        pytest.fail(failures, pytrace=False)
 
 
 @pytest.fixture
@@ -186,13 +203,6 @@ def record_consent(page: Page, trial: Trial) -> None:
 
 
 RMDQ_YES = 7  # items 1–7 answered yes, 8–23 no: score 7
-EQ5D = {  # health state 11221
-    "Mobility": "Level 1 (no problems)",
-    "Self-care": "Level 1 (no problems)",
-    "Usual activities": "Level 2 (some)",
-    "Pain/discomfort": "Level 2 (some)",
-    "Anxiety/depression": "Level 1 (no problems)",
-}
 PAIN_LABEL = "Current low back pain (0 = no pain, 10 = worst imaginable)"
 
 
@@ -213,8 +223,8 @@ def enter_baseline(page: Page) -> None:
     pain = page.locator("#instrument-pain")
     pain.get_by_label(PAIN_LABEL).fill("2")
     rmdq = page.locator("#instrument-rmdq")
-    for n in range(1, 24):
-        item = rmdq.get_by_role("group", name=f"Item {n}", exact=True)
+    for n, statement in enumerate(RMDQ_ITEM_WORDING, 1):
+        item = rmdq.get_by_role("group", name=f"{n}. {statement}", exact=True)
         item.get_by_label("Yes" if n <= RMDQ_YES else "No", exact=True).check()
     eq5d = page.locator("#instrument-eq5d")
     eq5d.get_by_label("Status").select_option("refused")

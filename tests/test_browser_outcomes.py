@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from outcomes.models import OutcomeEntry
+from outcomes.scoring import RMDQ_ITEM_WORDING
 from participants import services
 from participants.models import Participant, Visit
 from tests import factories, test_browser
@@ -34,12 +35,12 @@ page = test_browser.page
 demo_trial = test_browser.demo_trial
 
 RMDQ_YES = 7  # items 1–7 answered yes, 8–23 no: score 7
-EQ5D = {  # health state 11221
-    "Mobility": "Level 1 (no problems)",
-    "Self-care": "Level 1 (no problems)",
-    "Usual activities": "Level 2 (some)",
-    "Pain/discomfort": "Level 2 (some)",
-    "Anxiety/depression": "Level 1 (no problems)",
+EQ5D = {  # health state 11221, as the questionnaire words it
+    "Mobility": "1 – I have no problems in walking about",
+    "Self-care": "1 – I have no problems with self-care",
+    "Usual activities": "2 – I have some problems with performing my usual activities",
+    "Pain/discomfort": "2 – I have moderate pain or discomfort",
+    "Anxiety/depression": "1 – I am not anxious or depressed",
 }
 
 
@@ -83,8 +84,8 @@ def test_the_coordinator_enters_all_outcomes_of_a_due_10_week_visit_from_the_wor
         pain.get_by_label("Current low back pain (0 = no pain, 10 = worst imaginable)").fill("6")
 
         rmdq = page.locator("#instrument-rmdq")
-        for n in range(1, 24):
-            item = rmdq.get_by_role("group", name=f"Item {n}", exact=True)
+        for n, statement in enumerate(RMDQ_ITEM_WORDING, 1):
+            item = rmdq.get_by_role("group", name=f"{n}. {statement}", exact=True)
             item.get_by_label("Yes" if n <= RMDQ_YES else "No", exact=True).check()
         expect(rmdq.locator('input[type="radio"]:checked')).to_have_count(23)
 

@@ -170,3 +170,24 @@ def test_nice_ticks_cover_the_range_in_even_steps(lo, width):
     assert ticks[0] <= lo + 1e-9 * max(1, abs(lo)) and 2 <= len(ticks) <= 12
     steps = {round(b - a, 6) for a, b in zip(ticks, ticks[1:], strict=False)}
     assert len(steps) <= 2  # equal up to rounding
+
+
+def _relative_luminance(colour: str) -> float:
+    """WCAG 2.2's relative luminance of an sRGB colour "#rrggbb"."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_series_colour_and_the_ink_stand_out_from_the_white_plot_background():
+    """Lines, points and marks identify the data: graphical objects need 3:1 against the
+    background (WCAG 2.2 SC 1.4.11); the text 4.5:1 (SC 1.4.3)."""
+    low = {c: round(_contrast(c, "#FFFFFF"), 2) for c in plots.PALETTE}
+    assert {c: r for c, r in low.items() if r < 3} == {}, low
+    assert _contrast(plots.INK, "#FFFFFF") >= 4.5
+    assert len(set(plots.PALETTE)) == len(plots.PALETTE) >= 7
