@@ -131,7 +131,7 @@ class Eq5dForm(InstrumentForm):
                 label=_(scoring.EQ5D_DIMENSION_LABELS[dim]),
                 choices=[
                     (level, format_lazy("{} – {}", level, _(statement)))
-                    for level, statement in enumerate(scoring.EQ5D_LEVEL_WORDING[dim], 1)
+                    for level, statement in enumerate(scoring.EQ5D_LEVEL_NAMES, 1)
                 ],
                 coerce=int,
                 empty_value=None,

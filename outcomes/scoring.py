@@ -14,7 +14,7 @@ form should never let it through, so reaching here with it is a bug, not a missi
   from a value set stored as data (see EQ5D_UK_TTO_DOLAN_1997 and outcomes.models).
 - Global assessment: a 7-point transition question; "improved" means much better or better.
 
-The instruments' wording (RMDQ_ITEM_WORDING, EQ5D_LEVEL_WORDING, GLOBAL_CHOICES) is English,
+The instruments' wording (RMDQ_ITEM_WORDING, EQ5D_LEVEL_NAMES, GLOBAL_CHOICES) is English,
 the source language, marked with gettext_noop so that `makemessages` collects it; the forms
 translate it when they show it (outcomes.forms).
 """
@@ -118,37 +118,15 @@ EQ5D_DIMENSION_LABELS = {
     "PD": gettext_noop("Pain/discomfort"),
     "AD": gettext_noop("Anxiety/depression"),
 }
-# The statement of each level (1, 2, 3) of each dimension, in the wording of the UK English
-# EQ-5D-3L (EuroQol Group, Health Policy 1990;16:199-208; Brooks R, Health Policy
-# 1996;37:53-72). The EQ-5D is the EuroQol Research Foundation's: a trial using it
-# registers its use with EuroQol (euroqol.org), which also licenses translations.
-EQ5D_LEVEL_WORDING = {
-    "MO": (
-        gettext_noop("I have no problems in walking about"),
-        gettext_noop("I have some problems in walking about"),
-        gettext_noop("I am confined to bed"),
-    ),
-    "SC": (
-        gettext_noop("I have no problems with self-care"),
-        gettext_noop("I have some problems washing or dressing myself"),
-        gettext_noop("I am unable to wash or dress myself"),
-    ),
-    "UA": (
-        gettext_noop("I have no problems with performing my usual activities"),
-        gettext_noop("I have some problems with performing my usual activities"),
-        gettext_noop("I am unable to perform my usual activities"),
-    ),
-    "PD": (
-        gettext_noop("I have no pain or discomfort"),
-        gettext_noop("I have moderate pain or discomfort"),
-        gettext_noop("I have extreme pain or discomfort"),
-    ),
-    "AD": (
-        gettext_noop("I am not anxious or depressed"),
-        gettext_noop("I am moderately anxious or depressed"),
-        gettext_noop("I am extremely anxious or depressed"),
-    ),
-}
+# The levels are named, not worded: the questionnaire's own statements per dimension are the
+# EuroQol Research Foundation's (EQ-5D-3L; EuroQol Group, Health Policy 1990;16:199-208), used
+# under a licence each trial registers with EuroQol, so an open-source default must not ship
+# them. These are the level names the EQ-5D-3L literature uses for every dimension.
+EQ5D_LEVEL_NAMES = (
+    gettext_noop("No problems"),
+    gettext_noop("Some problems"),
+    gettext_noop("Extreme problems"),
+)
 
 
 @dataclass(frozen=True)

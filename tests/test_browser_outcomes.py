@@ -35,12 +35,12 @@ page = test_browser.page
 demo_trial = test_browser.demo_trial
 
 RMDQ_YES = 7  # items 1–7 answered yes, 8–23 no: score 7
-EQ5D = {  # health state 11221, as the questionnaire words it
-    "Mobility": "1 – I have no problems in walking about",
-    "Self-care": "1 – I have no problems with self-care",
-    "Usual activities": "2 – I have some problems with performing my usual activities",
-    "Pain/discomfort": "2 – I have moderate pain or discomfort",
-    "Anxiety/depression": "1 – I am not anxious or depressed",
+EQ5D = {  # health state 11221
+    "Mobility": "1 – No problems",
+    "Self-care": "1 – No problems",
+    "Usual activities": "2 – Some problems",
+    "Pain/discomfort": "2 – Some problems",
+    "Anxiety/depression": "1 – No problems",
 }
 
 
