@@ -21,7 +21,7 @@ from outcomes.models import (
     SmsWeek,
 )
 from trial import roles
-from trial.admin import ReadOnlyAdmin
+from trial.admin import ReadOnlyAdmin, SameTrialInlinePickers, SameTrialPickers
 
 
 @admin.register(OutboundMessage)
@@ -61,12 +61,13 @@ class EQ5DValueSetAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(SimpleHistoryAdmin):
+class InstrumentAdmin(SameTrialPickers, SimpleHistoryAdmin):
     # baseline_variable is on the form like every model field; listed too, so a manager
     # sees which instrument gives a minimization factor its baseline value.
     list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
     list_filter = ("trial", "kind")
     filter_horizontal = ("visits",)
+    same_trial_fields = ("visits", "baseline_variable")
 
     @admin.display(description="Due at")
     def due_at(self, obj):
@@ -85,7 +86,7 @@ class InstrumentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsSchedule)
-class SmsScheduleAdmin(SimpleHistoryAdmin):
+class SmsScheduleAdmin(SameTrialPickers, SimpleHistoryAdmin):
     list_display = (
         "trial",
         "enabled",
@@ -99,13 +100,15 @@ class SmsScheduleAdmin(SimpleHistoryAdmin):
     list_select_related = ("trial",)
 
 
-class SmsQuestionTextInline(admin.TabularInline):
+class SmsQuestionTextInline(SameTrialInlinePickers, admin.TabularInline):
     model = SmsQuestionText
     extra = 1
+    # The language's questions, or the question's languages: the trial's own.
+    same_trial_fields = ("question", "language")
 
 
 @admin.register(SmsLanguage)
-class SmsLanguageAdmin(SimpleHistoryAdmin):
+class SmsLanguageAdmin(SameTrialPickers, SimpleHistoryAdmin):
     list_display = ("name", "code", "trial")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -113,7 +116,7 @@ class SmsLanguageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsQuestion)
-class SmsQuestionAdmin(SimpleHistoryAdmin):
+class SmsQuestionAdmin(SameTrialPickers, SimpleHistoryAdmin):
     list_display = ("label", "code", "trial", "order", "min_value", "max_value")
     list_filter = ("trial",)
     list_select_related = ("trial",)

@@ -14,6 +14,17 @@ class OutcomesConfig(AppConfig):
         # every permission the roles need exists (and a test-database flush re-sends it).
         post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="ensure_role_groups")
 
+        from outcomes import links
+        from trial import same_trial
+
+        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
+        post_migrate.connect(
+            same_trial.post_migrate_ensurer(links.RULES, "outcomes", "0009"),
+            sender=self,
+            dispatch_uid="outcomes-same-trial-links",
+            weak=False,
+        )
+
         # The weekly SMS configuration is cached per process (outcomes.tracking.sms_config);
         # any change to it clears the cache.
         from outcomes import tracking

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TrialConfig(AppConfig):
@@ -12,3 +13,13 @@ class TrialConfig(AppConfig):
         )
 
         signals.connect()
+
+        from trial import same_trial
+
+        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
+        post_migrate.connect(
+            same_trial.post_migrate_ensurer(same_trial.RULES, "trial", "0006"),
+            sender=self,
+            dispatch_uid="trial-same-trial-links",
+            weak=False,
+        )

@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 LOCKED_REASON = (
@@ -40,6 +42,50 @@ def validate_time_zone(value: str) -> None:
 
 def new_config_version() -> int:
     return secrets.randbits(62)
+
+
+# --- Links within one trial -------------------------------------------------------------------
+# A configuration object links only to objects of its own trial (a visit of trial MOD must
+# never make an instrument of trial KNEE due). Validation says so next to the field; the
+# database refuses it too (trial.same_trial).
+
+
+def refuse_other_trials(trial_id: int | None, field: str, objects) -> None:
+    """Raise a ValidationError on `field` naming each of `objects` (anything with a `trial`)
+    that belongs to a trial other than `trial_id`."""
+    foreign = [obj for obj in objects if obj is not None and obj.trial_id != trial_id]
+    if trial_id is None or not foreign:
+        return
+    raise ValidationError(
+        {
+            field: [
+                gettext("“%(name)s” belongs to trial %(code)s, not to this trial.")
+                % {"name": obj, "code": obj.trial.code}
+                for obj in foreign
+            ]
+        },
+        code="other_trial",
+    )
+
+
+class TrialFixed(models.Model):
+    """A configuration object that stays in the trial it was created in: its links (and
+    anything recorded with it) were checked against that trial. Moving it would carry them
+    into another trial unchecked."""
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None or self.trial_id is None:
+            return
+        stored = type(self).objects.filter(pk=self.pk).values_list("trial_id", flat=True).first()
+        if stored is not None and stored != self.trial_id:
+            raise ValidationError(
+                {"trial": _("This cannot move to another trial: create it in that trial.")},
+                code="trial_fixed",
+            )
 
 
 class MaintainedCounters(models.Model):
@@ -344,7 +390,7 @@ class BaselineVariable(models.Model):
         return self.label
 
 
-class MinimizationFactor(FrozenAfterRandomization):
+class MinimizationFactor(TrialFixed, FrozenAfterRandomization):
     class Kind(models.TextChoices):
         CHOICE = "choice", "Level chosen directly"
         DERIVED = "derived", "Level derived from a baseline value by cut points"
@@ -385,12 +431,13 @@ class MinimizationFactor(FrozenAfterRandomization):
         return self.name
 
     def clean(self) -> None:
+        super().clean()
         if self.kind == self.Kind.DERIVED and self.variable_id is None:
             raise ValidationError({"variable": "A derived factor needs a baseline variable."})
         if self.kind == self.Kind.CHOICE and self.variable_id is not None:
             raise ValidationError({"variable": "Only derived factors use a baseline variable."})
-        if self.variable_id and self.variable.trial_id != self.trial_id:
-            raise ValidationError({"variable": "The variable belongs to another trial."})
+        if self.variable_id:
+            refuse_other_trials(self.trial_id, "variable", [self.variable])
 
 
 class FactorLevel(FrozenAfterRandomization):
@@ -441,7 +488,7 @@ class ConsentDocument(models.Model):
         return f"{self.version} ({self.effective_from:%Y-%m-%d})"
 
 
-class Membership(models.Model):
+class Membership(TrialFixed):
     """A user's place in a trial. Roles are Django groups (see trial.roles); sites restrict
     what the user sees and does. No sites means every site of the trial."""
 

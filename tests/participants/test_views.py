@@ -1028,3 +1028,34 @@ def test_the_participant_list_can_be_searched_by_number(client, modic, site1, cl
     response = client.get(url("trial_home", modic), {"q": first.number})
     assertContains(response, first.number)
     assertNotContains(response, second.number)
+
+
+@pytest.mark.parametrize("query", ["ødeg", "ØDEGÅRD", "degård", "ødega\u030ard"])
+def test_the_participant_list_search_folds_non_ascii_letters(
+    client, modic, site1, clinician, query
+):
+    """SQLite's LIKE folds ASCII letters only: "ødeg" missed "Ødegård" there."""
+    found = factories.enrolled_participant(modic, site1, clinician)
+    services.participant_update_details(
+        participant=found, full_name="Kirsten Ødegård", phone=found.phone,
+        consent_date=found.consent_date, consent_document=found.consent_document, by=clinician,
+    )  # fmt: skip
+    other = factories.enrolled_participant(modic, site1, clinician)
+    client.force_login(clinician)
+    response = client.get(url("trial_home", modic), {"q": query})
+    assertContains(response, url("participant_detail", modic, found.pk))
+    assertNotContains(response, url("participant_detail", modic, other.pk))
+
+
+def test_a_name_typed_with_combining_marks_is_found_by_its_precomposed_letters(
+    client, modic, site1, clinician
+):
+    found = factories.enrolled_participant(modic, site1, clinician)
+    services.participant_update_details(
+        participant=found, full_name="Ma\u030ans Strauss", phone=found.phone,
+        consent_date=found.consent_date, consent_document=found.consent_document, by=clinician,
+    )  # fmt: skip
+    client.force_login(clinician)
+    for query in ("Måns", "STRAUẞ", "strauss"):
+        response = client.get(url("trial_home", modic), {"q": query})
+        assertContains(response, url("participant_detail", modic, found.pk), msg_prefix=query)
