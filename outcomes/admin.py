@@ -21,7 +21,8 @@ from outcomes.models import (
     SmsWeek,
 )
 from trial import roles
-from trial.admin import ReadOnlyAdmin, SameTrialInlinePickers, SameTrialPickers
+from trial.admin import ReadOnlyAdmin
+from trial.admin_forms import SameTrialInlinePickers, SameTrialPickers
 
 
 @admin.register(OutboundMessage)

@@ -5,11 +5,10 @@ read-only here (and the models refuse changes): the stored allocations must stay
 replayable. The page says why.
 """
 
-from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
+from trial.admin_forms import FactorForm, PendingInlines, SameTrialPickers, TrialForm
 from trial.models import (
     LOCKED_REASON,
     MINIMIZATION_SETTINGS,
@@ -24,7 +23,6 @@ from trial.models import (
     Site,
     Trial,
     VisitDefinition,
-    refuse_other_trials,
 )
 
 
@@ -43,87 +41,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def _locked(trial) -> bool:
     return bool(trial and trial.pk and trial.is_locked)
-
-
-# --- Pickers of one trial's objects -----------------------------------------------------------
-
-
-def scope_pickers(form_class, names, trial) -> None:
-    """Make the pickers `names` of `form_class` (a class the admin has just built, so its
-    fields are its own) list only `trial`'s objects; without a trial yet (an add page),
-    list every trial's, each labelled with its trial's code, for validation to check."""
-    for name in names:
-        field = form_class.base_fields.get(name)
-        if field is None or not hasattr(field, "queryset"):
-            continue  # read-only here
-        if trial is not None:
-            field.queryset = field.queryset.filter(trial=trial)
-        else:
-            field.queryset = field.queryset.select_related("trial")
-            field.label_from_instance = _with_trial_code
-
-
-def _with_trial_code(obj) -> str:
-    return f"{obj.trial.code} · {obj}"
-
-
-class SameTrialForm(forms.ModelForm):
-    """Refuses a choice in `same_trial_fields` (foreign keys or many-to-many) that belongs
-    to another trial than the object's, with the message next to the field. Model
-    validation covers foreign keys too; many-to-many choices are only seen here (and by
-    the database's triggers, trial.same_trial)."""
-
-    same_trial_fields: tuple[str, ...] = ()
-
-    def clean(self):
-        data = super().clean()
-        trial = data.get("trial") if "trial" in self.fields else None
-        trial_id = trial.pk if trial is not None else self.instance.trial_id
-        for name in self.same_trial_fields:
-            value = data.get(name)
-            if value is None:
-                continue
-            objects = list(value) if hasattr(value, "__iter__") else [value]
-            try:
-                refuse_other_trials(trial_id, name, objects)
-            except ValidationError as exc:
-                self.add_error(None, exc)
-        return data
-
-
-class SameTrialPickers:
-    """For a ModelAdmin of an object of one trial whose pickers (`same_trial_fields`) choose
-    objects of that trial: on the change page the trial is fixed and the pickers list only
-    its objects; on the add page they show each option's trial and the form refuses
-    another trial's."""
-
-    same_trial_fields: tuple[str, ...] = ()
-    form = SameTrialForm
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and "trial" not in fields:
-            fields.append("trial")
-        return fields
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.same_trial_fields = self.same_trial_fields
-        scope_pickers(form, self.same_trial_fields, obj.trial if obj is not None else None)
-        return form
-
-
-class SameTrialInlinePickers:
-    """For an inline whose pickers (`same_trial_fields`) choose objects of the parent's
-    trial: listed from that trial on the parent's change page, labelled with their trial
-    on its add page (the model's clean() refuses a mismatch)."""
-
-    same_trial_fields: tuple[str, ...] = ()
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        scope_pickers(formset.form, self.same_trial_fields, obj.trial if obj is not None else None)
-        return formset
 
 
 class FrozenInline(admin.TabularInline):
@@ -203,7 +120,8 @@ class ConsentDocumentInline(admin.TabularInline):
 
 
 @admin.register(Trial)
-class TrialAdmin(SimpleHistoryAdmin):
+class TrialAdmin(PendingInlines, SimpleHistoryAdmin):
+    form = TrialForm
     list_display = (
         "code",
         "name",
@@ -271,7 +189,8 @@ class FactorLevelInline(FrozenInline):
 
 
 @admin.register(MinimizationFactor)
-class MinimizationFactorAdmin(SameTrialPickers, SimpleHistoryAdmin):
+class MinimizationFactorAdmin(PendingInlines, SameTrialPickers, SimpleHistoryAdmin):
+    form = FactorForm
     list_display = ("name", "trial", "kind", "variable", "weight", "order")
     list_filter = ("trial",)
     inlines = [FactorLevelInline]
