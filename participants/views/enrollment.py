@@ -21,6 +21,7 @@ from outcomes import selectors as sms_selectors
 from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
 from outcomes.forms import baseline_instrument_forms
 from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
+from outcomes.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import (
     BaselineForm,
@@ -227,7 +228,7 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
             **selectors.participant_timeline(participant, services.trial_today(trial)),
             "sms_status": (
                 sms_selectors.participant_sms_status(participant)
-                if participant.is_randomized
+                if participant.is_randomized and sms_use(trial).weekly
                 else None
             ),
         },
@@ -254,7 +255,12 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
     )
     data = request.POST if request.method == "POST" else None
     form = BaselineForm(
-        data, config=config, sourced=sourced, sms_languages=languages, initial=initial
+        data,
+        config=config,
+        sourced=sourced,
+        sms_languages=languages,
+        phone_required=sms_use(trial).phone_required,
+        initial=initial,
     )
     entries = {
         e.instrument_id: e
@@ -314,9 +320,11 @@ def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
 def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     participant = _participant(request, trial, pk)
+    phone_required = sms_use(trial).phone_required
     form = ParticipantDetailsForm(
         request.POST if request.method == "POST" else None,
         trial=trial,
+        phone_required=phone_required,
         initial={
             "full_name": participant.full_name,
             "phone": participant.phone,
@@ -327,7 +335,10 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_update_details(
-                participant=participant, by=request.user, **form.cleaned_data
+                participant=participant,
+                by=request.user,
+                phone_required=phone_required,
+                **form.cleaned_data,
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)
