@@ -4,8 +4,8 @@ per outcome and visit, for the results page.
 An outcome recorded at a visit attended before its window opened (possible only with a
 confirmed reason, participants.schedule.attended_early) or after it closed is analysed
 like any other (intention to treat: nothing recorded is dropped); the page says how many
-there were, so a reader can judge the time point (ICH E9 §5.2 on the timing of
-measurements; CONSORT 2010 item 6a)."""
+there were, so a reader can judge the time point (CONSORT 2010 item 6a: outcomes defined
+with "how and when they were assessed")."""
 
 from __future__ import annotations
 
