@@ -373,7 +373,7 @@ class MissedForm(EarlyConfirmation, forms.Form):
 
 class ContactForm(forms.Form):
     method = forms.ChoiceField(choices=ContactAttempt.Method.choices, initial="phone")
-    # No default: a result pre-set to "Reached" is saved unread as often as not.
+    # No default (it was "Reached"): a preset result is too easily saved unread.
     result = forms.ChoiceField(
         choices=[("", _("— Choose the result —")), *ContactAttempt.Result.choices],
         error_messages={"required": _("Choose the result of the attempt.")},
