@@ -22,6 +22,7 @@ from outcomes.models import (
 )
 from trial import roles
 from trial.admin import ReadOnlyAdmin
+from trial.admin_forms import SameTrialInlinePickers, SameTrialPickers
 from trial.admin_scope import ScopedChoices, TrialScopedAdmin
 
 
@@ -62,12 +63,13 @@ class EQ5DValueSetAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class InstrumentAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
     # baseline_variable is on the form like every model field; listed too, so a manager
     # sees which instrument gives a minimization factor its baseline value.
     list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
     list_filter = ("trial", "kind")
     filter_horizontal = ("visits",)
+    same_trial_fields = ("visits", "baseline_variable")
 
     @admin.display(description="Due at")
     def due_at(self, obj):
@@ -86,7 +88,7 @@ class InstrumentAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(SmsSchedule)
-class SmsScheduleAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class SmsScheduleAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
     list_display = (
         "trial",
         "enabled",
@@ -100,13 +102,15 @@ class SmsScheduleAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
     list_select_related = ("trial",)
 
 
-class SmsQuestionTextInline(ScopedChoices, admin.TabularInline):
+class SmsQuestionTextInline(ScopedChoices, SameTrialInlinePickers, admin.TabularInline):
     model = SmsQuestionText
     extra = 1
+    # The language's questions, or the question's languages: the trial's own.
+    same_trial_fields = ("question", "language")
 
 
 @admin.register(SmsLanguage)
-class SmsLanguageAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class SmsLanguageAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
     list_display = ("name", "code", "trial")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -114,7 +118,7 @@ class SmsLanguageAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(SmsQuestion)
-class SmsQuestionAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class SmsQuestionAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
     list_display = ("label", "code", "trial", "order", "min_value", "max_value")
     list_filter = ("trial",)
     list_select_related = ("trial",)

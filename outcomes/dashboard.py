@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.db.models import Subquery
 from django.utils import timezone
 
-from outcomes import analysis_data, consort, itt, plots
+from outcomes import analysis_data, consort, itt, plots, window_counts
 from outcomes import selectors_dashboard as selectors
 from outcomes.background import Beside
 from outcomes.models import (
@@ -77,6 +77,8 @@ class Results:
     sms_labels: dict[str, str] = field(default_factory=dict)
     # (question label, comparison) for the table.
     sms_rows: list[tuple[str, itt.SmsComparison]] = field(default_factory=list)
+    # One row per row of the ITT tables, in their order.
+    outside_window: list[window_counts.OutsideWindow] = field(default_factory=list)
 
 
 # Configuration the results show or are computed with (labels, the target, visit windows,
@@ -163,6 +165,9 @@ def compute(trial: Trial, *, blinded: bool) -> Results:
     )
     if randomized and len(codes) == 2:
         _itt(trial, data, codes, labels, results)
+        results.outside_window = window_counts.outside_window(
+            trial, data, visits, [*results.continuous, *results.binary]
+        )
         _sms(trial, data, codes, labels, results, sms_summaries)
     return results
 

@@ -15,11 +15,13 @@ from django.db import transaction
 
 from outcomes import scoring
 from outcomes.models import Instrument, OutcomeEntry
+from outcomes.sms_use import sms_use
 from participants import schedule
 from participants.models import Participant, Visit
-from participants.services.common import not_in_future
+from participants.services.common import not_in_future, trial_today
 from participants.services.enrollment import lock_for_baseline, participant_record_baseline
 from participants.services.followup import (
+    early_attendance_reason,
     require_followup,
     visit_record_attendance,
     visit_record_missed,
@@ -83,10 +85,13 @@ def visit_record_outcomes(
     by,
     attended_on: dt.date | None = None,
     reason_for_change: str = "",
+    early_reason: str = "",
 ) -> Visit:
     """Save the instruments entered for a visit, then close the visit when every instrument
     due at it is recorded: attended on `attended_on` when any has data, missed when all
     were not done. Changing saved values needs `reason_for_change` (kept in the history).
+    Attended before the window opens, or missed before it closes, needs `early_reason`
+    (participants.schedule), as on the visit's own pages.
     """
     # Lock the visit: two people entering the same visit must not interleave.
     visit = (
@@ -100,7 +105,21 @@ def visit_record_outcomes(
             f"This visit is recorded as {visit.get_outcome_display().lower()}; "
             "no outcome data can be entered."
         )
-    due = {i.pk: i for i in Instrument.objects.filter(visits=visit.definition_id)}
+    # Data entered before the window opens would count for a time point not yet reached
+    # (participants.schedule): only with a confirmed reason, kept on the visit, whether or
+    # not this entry completes it.
+    today = trial_today(visit.participant.trial)
+    entered_early = (
+        bool(entries)
+        and visit.outcome == Visit.Outcome.OPEN
+        and schedule.attended_early(today, visit.window_start, visit.window_end)
+    )
+    if entered_early:
+        early_reason = early_attendance_reason(visit, today, early_reason)
+    due = {
+        i.pk: i
+        for i in Instrument.objects.filter(trial_id=visit.trial_id, visits=visit.definition_id)
+    }
     existing = {
         e.instrument_id: e for e in OutcomeEntry.objects.select_for_update().filter(visit=visit)
     }
@@ -140,28 +159,41 @@ def visit_record_outcomes(
         entry.save()
         existing[item.instrument.pk] = entry
 
+    if entered_early and visit.early_reason != early_reason:
+        visit.early_reason = early_reason
+        visit._history_user = by
+        visit.save(update_fields=["early_reason"])
+
     if due and visit.outcome == Visit.Outcome.OPEN and set(due) <= set(existing):
         recorded = [existing[pk] for pk in due]
         if all(e.not_done for e in recorded):
             reasons = sorted({e.get_not_done_display() for e in recorded})
             visit = visit_record_missed(
-                visit=visit, reason="Outcomes not done: " + ", ".join(reasons), by=by
+                visit=visit,
+                reason="Outcomes not done: " + ", ".join(reasons),
+                by=by,
+                early_reason=early_reason,
             )
         else:
             if attended_on is None:
                 raise ValidationError({"attended_on": "Enter the date of the visit."})
-            visit = visit_record_attendance(visit=visit, attended_on=attended_on, by=by)
+            visit = visit_record_attendance(
+                visit=visit, attended_on=attended_on, by=by, early_reason=early_reason
+            )
     elif (
         visit.outcome == Visit.Outcome.COMPLETED
         and attended_on is not None
         and attended_on != visit.attended_on
     ):
-        visit = _correct_visit_date(visit, attended_on, reason, by)
+        visit = _correct_visit_date(visit, attended_on, reason, by, early_reason)
     return visit
 
 
-def _correct_visit_date(visit: Visit, attended_on: dt.date, reason: str, by) -> Visit:
-    """A completed visit's date changed on the outcomes page: a correction like any other."""
+def _correct_visit_date(
+    visit: Visit, attended_on: dt.date, reason: str, by, early_reason: str
+) -> Visit:
+    """A completed visit's date changed on the outcomes page: a correction like any other;
+    moved before the window opens, it needs the confirmed reason an attendance would."""
     participant = visit.participant
     if not reason:
         raise ValidationError(
@@ -175,11 +207,12 @@ def _correct_visit_date(visit: Visit, attended_on: dt.date, reason: str, by) -> 
                 f"({participant.randomized_on:%d %b %Y})."
             }
         )
+    visit.early_reason = early_attendance_reason(visit, attended_on, early_reason)
     visit.attended_on = attended_on
     visit.in_window = schedule.in_window(attended_on, visit.window_start, visit.window_end)
     visit._history_user = by
     visit._change_reason = reason
-    visit.save(update_fields=["attended_on", "in_window"])
+    visit.save(update_fields=["attended_on", "in_window", "early_reason"])
     return visit
 
 
@@ -328,6 +361,7 @@ def participant_record_baseline_with_instruments(
             participant=participant,
             full_name=full_name,
             phone=phone,
+            phone_required=sms_use(participant.trial).phone_required,
             sms_language=sms_language,
             values=all_values,
             chosen_levels=chosen_levels,

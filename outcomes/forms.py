@@ -15,7 +15,9 @@ from django.utils.translation import gettext_lazy as _
 from outcomes import scoring
 from outcomes.entry import EntryInput
 from outcomes.models import Instrument, OutcomeEntry
-from participants.forms import DateInput, TrialDateMixin, range_help
+from participants import schedule
+from participants.forms import DateInput, EarlyConfirmation, TrialDateMixin, range_help
+from participants.models import Visit
 from participants.services import trial_today
 
 NOT_DONE_CHOICES = [("", "Done (enter the data)")] + list(OutcomeEntry.NotDone.choices)
@@ -203,7 +205,11 @@ def baseline_instrument_forms(
     return result
 
 
-class VisitOutcomesForm(TrialDateMixin, forms.Form):
+class VisitOutcomesForm(EarlyConfirmation, TrialDateMixin, forms.Form):
+    """The visit's date and reasons. Recorded ahead of its window (attended before it
+    opens, or every instrument not done, hence missed, before it closes) the visit needs
+    the confirmation of participants.forms.EarlyConfirmation."""
+
     attended_on = forms.DateField(label="Date of the visit", widget=DateInput, required=False)
     reason_for_change = forms.CharField(
         label="Reason for change (needed when correcting saved values)",
@@ -214,7 +220,23 @@ class VisitOutcomesForm(TrialDateMixin, forms.Form):
     def __init__(self, *args, trial, visit, **kwargs):
         super().__init__(*args, prefix="visit", **kwargs)
         self.trial = trial
-        self.fields["attended_on"].initial = visit.attended_on or trial_today(trial)
+        today = trial_today(trial)
+        window = (visit.window_start, visit.window_end)
+        self.fields["attended_on"].initial = visit.attended_on or schedule.default_visit_date(
+            today, *window
+        )
+        self.early_expected = visit.outcome == Visit.Outcome.OPEN and schedule.attended_early(
+            today, *window
+        )
+        self._add_early_fields(
+            _("I confirm the visit is recorded ahead of its window (see the dates above).")
+        )
+
+    @property
+    def helper(self):
+        helper = self._early_helper()  # the page's own button saves the instruments too
+        helper.form_tag = False
+        return helper
 
     def clean_attended_on(self):
         return self._past_or_today("attended_on", "visit date")

@@ -12,7 +12,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
+
+from trial.models import TrialFixed, refuse_other_trials
 
 
 class OutboundMessage(models.Model):
@@ -142,7 +145,7 @@ class EQ5DValueSet(models.Model):
             raise ValidationError({"coefficients": str(exc)}) from exc
 
 
-class Instrument(models.Model):
+class Instrument(TrialFixed):
     """A measurement instrument of a trial and the visits at which it is due.
 
     The kind selects the form and the scoring rule (outcomes.scoring); everything else is
@@ -202,6 +205,13 @@ class Instrument(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        # The visits it is due at are checked by the admin's form and the database
+        # (outcomes.links): a many-to-many is saved after the instrument.
+        if self.baseline_variable_id is not None:
+            refuse_other_trials(self.trial_id, "baseline_variable", [self.baseline_variable])
 
 
 # --- Outcome data -----------------------------------------------------------------------------
@@ -270,7 +280,7 @@ class OutcomeEntry(models.Model):
 # --- Weekly SMS tracking (configuration) ------------------------------------------------------
 
 
-class SmsSchedule(models.Model):
+class SmsSchedule(TrialFixed):
     """When a trial's weekly SMS questions go out (outcomes.tracking)."""
 
     class Weekday(models.IntegerChoices):
@@ -319,8 +329,27 @@ class SmsSchedule(models.Model):
     def __str__(self) -> str:
         return f"Weekly SMS of {self.trial.code}"
 
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.trial_id is not None
+            and self.default_language
+            and not SmsLanguage.objects.filter(
+                trial_id=self.trial_id, code=self.default_language
+            ).exists()
+        ):
+            raise ValidationError(
+                {
+                    "default_language": gettext(
+                        "This trial has no SMS language “%(code)s”: add it under SMS "
+                        "languages first, or use one of its codes."
+                    )
+                    % {"code": self.default_language}
+                }
+            )
 
-class SmsLanguage(models.Model):
+
+class SmsLanguage(TrialFixed):
     """The fixed texts of the weekly SMS in one language. `clarification` may use {min}
     and {max} (the question's valid range); `reminder` is put before the question."""
 
@@ -344,6 +373,7 @@ class SmsLanguage(models.Model):
         return self.name
 
     def clean(self) -> None:
+        super().clean()
         try:
             self.clarification.format(min=0, max=7)
         except (KeyError, IndexError, ValueError) as exc:
@@ -352,7 +382,7 @@ class SmsLanguage(models.Model):
             ) from exc
 
 
-class SmsQuestion(models.Model):
+class SmsQuestion(TrialFixed):
     """A weekly question, asked in `order`, whose valid answers are the whole numbers
     min_value..max_value. Texts per language in SmsQuestionText."""
 
@@ -394,6 +424,19 @@ class SmsQuestionText(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    def clean(self) -> None:
+        super().clean()
+        # In an inline, the parent may be unsaved: compare the objects, not only their ids.
+        question = self.question if self.question_id or _has(self, "question") else None
+        language = self.language if self.language_id or _has(self, "language") else None
+        if question is not None and language is not None and question.trial_id is not None:
+            refuse_other_trials(question.trial_id, "language", [language])
+
+
+def _has(instance: models.Model, name: str) -> bool:
+    """Whether the foreign key `name` holds an object (saved or not)."""
+    return instance._meta.get_field(name).get_cached_value(instance, None) is not None
 
 
 # --- Weekly SMS tracking (data) ---------------------------------------------------------------

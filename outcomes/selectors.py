@@ -113,13 +113,16 @@ def _outbound_row(message: OutboundMessage) -> ConversationRow:
 
 
 def _inbound_row(message: InboundMessage) -> ConversationRow:
+    # A reply when no question was open belongs to no week. (Replies stored before that
+    # was fixed may still name the participant's last unanswered week: not shown.)
+    no_week = message.kind == InboundMessage.Kind.NO_QUESTION
     return ConversationRow(
         direction=IN,
         at=message.received_at,
         body=message.body,
         kind=message.kind,
         kind_label=message.get_kind_display(),
-        week=message.week.week if message.week else None,
+        week=message.week.week if message.week and not no_week else None,
         question=message.question.label if message.question else "",
         value=message.value,
         truncated=message.body_truncated,

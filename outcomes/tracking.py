@@ -443,18 +443,31 @@ def _receive(
     if word == "opt_in":
         return _opt_in(message, candidates)
 
-    # The participant this reply is for: of those sharing the number, the one whose week
-    # awaiting an answer was opened most recently; else the one with the latest week.
-    latest = (
-        SmsWeek.objects.select_for_update()
-        .filter(participant__in=candidates, current_question__isnull=False)
-        .order_by("-opened_at", "-week")
-        .first()
-    ) or (
+    # The participant this reply is for, and the week: of each participant sharing the
+    # number only the current week (the latest: answers to a week are accepted until the
+    # next one opens) counts. Among those, a week still open that awaits an answer first,
+    # the most recently opened; else the most recent week. An older week left unanswered
+    # is never the current one (it was: replies after the last week went to it).
+    weeks = list(
         SmsWeek.objects.select_for_update()
         .filter(participant__in=candidates)
+        .filter(
+            ~Exists(
+                SmsWeek.objects.filter(
+                    participant_id=OuterRef("participant_id"), week__gt=OuterRef("week")
+                )
+            )
+        )
         .order_by("-opened_at", "-week")
-        .first()
+    )
+    trial_of = {p.pk: p.trial_id for p in candidates}  # a number may be in two trials
+
+    def closed(week: SmsWeek) -> bool:
+        return _closed(week, sms_config(trial_of[week.participant_id]), received_at)
+
+    latest = next(
+        (w for w in weeks if w.current_question_id is not None and not closed(w)),
+        weeks[0] if weeks else None,
     )
     participant = (
         next(p for p in candidates if p.pk == latest.participant_id) if latest else candidates[0]
@@ -463,17 +476,15 @@ def _receive(
     message.trial_id = participant.trial_id
     if not _tracked(participant):
         return _save(message, InboundMessage.Kind.NOT_TRACKED)
-    if latest is None:
+    config = sms_config(participant.trial_id)
+    if latest is None or closed(latest):
+        # Answers count until the next week's message; after the last week there is none,
+        # so a reply this late belongs to no week and no question (kept raw, no reply).
         return _save(message, InboundMessage.Kind.NO_QUESTION)
     message.week = latest
     if latest.current_question_id is None:
         return _save(message, InboundMessage.Kind.EXTRA)
 
-    config = sms_config(participant.trial_id)
-    if config is not None and received_at >= _week_closes(latest, config):
-        # Answers count until the next week's message; after the last week there is none,
-        # so a reply this late is for no open question (kept raw, no reply).
-        return _save(message, InboundMessage.Kind.NO_QUESTION)
     question = next(
         (q for q in (config.questions if config else []) if q.pk == latest.current_question_id),
         None,
@@ -548,6 +559,12 @@ def _week_closes(week: SmsWeek, config: SmsConfig) -> dt.datetime:
     schedule = config.schedule
     next_day = week.send_date + dt.timedelta(days=7)
     return sms_rules.send_moment(next_day, config.zone, schedule.send_time)
+
+
+def _closed(week: SmsWeek, config: SmsConfig | None, at: dt.datetime) -> bool:
+    """Whether `week` no longer accepts replies at `at`. Without a usable configuration
+    (SMS switched off) no week is open: nothing can be asked or answered."""
+    return config is None or at >= _week_closes(week, config)
 
 
 def _save(message: InboundMessage, kind: str) -> InboundMessage:

@@ -8,7 +8,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import CharField, Form
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -18,6 +18,7 @@ from outcomes import selectors as sms_selectors
 from outcomes.entry import visit_record_outcomes
 from outcomes.forms import FORM_FOR_KIND, VisitOutcomesForm
 from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
+from outcomes.sms_use import sms_use
 from participants.views.enrollment import _add_service_errors, _participant, _trial
 from participants.views.followup import _int_or_none, _visit
 from trial import roles
@@ -28,7 +29,7 @@ def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     visit = _visit(request, trial, pk)
     instruments = list(
-        Instrument.objects.filter(visits=visit.definition_id).select_related(
+        Instrument.objects.filter(trial=trial, visits=visit.definition_id).select_related(
             "value_set", "baseline_variable"
         )
     )
@@ -56,6 +57,7 @@ def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                     entries=[f.entry_input() for f in forms],
                     attended_on=visit_form.cleaned_data["attended_on"],
                     reason_for_change=visit_form.cleaned_data["reason_for_change"],
+                    early_reason=visit_form.cleaned_data["early_reason"],
                     by=request.user,
                 )
             except ValidationError as exc:
@@ -103,8 +105,15 @@ class SmsConsentForm(Form):
     )
 
 
+def _weekly_sms(trial) -> None:
+    """The SMS pages exist only for a trial with a weekly SMS schedule (outcomes.sms_use)."""
+    if not sms_use(trial).weekly:
+        raise Http404("This trial has no weekly SMS.")
+
+
 def participant_sms(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
+    _weekly_sms(trial)
     participant = _participant(request, trial, pk)
     return render(
         request,
@@ -125,6 +134,7 @@ def participant_sms(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 def participant_sms_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     """Record an opt-out (or, when opted out, an opt-in) the participant reported to staff."""
     trial = _trial(request, code, _can_record_sms_consent)
+    _weekly_sms(trial)
     participant = _participant(request, trial, pk)
     opting_out = participant.sms_opted_out_at is None
     form = SmsConsentForm(request.POST if request.method == "POST" else None)
@@ -155,6 +165,7 @@ def participant_sms_consent(request: HttpRequest, code: str, pk: int) -> HttpRes
 
 def sms_grid(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
+    _weekly_sms(trial)
     sites = roles.sites_for(request.user, trial)
     site_id = _int_or_none(request.GET.get("site"))
     shown_sites = sites.filter(pk=site_id) if site_id else sites

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import Div, Layout, Submit
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from participants import schedule
 from participants.models import ContactAttempt, Visit
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
@@ -131,6 +133,15 @@ class PhoneField(forms.CharField):
         return normalize_phone(value) if value else value
 
 
+def optional_phone(field: PhoneField, required: bool) -> None:
+    """A trial that sends no SMS (outcomes.sms_use) needs no mobile number."""
+    if not required:
+        field.required = False
+        field.help_text = _(
+            "Optional: this trial sends no SMS. With + and country code, e.g. +45 20 12 34 56."
+        )
+
+
 def range_help(var) -> str:
     """The help text of a baseline variable's field: its eligible range and its scale."""
     if var.eligible_min is None and var.eligible_max is None:
@@ -164,10 +175,12 @@ class BaselineForm(forms.Form):
         config: TrialConfig,
         sourced: Collection[str] = (),
         sms_languages: Sequence[tuple[str, str]] = (),
+        phone_required: bool = True,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.config = config
+        optional_phone(self.fields["phone"], phone_required)
         self.sourced = frozenset(sourced)
         if sms_languages:
             self.fields["sms_language"] = forms.ChoiceField(
@@ -238,10 +251,11 @@ class ParticipantDetailsForm(TrialDateMixin, forms.Form):
         label="Consent form version", queryset=ConsentDocument.objects.none()
     )
 
-    def __init__(self, *args, trial: Trial, **kwargs):
+    def __init__(self, *args, trial: Trial, phone_required: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.trial = trial
         self.fields["consent_document"].queryset = ConsentDocument.objects.filter(trial=trial)
+        optional_phone(self.fields["phone"], phone_required)
         self.helper = _helper("Save changes")
 
     def clean_consent_date(self):
@@ -264,35 +278,111 @@ class RandomizeForm(forms.Form):
 
 # --- Follow-up ------------------------------------------------------------------------------
 
+EARLY_FIELDS = ("confirm_early", "early_reason")
 
-class AttendanceForm(TrialDateMixin, forms.Form):
+
+class EarlyConfirmation:
+    """The confirmation a visit recorded ahead of its window needs (participants.schedule:
+    attended before the window opens, missed before it closes): a tick and a reason. The
+    fields are always on the form; a page shows them when `show_early` is true: when the
+    visit is ahead of its window today, or once an error asks for them. Whether a given
+    recording is early the service decides (services.followup.early_attendance_reason,
+    early_miss_reason), after its other checks, and its error names `early_reason`; the
+    form passes the reason on only when the box is ticked."""
+
+    early_expected = False
+
+    def _add_early_fields(self, confirm_label) -> None:
+        self.fields["confirm_early"] = forms.BooleanField(label=confirm_label, required=False)
+        self.fields["early_reason"] = forms.CharField(
+            label=_("Reason for recording it ahead of the window"),
+            max_length=300,
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 2}),
+        )
+
+    def clean(self):
+        """The reason is passed on only when the box is ticked."""
+        data = super().clean()
+        reason = (data.get("early_reason") or "").strip()
+        if reason and not data.get("confirm_early"):
+            self.add_error("confirm_early", _("Tick the box to confirm, or clear the reason."))
+        data["early_reason"] = reason if data.get("confirm_early") else ""
+        return data
+
+    @property
+    def show_early(self) -> bool:
+        submitted = any(self.data.get(self.add_prefix(name)) for name in EARLY_FIELDS)
+        return self.early_expected or submitted or any(f in self.errors for f in EARLY_FIELDS)
+
+    def layout_names(self) -> list[str]:
+        return [name for name in self.fields if name not in EARLY_FIELDS]
+
+    def _early_helper(self, submit_label=None, css_class: str = "") -> FormHelper:
+        """A layout of the form's fields, the confirmation last when it is shown; a submit
+        button when `submit_label` is given."""
+        helper = FormHelper()
+        parts = list(self.layout_names())
+        if self.show_early:
+            parts.append(Div(*EARLY_FIELDS, css_class="alert alert-warning", css_id="early"))
+        helper.layout = Layout(*parts)
+        if submit_label:
+            helper.add_input(Submit("submit", submit_label, css_class=css_class))
+        return helper
+
+
+class AttendanceForm(EarlyConfirmation, TrialDateMixin, forms.Form):
     attended_on = forms.DateField(label="Date attended", widget=DateInput)
 
-    def __init__(self, *args, trial: Trial, **kwargs):
+    def __init__(self, *args, trial: Trial, visit: Visit, **kwargs):
         super().__init__(*args, **kwargs)
         self.trial = trial
-        self.fields["attended_on"].initial = trial_today(trial)
-        self.helper = _helper("Mark attended", css_class="btn-success")
+        today = trial_today(trial)
+        window = (visit.window_start, visit.window_end)
+        self.fields["attended_on"].initial = schedule.default_visit_date(today, *window)
+        # Before the window opens, every date up to today is ahead of it. (A visit already
+        # recorded is refused by the service, with its own message.)
+        self.early_expected = visit.outcome == Visit.Outcome.OPEN and schedule.attended_early(
+            today, *window
+        )
+        self._add_early_fields(_("I confirm the visit took place before its window opened."))
+
+    @property
+    def helper(self) -> FormHelper:
+        return self._early_helper("Mark attended", css_class="btn-success")
 
     def clean_attended_on(self):
         return self._past_or_today("attended_on", "attendance date")
 
 
-class MissedForm(forms.Form):
+class MissedForm(EarlyConfirmation, forms.Form):
     reason = forms.CharField(
         label="Why was the visit missed?",
         max_length=300,
         error_messages={"required": "Say why the visit was missed."},
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, trial: Trial, visit: Visit, **kwargs):
         super().__init__(*args, **kwargs)
-        self.helper = _helper("Record as missed", css_class="btn-outline-danger")
+        self.early_expected = visit.outcome == Visit.Outcome.OPEN and schedule.missed_early(
+            trial_today(trial), visit.window_start, visit.window_end
+        )
+        self._add_early_fields(
+            _("I confirm the visit is missed although its window has not closed.")
+        )
+
+    @property
+    def helper(self) -> FormHelper:
+        return self._early_helper("Record as missed", css_class="btn-outline-danger")
 
 
 class ContactForm(forms.Form):
     method = forms.ChoiceField(choices=ContactAttempt.Method.choices, initial="phone")
-    result = forms.ChoiceField(choices=ContactAttempt.Result.choices)
+    # No default (it was "Reached"): a preset result is too easily saved unread.
+    result = forms.ChoiceField(
+        choices=[("", _("— Choose the result —")), *ContactAttempt.Result.choices],
+        error_messages={"required": _("Choose the result of the attempt.")},
+    )
     visit = forms.ModelChoiceField(
         queryset=Visit.objects.none(), required=False, empty_label="(not about one visit)"
     )

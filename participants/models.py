@@ -5,9 +5,37 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from participants.search import fold
 from trial.models import Arm, FactorLevel, Site, Trial
+
+
+class FoldedCopyField(models.TextField):
+    """A copy of another field's text in search form (participants.search.fold), set
+    whenever the row is saved or bulk-inserted (Django calls pre_save for both). Not
+    editable: it is derived, never entered."""
+
+    def __init__(self, *args, source: str = "", **kwargs):
+        self.source = source
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", "")
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"] = self.source
+        for key, value in (("editable", False), ("blank", True), ("default", "")):
+            if kwargs.get(key, value) == value:
+                kwargs.pop(key, None)
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = fold(getattr(model_instance, self.source) or "")
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 class ScreeningRecord(models.Model):
@@ -77,6 +105,9 @@ class Participant(models.Model):
 
     # Contact details: direct identifiers, never exported.
     full_name = models.CharField(max_length=200, blank=True)
+    # The name as the participant search compares it (participants.search): kept in step
+    # with full_name by the field itself and by save() below.
+    search_name = FoldedCopyField(source="full_name")
     phone = models.CharField("mobile phone (E.164)", max_length=16, blank=True)
 
     # {variable code: int} and {factor code: level code}; frozen into the allocation.
@@ -106,7 +137,7 @@ class Participant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["search_name"])  # derived from full_name
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -157,6 +188,13 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"Enrolled #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        # A save of named fields that include the name also writes its search form.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "full_name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        return super().save(*args, **kwargs)
 
     @property
     def label(self) -> str:
@@ -332,6 +370,12 @@ class Visit(models.Model):
     attended_on = models.DateField(null=True, blank=True)
     in_window = models.BooleanField(null=True, blank=True)
     missed_reason = models.CharField(max_length=300, blank=True)
+    # Why the visit was recorded ahead of its window: attended before the window opened,
+    # or missed before it closed (participants.schedule.early_recording). Confirmed by the
+    # person recording it; empty otherwise.
+    early_reason = models.CharField(
+        _("reason for recording ahead of the window"), max_length=300, blank=True
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -362,6 +406,15 @@ class Visit(models.Model):
             models.CheckConstraint(
                 name="visit_missed_has_reason",
                 condition=~Q(outcome="missed") | ~Q(missed_reason=""),
+            ),
+            # Attended before the window opened: only with a confirmed reason. (A miss
+            # recorded before the window closed needs one too, but when it was recorded is
+            # a local date the database cannot see; the service checks that.)
+            models.CheckConstraint(
+                name="visit_early_attendance_has_reason",
+                condition=~Q(outcome="completed")
+                | Q(attended_on__gte=models.F("window_start"))
+                | ~Q(early_reason=""),
             ),
         ]
         indexes = [

@@ -94,5 +94,42 @@ def status(
     return OVERDUE
 
 
+# Where a day falls against a visit window. The one place the window is compared with a
+# date: the in-window flag, what needs confirming and the default visit date all use it.
+BEFORE = "before"
+INSIDE = "inside"
+AFTER = "after"
+
+
+def window_position(day: dt.date, window_start: dt.date, window_end: dt.date) -> str:
+    """BEFORE the window opens, INSIDE it (both ends included) or AFTER it closes."""
+    if day < window_start:
+        return BEFORE
+    if day <= window_end:
+        return INSIDE
+    return AFTER
+
+
 def in_window(attended_on: dt.date, window_start: dt.date, window_end: dt.date) -> bool:
-    return window_start <= attended_on <= window_end
+    return window_position(attended_on, window_start, window_end) == INSIDE
+
+
+def attended_early(attended_on: dt.date, window_start: dt.date, window_end: dt.date) -> bool:
+    """A visit attended before its window opened: recorded only with a confirmed reason.
+    Its data would otherwise enter the analysis of a time point not yet reached (a 1-year
+    outcome measured on the day of randomization)."""
+    return window_position(attended_on, window_start, window_end) == BEFORE
+
+
+def missed_early(today: dt.date, window_start: dt.date, window_end: dt.date) -> bool:
+    """Recording a visit as missed while its window has not closed (the visit can still
+    take place): only with a confirmed reason."""
+    return window_position(today, window_start, window_end) != AFTER
+
+
+def default_visit_date(
+    today: dt.date, window_start: dt.date, window_end: dt.date
+) -> dt.date | None:
+    """The date a visit form suggests: today when today is inside the window, else none
+    (a suggested date outside the window is too easily saved unread)."""
+    return today if in_window(today, window_start, window_end) else None

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from trial import roles, services
+from trial.admin_forms import FactorForm, PendingInlines, SameTrialPickers, TrialForm
 from trial.admin_scope import TrialScopedAdmin
 from trial.models import (
     LOCKED_REASON,
@@ -149,8 +150,9 @@ class ConsentDocumentInline(admin.TabularInline):
 
 
 @admin.register(Trial)
-class TrialAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class TrialAdmin(TrialScopedAdmin, PendingInlines, SimpleHistoryAdmin):
     trial_lookup = "pk"
+    form = TrialForm
     list_display = (
         "code",
         "name",
@@ -245,12 +247,16 @@ def _is_site_factor(factor) -> bool:
 
 
 @admin.register(MinimizationFactor)
-class MinimizationFactorAdmin(TrialScopedAdmin, SimpleHistoryAdmin):
+class MinimizationFactorAdmin(
+    TrialScopedAdmin, PendingInlines, SameTrialPickers, SimpleHistoryAdmin
+):
+    form = FactorForm
     list_display = ("name", "trial", "kind", "variable", "weight", "order")
     list_filter = ("trial",)
     inlines = [FactorLevelInline]
     readonly_fields = ("locked_notice",)
     fields = ("locked_notice", "trial", "code", "name", "kind", "variable", "weight", "order")
+    same_trial_fields = ("variable",)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -306,13 +312,14 @@ class SuperusersOnly:
 
 
 @admin.register(Membership)
-class MembershipAdmin(SuperusersOnly, SimpleHistoryAdmin):
+class MembershipAdmin(SuperusersOnly, SameTrialPickers, SimpleHistoryAdmin):
     """Superusers only: trial managers change their trials' teams on each trial's team page,
     which checks what may change and records it."""
 
     list_display = ("user", "trial", "role_list", "site_list")
     list_filter = ("trial", "trial_manager", "statistician", "coordinator", "clinician")
     filter_horizontal = ("sites",)
+    same_trial_fields = ("sites",)
 
     @admin.display(description=_("Roles"))
     def role_list(self, obj):

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+from django.db.models.signals import post_migrate
 
 
 class TrialConfig(AppConfig):
@@ -13,6 +14,16 @@ class TrialConfig(AppConfig):
         )
 
         signals.connect()
+
+        from trial import same_trial
+
+        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
+        post_migrate.connect(
+            same_trial.post_migrate_ensurer(same_trial.RULES, "trial", "0008_same_trial_links"),
+            sender=self,
+            dispatch_uid="trial-same-trial-links",
+            weak=False,
+        )
 
 
 class TrialdeskAdminConfig(AdminConfig):

@@ -74,6 +74,7 @@ from participants.models import (
     StatusChange,
     Visit,
 )
+from participants.search import fold
 from participants.selectors import trial_config
 from trial import demo
 from trial.demo_sms import DECLINE_RATE, DEFAULT_DECLINE_RATE
@@ -366,7 +367,7 @@ SCREENING_COLUMNS = (
 )  # fmt: skip
 PARTICIPANT_COLUMNS = (
     "id", "trial_id", "site_id", "screening_id", "status", "number", "consent_date",
-    "consent_document_id", "full_name", "phone", "baseline", "factor_levels",
+    "consent_document_id", "full_name", "search_name", "phone", "baseline", "factor_levels",
     "baseline_completed_at", "status_changed_on", "followup_allowed", "sms_language",
     "sms_opted_out_at", "sms_missed_weeks", "randomized_at", "randomized_on", "enrolled_by_id",
     "created_at",
@@ -383,7 +384,7 @@ STATUS_COLUMNS = (
 VISIT_COLUMNS = (
     "id", "trial_id", "site_id", "participant_id", "definition_id", "target_date",
     "window_start", "window_end", "outcome", "attended_on", "in_window", "missed_reason",
-    "recorded_by_id", "recorded_at", "reminder_sent_on",
+    "early_reason", "recorded_by_id", "recorded_at", "reminder_sent_on",
 )  # fmt: skip
 ENTRY_COLUMNS = (
     "id", "trial_id", "participant_id", "visit_id", "instrument_id", "responses", "score",
@@ -682,7 +683,8 @@ class _Builder:
             Participant,
             str(pid), str(self.trial.pk), str(site.pk), str(person["screening_id"]), status,
             number, person["screened_on"].isoformat(), str(self.document.pk),
-            f"Synthetic Participant {pid}", _phone(pid), _json(person["values"]),
+            f"Synthetic Participant {pid}", fold(f"Synthetic Participant {pid}"), _phone(pid),
+            _json(person["values"]),
             _json(person["levels"]), ts(person["entered_at"]),
             event[3].isoformat() if event else None,
             "0" if event and event[2] is False else "1", person["language"], None,
@@ -744,7 +746,7 @@ class _Builder:
                 plan.target.isoformat(), plan.window_start.isoformat(),
                 plan.window_end.isoformat(), outcome,
                 day.isoformat() if outcome == Visit.Outcome.COMPLETED else None, in_window,
-                reason, str(self.user.pk) if done or recorded_at else None,
+                reason, "", str(self.user.pk) if done or recorded_at else None,
                 ts(recorded_at) if recorded_at else None, None,
             )  # fmt: skip
         return self._sms(pid, site, person, arm, randomized_on, event_on)

@@ -130,6 +130,50 @@ def preferred_probability_error(p: Decimal | None, ratios: Sequence[int]) -> str
 MAX_RATIO = 10
 
 
+# --- Links within one trial -------------------------------------------------------------------
+# A configuration object links only to objects of its own trial (a visit of trial MOD must
+# never make an instrument of trial KNEE due). Validation says so next to the field; the
+# database refuses it too (trial.same_trial).
+
+
+def refuse_other_trials(trial_id: int | None, field: str, objects) -> None:
+    """Raise a ValidationError on `field` naming each of `objects` (anything with a `trial`)
+    that belongs to a trial other than `trial_id`."""
+    foreign = [obj for obj in objects if obj is not None and obj.trial_id != trial_id]
+    if trial_id is None or not foreign:
+        return
+    raise ValidationError(
+        {
+            field: [
+                gettext("“%(name)s” belongs to trial %(code)s, not to this trial.")
+                % {"name": obj, "code": obj.trial.code}
+                for obj in foreign
+            ]
+        },
+        code="other_trial",
+    )
+
+
+class TrialFixed(models.Model):
+    """A configuration object that stays in the trial it was created in: its links (and
+    anything recorded with it) were checked against that trial. Moving it would carry them
+    into another trial unchecked."""
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None or self.trial_id is None:
+            return
+        stored = type(self).objects.filter(pk=self.pk).values_list("trial_id", flat=True).first()
+        if stored is not None and stored != self.trial_id:
+            raise ValidationError(
+                {"trial": _("This cannot move to another trial: create it in that trial.")},
+                code="trial_fixed",
+            )
+
+
 class MaintainedCounters(models.Model):
     """A model with counters kept by F() updates in services (under a row lock). A save of
     the whole instance (the admin's, say) must not write back the counter values it read
@@ -475,7 +519,7 @@ class BaselineVariable(models.Model):
         return self.label
 
 
-class MinimizationFactor(FrozenAfterRandomization):
+class MinimizationFactor(TrialFixed, FrozenAfterRandomization):
     class Kind(models.TextChoices):
         CHOICE = "choice", "Level chosen directly"
         DERIVED = "derived", "Level derived from a baseline value by cut points"
@@ -522,6 +566,7 @@ class MinimizationFactor(FrozenAfterRandomization):
         return self.name
 
     def clean(self) -> None:
+        super().clean()
         if self.kind == self.Kind.DERIVED and self.variable_id is None:
             raise ValidationError({"variable": "A derived factor needs a baseline variable."})
         if self.kind == self.Kind.CHOICE and self.variable_id is not None:
@@ -554,8 +599,8 @@ class MinimizationFactor(FrozenAfterRandomization):
                     )
                 }
             )
-        if self.variable_id and self.variable.trial_id != self.trial_id:
-            raise ValidationError({"variable": "The variable belongs to another trial."})
+        if self.variable_id:
+            refuse_other_trials(self.trial_id, "variable", [self.variable])
 
 
 class FactorLevel(FrozenAfterRandomization):
@@ -640,7 +685,7 @@ class ConsentDocument(models.Model):
         return f"{self.version} ({self.effective_from:%Y-%m-%d})"
 
 
-class Membership(models.Model):
+class Membership(TrialFixed):
     """A user's place in a trial: the roles they hold in it and the sites they work at (none
     listed: every site of the trial). Roles are per trial (trial.roles): holding one in this
     trial gives nothing in another. Changed on the trial's team page by its trial managers

@@ -7,6 +7,7 @@ import datetime as dt
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trial.models import Trial
 
@@ -31,18 +32,33 @@ def not_in_future(trial: Trial, field: str, value: dt.date, what: str) -> None:
 
 
 def normalize_phone(raw: str) -> str:
-    """Return the number in E.164 (+4512345678) or raise ValidationError."""
+    """Return the number in E.164 (+4512345678) or raise ValidationError with a plain
+    message (never the phonenumbers library's own text, which is English-only jargon such
+    as "The string supplied did not seem to be a phone number")."""
     text = (raw or "").strip()
     if not text.startswith("+"):
         raise ValidationError(
-            "Start the number with + and the country code (international E.164 format)."
+            _("Start the number with + and the country code, e.g. +45 20 12 34 56."),
+            code="phone_no_country",
         )
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(f"Not a phone number: {exc}.") from exc
+        raise ValidationError(
+            _(
+                "This does not look like a phone number. Enter the mobile number with + and "
+                "the country code, e.g. +45 20 12 34 56."
+            ),
+            code="phone_unreadable",
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError("This is not a valid phone number for its country code.")
+        raise ValidationError(
+            _(
+                "This number does not exist in the country its code names. Check the "
+                "country code and the number of digits."
+            ),
+            code="phone_invalid",
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

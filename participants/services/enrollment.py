@@ -159,14 +159,17 @@ def participant_update_details(
     consent_date: dt.date,
     consent_document: ConsentDocument,
     by,
+    phone_required: bool = True,
 ) -> Participant:
-    """Correct contact and consent details (allowed before and after randomization)."""
+    """Correct contact and consent details (allowed before and after randomization). The
+    mobile number may be left empty when `phone_required` is false: the trial sends no SMS
+    (outcomes.sms_use says which)."""
     participant = (
         Participant.objects.select_for_update(of=("self",))
         .select_related("trial", "screening")
         .get(pk=participant.pk)
     )
-    phone_e164 = phone_or_field_error(phone)
+    phone_e164 = phone_or_field_error(phone) if phone.strip() or phone_required else ""
     _check_consent(
         participant.trial,
         participant.screening,
@@ -274,17 +277,22 @@ def participant_record_baseline(
     chosen_levels: Mapping[str, str | None],
     sms_language: str = "",
     by,
+    phone_required: bool = True,
 ) -> Participant:
     """Record contact details, SMS language, baseline values and minimization factor levels.
 
     `sms_language` is a code of the trial's SMS languages, or "" for the trial's default.
+    The mobile number may be left empty when `phone_required` is false: the trial sends no
+    SMS (outcomes.sms_use says which).
     """
     participant = lock_for_baseline(participant)
     errors: dict[str, list[str]] = {}
-    try:
-        phone_e164 = normalize_phone(phone)
-    except ValidationError as exc:
-        errors["phone"] = exc.messages
+    phone_e164 = ""
+    if phone.strip() or phone_required:
+        try:
+            phone_e164 = normalize_phone(phone)
+        except ValidationError as exc:
+            errors["phone"] = exc.messages
     if not full_name.strip():
         errors["full_name"] = ["Enter the participant's name (kept for contact only)."]
     sms_language = sms_language.strip()

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from participants import schedule
 from participants.models import ContactAttempt, Participant, StatusChange, Visit
@@ -106,9 +108,51 @@ def require_followup(participant: Participant) -> None:
         )
 
 
+def early_attendance_reason(visit: Visit, attended_on: dt.date, early_reason: str) -> str:
+    """The reason to store with an attendance on `attended_on`: required (confirmed by the
+    person recording it) when that is before the window opens, else none."""
+    if not schedule.attended_early(attended_on, visit.window_start, visit.window_end):
+        return ""
+    if not early_reason.strip():
+        raise ValidationError(
+            {
+                "early_reason": gettext(
+                    "The window of this visit opens on %(start)s, after this date: its data "
+                    "would count for a time point not yet reached. Confirm the date and give "
+                    "the reason."
+                )
+                % {"start": date_format(visit.window_start)}
+            },
+            code="early_attendance",
+        )
+    return early_reason.strip()
+
+
+def early_miss_reason(visit: Visit, today: dt.date, early_reason: str) -> str:
+    """The reason to store with a miss recorded `today`: required (confirmed) while the
+    window has not closed, else none."""
+    if not schedule.missed_early(today, visit.window_start, visit.window_end):
+        return ""
+    if not early_reason.strip():
+        raise ValidationError(
+            {
+                "early_reason": gettext(
+                    "The window of this visit is open until %(end)s: the visit can still take "
+                    "place. To record it as missed now, confirm and give the reason."
+                )
+                % {"end": date_format(visit.window_end)}
+            },
+            code="early_miss",
+        )
+    return early_reason.strip()
+
+
 @transaction.atomic
-def visit_record_attendance(*, visit: Visit, attended_on: dt.date, by) -> Visit:
-    """Mark a visit attended on a date, flagging whether that was inside its window."""
+def visit_record_attendance(
+    *, visit: Visit, attended_on: dt.date, by, early_reason: str = ""
+) -> Visit:
+    """Mark a visit attended on a date, flagging whether that was inside its window. A
+    date before the window opens needs `early_reason` (kept on the visit and its history)."""
     visit = _lock_visit(visit)
     participant = visit.participant
     require_followup(participant)
@@ -124,19 +168,30 @@ def visit_record_attendance(*, visit: Visit, attended_on: dt.date, by) -> Visit:
                 f"({participant.randomized_on:%d %b %Y})."
             }
         )
+    visit.early_reason = early_attendance_reason(visit, attended_on, early_reason)
     visit.outcome = Visit.Outcome.COMPLETED
     visit.attended_on = attended_on
     visit.in_window = schedule.in_window(attended_on, visit.window_start, visit.window_end)
     visit.recorded_by = by
     visit.recorded_at = timezone.now()
     visit._history_user = by
-    visit.save(update_fields=["outcome", "attended_on", "in_window", "recorded_by", "recorded_at"])
+    visit.save(
+        update_fields=[
+            "outcome",
+            "attended_on",
+            "in_window",
+            "early_reason",
+            "recorded_by",
+            "recorded_at",
+        ]
+    )
     return visit
 
 
 @transaction.atomic
-def visit_record_missed(*, visit: Visit, reason: str, by) -> Visit:
-    """Record that a visit will not take place, with the reason."""
+def visit_record_missed(*, visit: Visit, reason: str, by, early_reason: str = "") -> Visit:
+    """Record that a visit will not take place, with the reason. Before its window has
+    closed (it could still take place) that needs `early_reason` too, confirmed."""
     visit = _lock_visit(visit)
     if not visit.participant.is_randomized:
         raise ValidationError("This participant has not been randomized; there are no visits.")
@@ -146,12 +201,17 @@ def visit_record_missed(*, visit: Visit, reason: str, by) -> Visit:
         )
     if not reason.strip():
         raise ValidationError({"reason": "Say why the visit was missed."})
+    visit.early_reason = early_miss_reason(
+        visit, trial_today(visit.participant.trial), early_reason
+    )
     visit.outcome = Visit.Outcome.MISSED
     visit.missed_reason = reason.strip()
     visit.recorded_by = by
     visit.recorded_at = timezone.now()
     visit._history_user = by
-    visit.save(update_fields=["outcome", "missed_reason", "recorded_by", "recorded_at"])
+    visit.save(
+        update_fields=["outcome", "missed_reason", "early_reason", "recorded_by", "recorded_at"]
+    )
     return visit
 
 

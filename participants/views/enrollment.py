@@ -19,6 +19,7 @@ from outcomes import selectors as sms_selectors
 from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
 from outcomes.forms import baseline_instrument_forms
 from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
+from outcomes.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import (
     BaselineForm,
@@ -28,6 +29,7 @@ from participants.forms import (
     ScreeningForm,
 )
 from participants.models import Allocation, Participant, ScreeningRecord
+from participants.search import fold
 from trial import blinding, roles
 from trial.models import Trial
 
@@ -103,8 +105,11 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
     participants = selectors.participants_visible_to(request.user, trial)
     query = request.GET.get("q", "").strip()
     if query:
+        # Names are compared in their stored search form (participants.search): "ødeg"
+        # finds "Ødegård" on SQLite too, whose LIKE folds ASCII letters only. Numbers
+        # are ASCII, so icontains folds them on both databases.
         participants = participants.filter(
-            Q(number__icontains=query) | Q(full_name__icontains=query)
+            Q(number__icontains=query) | Q(search_name__contains=fold(query))
         )
     page = Paginator(participants.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -227,7 +232,7 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
             **selectors.participant_timeline(participant, services.trial_today(trial)),
             "sms_status": (
                 sms_selectors.participant_sms_status(participant)
-                if participant.is_randomized
+                if participant.is_randomized and sms_use(trial).weekly
                 else None
             ),
         },
@@ -254,7 +259,12 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
     )
     data = request.POST if request.method == "POST" else None
     form = BaselineForm(
-        data, config=config, sourced=sourced, sms_languages=languages, initial=initial
+        data,
+        config=config,
+        sourced=sourced,
+        sms_languages=languages,
+        phone_required=sms_use(trial).phone_required,
+        initial=initial,
     )
     entries = {
         e.instrument_id: e
@@ -314,9 +324,11 @@ def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
 def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     participant = _participant(request, trial, pk)
+    phone_required = sms_use(trial).phone_required
     form = ParticipantDetailsForm(
         request.POST if request.method == "POST" else None,
         trial=trial,
+        phone_required=phone_required,
         initial={
             "full_name": participant.full_name,
             "phone": participant.phone,
@@ -327,7 +339,10 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_update_details(
-                participant=participant, by=request.user, **form.cleaned_data
+                participant=participant,
+                by=request.user,
+                phone_required=phone_required,
+                **form.cleaned_data,
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from outcomes.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import AttendanceForm, ContactForm, MissedForm, StatusChangeForm
 from participants.models import Participant, Visit
@@ -75,7 +76,11 @@ def worklist(request: HttpRequest, code: str) -> HttpResponse:
             "site_id": site_id,
             "definitions": VisitDefinition.objects.filter(trial=trial, at_randomization=False),
             "definition_id": definition_id,
-            "sms_alerts": selectors.worklist_sms_alerts(request.user, trial, site_id=site_id),
+            "sms_alerts": (
+                selectors.worklist_sms_alerts(request.user, trial, site_id=site_id)
+                if sms_use(trial).weekly
+                else None
+            ),
         },
     )
 
@@ -120,11 +125,16 @@ def _back_to(request: HttpRequest, trial, participant: Participant):
 def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     visit = _visit(request, trial, pk)
-    form = AttendanceForm(request.POST if request.method == "POST" else None, trial=trial)
+    form = AttendanceForm(
+        request.POST if request.method == "POST" else None, trial=trial, visit=visit
+    )
     if request.method == "POST" and form.is_valid():
         try:
             visit = services.visit_record_attendance(
-                visit=visit, attended_on=form.cleaned_data["attended_on"], by=request.user
+                visit=visit,
+                attended_on=form.cleaned_data["attended_on"],
+                early_reason=form.cleaned_data["early_reason"],
+                by=request.user,
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)
@@ -153,11 +163,14 @@ def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_follow_up)
     visit = _visit(request, trial, pk)
-    form = MissedForm(request.POST if request.method == "POST" else None)
+    form = MissedForm(request.POST if request.method == "POST" else None, trial=trial, visit=visit)
     if request.method == "POST" and form.is_valid():
         try:
             services.visit_record_missed(
-                visit=visit, reason=form.cleaned_data["reason"], by=request.user
+                visit=visit,
+                reason=form.cleaned_data["reason"],
+                early_reason=form.cleaned_data["early_reason"],
+                by=request.user,
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)

@@ -14,8 +14,9 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from outcomes import analysis_data
+from outcomes.entry import EntryInput, visit_record_outcomes
 from outcomes.models import Instrument, OutcomeEntry
-from participants.models import Allocation, Participant
+from participants.models import Allocation, Participant, Visit
 from tests import factories
 from tests.outcomes.test_analysis_data import randomized, record_w10
 from trial import blinding
@@ -278,3 +279,31 @@ def test_completeness_rows_add_up_to_the_visits_planned(client, trial_with_data,
         parts = ("n_in_window", "n_late", "n_missing", "n_not_yet_due", "n_not_required")
         assert sum(row[key] for key in parts) == row["n_total"]
     assert "Not required</th>" in response.content.decode()
+
+
+def test_the_results_say_how_many_analysed_values_were_measured_outside_their_window(
+    client, trial_with_data, site1, clinician, manager, statistician
+):
+    """The audit's case: 1-year outcomes of a participant randomized that day, recorded
+    (now only with a confirmed reason) and counted in the 1-year analysis at once."""
+    early = randomized(trial_with_data, site1, clinician, pain=6)
+    y1 = Visit.objects.get(participant=early, definition__code="y1")
+    entries = factories.baseline_entries(trial_with_data, pain=3)  # pain, RMDQ, EQ-5D
+    entries.append(
+        EntryInput(Instrument.objects.get(trial=trial_with_data, code="global"), {"answer": 2})
+    )
+    visit_record_outcomes(
+        visit=y1, entries=entries, by=manager, attended_on=early.randomized_on,
+        early_reason="Emigrates next month",
+    )  # fmt: skip
+    client.force_login(statistician)
+    response = client.get(url("trial_results", trial_with_data))
+    rows = {(row.label, row.visit): row for row in response.context["r"].outside_window}
+    pain_y1 = rows[("Current low back pain (0–10)", "1 year")]
+    assert (pain_y1.n_analysed, pain_y1.n_outside) == (1, 1)
+    pain_w10 = rows[("Current low back pain (0–10)", "10 weeks")]
+    assert (pain_w10.n_analysed, pain_w10.n_outside) == (5, 0)
+    assert rows[("Global assessment: improved", "1 year")].n_outside == 1
+    html = response.content.decode()
+    assert 'id="outside-window"' in html
+    assert "Values measured outside their visit window" in html

@@ -255,9 +255,11 @@ def test_all_instruments_not_done_records_the_visit_missed_with_the_reasons(
         ],
         coordinator,
         attended_on=day(modic, -1),
+        early_reason="Abroad until the window closes",  # the window is still open
     )
     assert visit.outcome == Outcome.MISSED
     assert visit.missed_reason == "Outcomes not done: Not reached, Other, Refused"
+    assert visit.early_reason == "Abroad until the window closes"
     w10.refresh_from_db()
     assert (w10.outcome, w10.attended_on, w10.recorded_by) == (Outcome.MISSED, None, coordinator)
     stored = OutcomeEntry.objects.filter(visit=w10)
@@ -393,7 +395,9 @@ def test_a_participant_withdrawn_who_allows_follow_up_can_still_have_outcomes_re
 @pytest.mark.parametrize("outcome", [Outcome.MISSED, Outcome.NOT_REQUIRED])
 def test_outcomes_of_a_missed_or_not_required_visit_are_refused(modic, coordinator, w10, outcome):
     if outcome == Outcome.MISSED:
-        services.visit_record_missed(visit=w10, reason="Abroad", by=coordinator)
+        services.visit_record_missed(
+            visit=w10, reason="Abroad", early_reason="Abroad", by=coordinator
+        )
     else:
         Visit.objects.filter(pk=w10.pk).update(outcome=outcome)
     before = snapshot(w10)
@@ -589,6 +593,8 @@ def test_all_instruments_not_done_through_the_page_records_the_visit_missed(
     client, modic, coordinator, active, w10
 ):
     data = {"visit-attended_on": "", "visit-reason_for_change": ""}
+    # The window is open: a miss now needs the confirmation.
+    data.update({"visit-confirm_early": "on", "visit-early_reason": "Moved abroad"})
     for code in INSTRUMENT_CODES:
         data[f"{code}-not_done"] = "not_reached"
         data[f"{code}-not_done_note"] = ""
@@ -756,7 +762,7 @@ def test_the_page_refuses_outcomes_the_service_refuses_with_a_message(
     client, modic, coordinator, manager, active, w10, situation
 ):
     if situation == "visit missed":
-        services.visit_record_missed(visit=w10, reason="Abroad", by=manager)
+        services.visit_record_missed(visit=w10, reason="Abroad", early_reason="Abroad", by=manager)
         expected = "This visit is recorded as missed; no outcome data can be entered."
     elif situation == "deceased":
         change_status(active, Status.DECEASED, manager)
@@ -869,3 +875,95 @@ def test_a_new_visit_date_on_the_page_of_a_completed_visit_is_saved_or_refused_n
         f"{w10.attended_on} instead of the {day(modic, -1)} entered: visit_record_outcomes "
         "ignores attended_on once the visit is completed"
     )
+
+
+# --- Ahead of the window (issue 15, item 5) -------------------------------------------------
+
+EARLY_POST = {"visit-confirm_early": "on", "visit-early_reason": "Emigrates next month"}
+
+
+def test_one_year_outcomes_on_the_day_of_randomization_need_a_confirmed_reason(
+    client, modic, coordinator, site1, manager
+):
+    """The audit's case: the date pre-filled with today and the 1-year outcomes of a
+    participant randomized that day were saved with only a badge."""
+    participant = randomized_participant(modic, site1, manager)
+    y1 = visit_of(participant, "y1")
+    today = services.trial_today(modic)
+    client.force_login(coordinator)
+    page = client.get(outcomes_url(modic, y1))
+    assert page.context["visit_form"]["attended_on"].value() is None  # no default
+    assertContains(page, 'id="early-notice"')
+    assertContains(page, 'name="visit-early_reason"')
+
+    refused = client.post(outcomes_url(modic, y1), full_post(today))
+    assert refused.status_code == 200
+    assert "opens on" in refused.context["visit_form"].errors["early_reason"][0]
+    assertContains(refused, "Nothing was saved.")
+    assert not OutcomeEntry.objects.filter(visit=y1).exists()
+    unticked = client.post(
+        outcomes_url(modic, y1), full_post(today, **{"visit-early_reason": "Emigrates"})
+    )
+    assert "confirm_early" in unticked.context["visit_form"].errors
+    assert not OutcomeEntry.objects.filter(visit=y1).exists()
+
+    saved = client.post(outcomes_url(modic, y1), full_post(today, **EARLY_POST))
+    assertRedirects(saved, url("participant_detail", modic, participant.pk))
+    y1.refresh_from_db()
+    assert (y1.outcome, y1.attended_on, y1.in_window) == (Outcome.COMPLETED, today, False)
+    assert y1.early_reason == "Emigrates next month"
+    assert OutcomeEntry.objects.filter(visit=y1).count() == 4
+
+
+def test_a_partial_entry_before_the_window_opens_needs_the_reason_too(
+    modic, coordinator, site1, manager
+):
+    participant = randomized_participant(modic, site1, manager)
+    y1 = visit_of(participant, "y1")
+    before = snapshot(y1)
+    with pytest.raises(ValidationError) as err:
+        record(y1, [pain(modic, 3)], coordinator)
+    assert "early_reason" in err.value.message_dict
+    assert snapshot(y1) == before
+    visit = record(y1, [pain(modic, 3)], coordinator, early_reason="Moves abroad")
+    assert (visit.outcome, visit.early_reason) == (Outcome.OPEN, "Moves abroad")
+    assert entry(y1, "pain").score == 3
+
+
+def test_every_instrument_not_done_while_the_window_is_open_needs_a_confirmed_reason(
+    modic, coordinator, w10
+):
+    entries = [not_done(modic, code, "not_reached") for code in INSTRUMENT_CODES]
+    before = snapshot(w10)
+    with pytest.raises(ValidationError) as err:
+        record(w10, entries, coordinator)
+    assert "open until" in err.value.message_dict["early_reason"][0]
+    assert snapshot(w10) == before
+
+
+@pytest.mark.parametrize(("days_ago", "suggested"), [(80, True), (100, False), (0, False)])
+def test_the_visit_date_is_suggested_only_while_the_window_is_open(
+    client, modic, coordinator, site1, manager, days_ago, suggested
+):
+    participant = backdate(randomized_participant(modic, site1, manager), days_ago)
+    w10 = visit_of(participant, "w10")
+    client.force_login(coordinator)
+    page = client.get(outcomes_url(modic, w10))
+    value = page.context["visit_form"]["attended_on"].value()
+    assert value == (services.trial_today(modic) if suggested else None)
+
+
+def test_correcting_a_visit_date_to_before_the_window_needs_the_reason(modic, coordinator, w10):
+    record(w10, all_four(modic), coordinator, attended_on=day(modic, -1))
+    w10.refresh_from_db()
+    too_early = w10.window_start - dt.timedelta(days=1)
+    with pytest.raises(ValidationError) as err:
+        record(w10, all_four(modic), coordinator, attended_on=too_early, reason_for_change="Typo")
+    assert "early_reason" in err.value.message_dict
+    visit = record(
+        w10, all_four(modic), coordinator, attended_on=too_early, reason_for_change="Typo",
+        early_reason="Seen a day early: holiday",
+    )  # fmt: skip
+    assert (visit.attended_on, visit.in_window, visit.early_reason) == (
+        too_early, False, "Seen a day early: holiday",
+    )  # fmt: skip

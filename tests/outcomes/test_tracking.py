@@ -22,6 +22,7 @@ from django.utils import timezone
 from outcomes import services as sms_services
 from outcomes import sms, sms_rules, tracking
 from outcomes.models import InboundMessage, OutboundMessage, SmsAnswer, SmsSchedule, SmsWeek
+from outcomes.selectors import participant_sms_conversation
 from outcomes.tasks import STALE_AFTER, sms_send, sms_send_stale
 from participants import services
 from participants.models import Participant
@@ -834,9 +835,54 @@ def test_a_reply_after_the_last_week_has_closed_is_kept_raw_and_not_stored(
     late = reply(p, "3", at(SUNDAY + WEEK, 18, 30))
 
     assert on_time.kind == In.ANSWER
-    assert (late.kind, late.value, late.body) == (In.NO_QUESTION, None, "3")
+    assert (late.kind, late.value, late.body, late.week) == (In.NO_QUESTION, None, "3", None)
     assert answers(p) == [(schedule.weeks, "bothersome", 2)]
     assert not outbox.to(p)[-1].startswith(THANKS_DA)
+
+
+def _unanswered_week(modic, p: Participant, week: int, send_date: dt.date) -> SmsWeek:
+    """An earlier week the participant never answered (written directly: opening it through
+    the weekly job would take a run per week)."""
+    first = modic.sms_questions.order_by("order").first()
+    return SmsWeek.objects.create(
+        trial=modic, site=p.site, participant=p, week=week, send_date=send_date,
+        opened_at=at(send_date, 18, 1), current_question=first,
+    )  # fmt: skip
+
+
+def test_a_reply_after_the_last_week_is_filed_under_no_week_not_an_old_unanswered_one(
+    modic, enroll, weekly, reply
+):
+    """The audit saw "No question open · week 50": the reply went to the participant's last
+    week still awaiting an answer, twelve weeks old, instead of the current one."""
+    schedule = SmsSchedule.objects.get(trial=modic)
+    p = enroll(SUNDAY - schedule.weeks * WEEK)  # SUNDAY is its last week
+    _unanswered_week(modic, p, schedule.weeks - 12, SUNDAY - 12 * WEEK)
+    weekly(at(SUNDAY, 18, 1))
+    reply(p, "2", at(SUNDAY, 19))
+    reply(p, "0", at(SUNDAY, 19, 5))
+    assert week_of(p, schedule.weeks).completed_at is not None
+
+    extra = reply(p, "Tak", at(SUNDAY + 2 * DAY, 12))
+    late = reply(p, "4", at(SUNDAY + WEEK, 18, 30))
+
+    assert (extra.kind, extra.week) == (In.EXTRA, week_of(p, schedule.weeks))
+    assert (late.kind, late.week, late.value) == (In.NO_QUESTION, None, None)
+    assert answers(p) == [(schedule.weeks, "bothersome", 2), (schedule.weeks, "sick_leave", 0)]
+    # The conversation shows no week for it.
+    rows = list(participant_sms_conversation(p, 1))
+    assert [r.week for r in rows if r.direction == "in" and r.kind == In.NO_QUESTION] == [None]
+
+
+def test_a_reply_in_the_current_week_goes_to_it_even_with_an_older_week_unanswered(
+    modic, enroll, weekly, reply
+):
+    p = enroll(SUNDAY - 20 * DAY)  # week 3 on SUNDAY
+    _unanswered_week(modic, p, 2, SUNDAY - WEEK)
+    weekly(at(SUNDAY, 18, 1))
+    message = reply(p, "5", at(SUNDAY, 20))
+    assert (message.kind, message.week, message.value) == (In.ANSWER, week_of(p, 3), 5)
+    assert answers(p) == [(3, "bothersome", 5)]
 
 
 def test_failed_messages_can_be_queued_again_by_a_person_and_then_go_once(

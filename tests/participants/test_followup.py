@@ -14,7 +14,7 @@ import time
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections
+from django.db import IntegrityError, connections, transaction
 
 from participants import services
 from participants.models import Allocation, ContactAttempt, Participant, StatusChange, Visit
@@ -210,10 +210,14 @@ def test_replanning_moves_open_visits_and_leaves_recorded_ones_alone(
     open_one = randomized(modic, site1, clinician)
     missed_one = randomized(modic, site1, clinician)
     attended_one = randomized(modic, site1, clinician)
-    services.visit_record_missed(visit=visit(missed_one, "w10"), reason="Abroad", by=clinician)
+    services.visit_record_missed(
+        visit=visit(missed_one, "w10"), reason="Abroad", early_reason="Abroad all summer",
+        by=clinician,
+    )  # fmt: skip
     services.visit_record_attendance(
-        visit=visit(attended_one, "w10"), attended_on=today(modic), by=clinician
-    )
+        visit=visit(attended_one, "w10"), attended_on=today(modic),
+        early_reason="Seen early: travelling", by=clinician,
+    )  # fmt: skip
     untouched = {
         v.pk: visit_state(v)
         for v in Visit.objects.exclude(participant=open_one, definition__code="w10")
@@ -360,14 +364,80 @@ def test_attendance_outside_the_window_is_completed_but_flagged(
     enrolled, clinician, coordinator, day, in_window
 ):
     participant = backdate(randomize(enrolled, clinician), 100)
+    early = day < 63  # before the window opens: only with a confirmed reason
     services.visit_record_attendance(
         visit=visit(participant, "w10"),
         attended_on=participant.randomized_on + days(day),
+        early_reason="Seen early: travelling" if early else "",
         by=coordinator,
     )
     w10 = visit(participant, "w10")
     assert w10.outcome == Outcome.COMPLETED
     assert w10.in_window is in_window
+    assert w10.early_reason == ("Seen early: travelling" if early else "")
+
+
+def test_an_attendance_before_the_window_opens_is_refused_without_a_reason(
+    enrolled, clinician, coordinator
+):
+    """The audit's case: the 1-year visit of a participant randomized today."""
+    participant = randomize(enrolled, clinician)
+    y1 = visit(participant, "y1")
+    before = visit_state(y1)
+    for reason in ("", "   "):
+        with pytest.raises(ValidationError) as err:
+            services.visit_record_attendance(
+                visit=y1, attended_on=today(participant.trial), early_reason=reason, by=coordinator
+            )
+        assert "opens on" in err.value.message_dict["early_reason"][0]
+    assert visit_state(y1) == before
+
+
+def test_an_attendance_before_the_window_opens_with_a_reason_is_kept_with_it_in_the_history(
+    enrolled, clinician, coordinator
+):
+    participant = randomize(enrolled, clinician)
+    services.visit_record_attendance(
+        visit=visit(participant, "y1"), attended_on=today(participant.trial),
+        early_reason=" Emigrates next month; seen before leaving ", by=coordinator,
+    )  # fmt: skip
+    y1 = visit(participant, "y1")
+    assert (y1.outcome, y1.in_window) == (Outcome.COMPLETED, False)
+    assert y1.early_reason == "Emigrates next month; seen before leaving"
+    latest = y1.history.order_by("-history_id").first()
+    assert latest.early_reason == y1.early_reason and latest.history_user == coordinator
+
+
+def test_the_database_refuses_an_attendance_before_the_window_without_a_reason(enrolled, clinician):
+    participant = randomize(enrolled, clinician)
+    y1 = visit(participant, "y1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Visit.objects.filter(pk=y1.pk).update(
+            outcome=Outcome.COMPLETED, attended_on=today(participant.trial), in_window=False
+        )
+
+
+@pytest.mark.parametrize(("days_ago", "early"), [(0, True), (80, True), (91, True), (92, False)])
+def test_a_miss_before_the_window_closes_needs_a_reason_and_after_it_none(
+    enrolled, clinician, coordinator, days_ago, early
+):
+    """The 10-week window closes on day 91: until then the visit can still take place."""
+    participant = backdate(randomize(enrolled, clinician), days_ago)
+    w10 = visit(participant, "w10")
+    if early:
+        before = visit_state(w10)
+        with pytest.raises(ValidationError) as err:
+            services.visit_record_missed(visit=w10, reason="Not reached", by=coordinator)
+        assert "open until" in err.value.message_dict["early_reason"][0]
+        assert visit_state(w10) == before
+    services.visit_record_missed(
+        visit=w10, reason="Not reached", early_reason="Refused any further visit",
+        by=coordinator,
+    )  # fmt: skip
+    w10 = visit(participant, "w10")
+    assert w10.outcome == Outcome.MISSED
+    # Kept only when it was needed.
+    assert w10.early_reason == ("Refused any further visit" if early else "")
 
 
 def test_attendance_in_the_future_is_refused_and_nothing_changes(enrolled, clinician, coordinator):
@@ -452,14 +522,14 @@ def test_a_missed_visit_needs_a_reason(enrolled, clinician, coordinator):
 
 
 def test_a_missed_visit_is_recorded_with_reason_and_who(enrolled, clinician, coordinator):
-    participant = randomize(enrolled, clinician)
+    participant = backdate(randomize(enrolled, clinician), 100)  # the window has closed
     services.visit_record_missed(
         visit=visit(participant, "w10"), reason="  Moved abroad ", by=coordinator
     )
     w10 = visit(participant, "w10")
     assert w10.outcome == Outcome.MISSED
     assert w10.missed_reason == "Moved abroad"
-    assert w10.attended_on is None and w10.in_window is None
+    assert w10.attended_on is None and w10.in_window is None and w10.early_reason == ""
     assert w10.recorded_by == coordinator and w10.recorded_at is not None
     assert w10.status(today(participant.trial)) == "missed"
     assert w10.history.order_by("-history_id").first().history_user == coordinator
@@ -470,7 +540,9 @@ def test_a_visit_cannot_be_recorded_missed_twice_or_after_attendance(
 ):
     participant = randomize(enrolled, clinician)
     w10 = visit(participant, "w10")
-    services.visit_record_missed(visit=w10, reason="Abroad", by=coordinator)
+    services.visit_record_missed(
+        visit=w10, reason="Abroad", early_reason="Abroad until the window closes", by=coordinator
+    )
     before = visit_state(w10)
     with pytest.raises(ValidationError, match="already recorded as missed"):
         services.visit_record_missed(visit=w10, reason="Ill", by=coordinator)

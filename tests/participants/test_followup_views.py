@@ -114,6 +114,11 @@ def attended_post(on: dt.date | str, **extra) -> dict:
     return {"attended_on": value, **extra}
 
 
+# The confirmation a visit recorded ahead of its window needs (a miss while the window is
+# open, an attendance before it opens).
+EARLY = {"confirm_early": "on", "early_reason": "Told us it will not happen"}
+
+
 def status_post(to_status: str, *, on: dt.date, reason: str = "Moved abroad", **extra) -> dict:
     return {"to_status": to_status, "effective_on": on.isoformat(), "reason": reason, **extra}
 
@@ -154,8 +159,13 @@ def followup_set(modic, site1, site2, manager):
         visit=visit_of(p["i"], "w10"), attended_on=today(modic), by=manager
     )
     place(visit_of(p["j"], "w10"), -3, 25)
-    services.visit_record_missed(visit=visit_of(p["j"], "w10"), reason="Ill", by=manager)
-    services.visit_record_missed(visit=visit_of(p["k"], "w10"), reason="Away", by=manager)
+    early = EARLY["early_reason"]
+    services.visit_record_missed(
+        visit=visit_of(p["j"], "w10"), reason="Ill", early_reason=early, by=manager
+    )
+    services.visit_record_missed(
+        visit=visit_of(p["k"], "w10"), reason="Away", early_reason=early, by=manager
+    )
     place(visit_of(p["k"], "y1"), -20, -1)
     return {name: Participant.objects.get(pk=participant.pk) for name, participant in p.items()}
 
@@ -527,7 +537,9 @@ def test_marking_a_visit_attended_outside_its_window_says_so(
 def test_recording_a_missed_visit_keeps_the_reason(client, modic, coordinator, active):
     w10 = visit_of(active, "w10")
     client.force_login(coordinator)
-    page = client.post(url("visit_missed", modic, w10.pk), {"reason": " In hospital "}, follow=True)
+    page = client.post(
+        url("visit_missed", modic, w10.pk), {"reason": " In hospital ", **EARLY}, follow=True
+    )
     assertRedirects(page, url("participant_detail", modic, active.pk))
     w10.refresh_from_db()
     assert (w10.outcome, w10.missed_reason, w10.attended_on) == (
@@ -627,7 +639,9 @@ def test_the_participant_page_shows_overdue_and_missed_visits(
 ):
     participant = randomized_participant(modic, site1, manager)
     place(visit_of(participant, "w10"), -40, -3)
-    services.visit_record_missed(visit=visit_of(participant, "y1"), reason="Emigrated", by=manager)
+    services.visit_record_missed(
+        visit=visit_of(participant, "y1"), reason="Emigrated", early_reason="Moved", by=manager
+    )
     client.force_login(coordinator)
     response = client.get(url("participant_detail", modic, participant.pk))
     statuses = {v.definition.code: v.status_today for v in response.context["visits"]}
@@ -672,7 +686,7 @@ def test_a_missed_visit_without_a_reason_is_refused(client, modic, coordinator, 
     w10 = visit_of(active, "w10")
     before = state(active)
     client.force_login(coordinator)
-    response = client.post(url("visit_missed", modic, w10.pk), {"reason": reason})
+    response = client.post(url("visit_missed", modic, w10.pk), {"reason": reason, **EARLY})
     assert field_errors(response) == {"reason": ["Say why the visit was missed."]}
     assertContains(response, "Say why the visit was missed.")
     assert state(active) == before
@@ -893,7 +907,7 @@ GARBAGE_POSTS = [
     pytest.param("attended", {"attended_on": "2024-02-30"}, "attended_on", id="attended_on=30 Feb"),
     pytest.param("attended", {"attended_on": "9999-99-99"}, "attended_on", id="attended_on=9999-99-99"),
     pytest.param("attended", {"attended_on": ""}, "attended_on", id="attended_on empty"),
-    pytest.param("missed", {"reason": "x" * 301}, "reason", id="reason too long"),
+    pytest.param("missed", {"reason": "x" * 301, **EARLY}, "reason", id="reason too long"),
     pytest.param("contact", {"method": "phone", "result": "reached", "visit": "999999"}, "visit", id="visit=999999"),
     pytest.param("contact", {"method": "phone", "result": "reached", "visit": "abc"}, "visit", id="visit=abc"),
     pytest.param("contact", {"method": "phone", "result": "reached", "visit": "99999999999999999999999"}, "visit", id="visit=huge"),
@@ -1025,7 +1039,9 @@ def summary_set(modic, site1, site2, manager):
         visit=visit_of(late, "w10"), attended_on=today(modic), by=manager
     )
     missed = randomized_participant(modic, site1, manager)
-    services.visit_record_missed(visit=visit_of(missed, "w10"), reason="Away", by=manager)
+    services.visit_record_missed(
+        visit=visit_of(missed, "w10"), reason="Away", early_reason="Abroad", by=manager
+    )
     died = randomized_participant(modic, site2, manager)
     change_status(died, Status.DECEASED, manager)
     return [upcoming, due, overdue, in_window, late, missed, died]
@@ -1111,3 +1127,92 @@ def test_a_participant_withdrawn_before_randomization_can_change_no_further(
     assert second.status_code == 200
     enrolled.refresh_from_db()
     assert enrolled.status == "withdrawn" and enrolled.number is None
+
+
+# --- Ahead of the window (issue 15, item 5) -------------------------------------------------
+
+
+def test_the_attended_page_before_the_window_opens_suggests_no_date_and_asks_for_a_reason(
+    client, modic, coordinator, site1, manager
+):
+    participant = randomized_participant(modic, site1, manager)  # randomized today
+    y1 = visit_of(participant, "y1")
+    client.force_login(coordinator)
+    page = client.get(url("visit_attended", modic, y1.pk))
+    assert page.context["form"]["attended_on"].value() is None
+    assertContains(page, 'id="early-notice"')
+    assertContains(page, 'name="early_reason"')
+
+    response = client.post(url("visit_attended", modic, y1.pk), attended_post(today(modic)))
+    assert list(field_errors(response)) == ["early_reason"]
+    assertContains(response, 'name="confirm_early"')
+    y1.refresh_from_db()
+    assert y1.outcome == Visit.Outcome.OPEN
+
+    response = client.post(
+        url("visit_attended", modic, y1.pk), attended_post(today(modic), **EARLY)
+    )
+    assertRedirects(response, url("participant_detail", modic, participant.pk))
+    y1.refresh_from_db()
+    assert (y1.outcome, y1.in_window, y1.early_reason) == (
+        Visit.Outcome.COMPLETED, False, EARLY["early_reason"],
+    )  # fmt: skip
+    detail = client.get(url("participant_detail", modic, participant.pk))
+    assertContains(detail, EARLY["early_reason"])
+
+
+@pytest.mark.parametrize(("days_ago", "suggested"), [(80, True), (100, False)])
+def test_the_attended_page_suggests_today_only_inside_the_window(
+    client, modic, coordinator, site1, manager, days_ago, suggested
+):
+    participant = backdate(randomized_participant(modic, site1, manager), days_ago)
+    client.force_login(coordinator)
+    page = client.get(url("visit_attended", modic, visit_of(participant, "w10").pk))
+    assert page.context["form"]["attended_on"].value() == (today(modic) if suggested else None)
+    assertNotContains(page, 'name="early_reason"')
+
+
+def test_the_missed_page_while_the_window_is_open_asks_for_a_confirmed_reason(
+    client, modic, coordinator, active
+):
+    w10 = visit_of(active, "w10")
+    client.force_login(coordinator)
+    page = client.get(url("visit_missed", modic, w10.pk))
+    assertContains(page, 'id="early-notice"')
+    before = state(active)
+    response = client.post(url("visit_missed", modic, w10.pk), {"reason": "Ill"})
+    assert "open until" in field_errors(response)["early_reason"][0]
+    response = client.post(
+        url("visit_missed", modic, w10.pk), {"reason": "Ill", "early_reason": "Refuses"}
+    )
+    assert list(field_errors(response)) == ["confirm_early"]
+    assert state(active) == before
+    response = client.post(url("visit_missed", modic, w10.pk), {"reason": "Ill", **EARLY})
+    assertRedirects(response, url("participant_detail", modic, active.pk))
+    w10.refresh_from_db()
+    assert (w10.outcome, w10.early_reason) == (Visit.Outcome.MISSED, EARLY["early_reason"])
+
+
+def test_the_missed_page_after_the_window_closed_asks_for_no_confirmation(
+    client, modic, coordinator, site1, manager
+):
+    participant = backdate(randomized_participant(modic, site1, manager), 100)
+    w10 = visit_of(participant, "w10")
+    client.force_login(coordinator)
+    page = client.get(url("visit_missed", modic, w10.pk))
+    assertNotContains(page, 'name="early_reason"')
+    response = client.post(url("visit_missed", modic, w10.pk), {"reason": "Not reached"})
+    assertRedirects(response, url("participant_detail", modic, participant.pk))
+    w10.refresh_from_db()
+    assert (w10.outcome, w10.early_reason) == (Visit.Outcome.MISSED, "")
+
+
+def test_the_contact_form_presets_no_result_and_requires_one(client, modic, coordinator, active):
+    """It defaulted to "Reached": an attempt saved unread said the participant was reached."""
+    client.force_login(coordinator)
+    page = client.get(url("contact_log", modic, active.pk))
+    assert page.context["form"]["result"].value() in (None, "")
+    assertContains(page, '<option value="" selected>— Choose the result —</option>', html=True)
+    response = client.post(url("contact_log", modic, active.pk), {"method": "phone", "note": ""})
+    assert field_errors(response) == {"result": ["Choose the result of the attempt."]}
+    assert not ContactAttempt.objects.filter(participant=active).exists()

@@ -511,6 +511,53 @@ def test_a_visit_attended_on_its_target_day_is_in_window(randomized_on, spec):
     assert in_window(visit.target, visit.window_start, visit.window_end)
 
 
+# --- 6b. Ahead of the window: what needs a confirmed reason, and the default date ----------
+
+
+@FAST
+@given(window=windows(), day=dates)
+def test_a_day_is_before_inside_or_after_a_window_and_in_window_means_inside(window, day):
+    start, end = window
+    position = schedule.window_position(day, start, end)
+    expected = schedule.BEFORE if day < start else schedule.INSIDE if day <= end else schedule.AFTER
+    assert position == expected
+    assert in_window(day, start, end) == (position == schedule.INSIDE)
+
+
+@FAST
+@given(window=windows(), day=dates)
+def test_only_an_attendance_before_the_window_opens_counts_as_early(window, day):
+    start, end = window
+    assert schedule.attended_early(day, start, end) == (day < start)
+
+
+@FAST
+@given(window=windows(), today=dates)
+def test_a_miss_is_early_until_the_window_has_closed(window, today):
+    """Missed while the visit could still take place: before the window and inside it,
+    exactly the days an open visit is upcoming or due."""
+    start, end = window
+    open_status = status(today=today, window_start=start, window_end=end, outcome="open")
+    assert schedule.missed_early(today, start, end) == (open_status in (UPCOMING, DUE))
+
+
+@FAST
+@given(window=windows(), today=dates)
+def test_a_visit_form_suggests_today_only_inside_the_window(window, today):
+    start, end = window
+    suggested = schedule.default_visit_date(today, start, end)
+    assert suggested == (today if start <= today <= end else None)
+
+
+def test_one_year_outcomes_on_the_day_of_randomization_are_early():
+    """The audit's case: the 1-year visit (day 434, window -14/+42) on the day of
+    randomization is 420 days ahead of its window: early, and no date is suggested."""
+    randomized_on = dt.date(2026, 6, 1)
+    (y1,) = plan(randomized_on, [VisitSpec("y1", 434, 14, 42)])
+    assert schedule.attended_early(randomized_on, y1.window_start, y1.window_end)
+    assert schedule.default_visit_date(randomized_on, y1.window_start, y1.window_end) is None
+
+
 # --- 7. No Django ------------------------------------------------------------------------
 
 SCHEDULE_PY = Path(schedule.__file__)

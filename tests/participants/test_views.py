@@ -681,8 +681,17 @@ BASELINE_ERRORS = [
     pytest.param("eq5d-vas", "101", "less than or equal to 100", id="EQ VAS 101"),
     pytest.param("sms_language", "fr", "Select a valid choice", id="unknown SMS language"),
     pytest.param("age", "", "Age is needed for randomization.", id="age missing"),
-    pytest.param("phone", "12345", "E.164", id="phone without country code"),
-    pytest.param("phone", "+4512", "not a valid phone number", id="too short phone number"),
+    pytest.param(
+        "phone",
+        "12345",
+        "Start the number with + and the country code",
+        id="phone without country code",
+    ),
+    pytest.param("phone", "+4512", "does not exist in the country", id="too short phone number"),
+    pytest.param("phone", "+45 ring mig", "does not look like a phone number", id="phone in words"),
+    pytest.param(
+        "phone", "+999 12345678", "does not look like a phone number", id="unknown country code"
+    ),
     pytest.param("factor_modic", "", "Choose the modic type.", id="factor missing"),
     pytest.param("factor_sex", "other", "Select a valid choice", id="factor level unknown"),
     pytest.param("full_name", "", "This field is required.", id="name missing"),
@@ -704,6 +713,9 @@ def test_bad_baseline_input_is_shown_next_to_its_field_and_saves_nothing(
     assert list(errors) == [field]
     assert message in " ".join(errors[field])
     assertContains(response, message)
+    # Never the phonenumbers library's own wording.
+    assertNotContains(response, "did not seem to be")
+    assertNotContains(response, "Could not interpret")
     assert Participant.objects.values().get(pk=enrolled.pk) == before
     assert not OutcomeEntry.objects.exists()
 
@@ -909,7 +921,13 @@ def test_the_clinician_can_correct_contact_and_consent_details(client, modic, si
 
 
 EDIT_ERRORS = [
-    pytest.param("phone", "12345", "E.164", id="phone without country code"),
+    pytest.param(
+        "phone",
+        "12345",
+        "Start the number with + and the country code",
+        id="phone without country code",
+    ),
+    pytest.param("phone", "+45 ring mig", "does not look like a phone number", id="phone in words"),
     pytest.param("consent_date", 1, "The consent date cannot be in the future.", id="future"),
     pytest.param("consent_date", -11, "Consent cannot precede screening", id="before screening"),
 ]
@@ -1031,3 +1049,34 @@ def test_the_participant_list_can_be_searched_by_number(client, modic, site1, cl
     response = client.get(url("trial_home", modic), {"q": first.number})
     assertContains(response, first.number)
     assertNotContains(response, second.number)
+
+
+@pytest.mark.parametrize("query", ["ødeg", "ØDEGÅRD", "degård", "ødega\u030ard"])
+def test_the_participant_list_search_folds_non_ascii_letters(
+    client, modic, site1, clinician, query
+):
+    """SQLite's LIKE folds ASCII letters only: "ødeg" missed "Ødegård" there."""
+    found = factories.enrolled_participant(modic, site1, clinician)
+    services.participant_update_details(
+        participant=found, full_name="Kirsten Ødegård", phone=found.phone,
+        consent_date=found.consent_date, consent_document=found.consent_document, by=clinician,
+    )  # fmt: skip
+    other = factories.enrolled_participant(modic, site1, clinician)
+    client.force_login(clinician)
+    response = client.get(url("trial_home", modic), {"q": query})
+    assertContains(response, url("participant_detail", modic, found.pk))
+    assertNotContains(response, url("participant_detail", modic, other.pk))
+
+
+def test_a_name_typed_with_combining_marks_is_found_by_its_precomposed_letters(
+    client, modic, site1, clinician
+):
+    found = factories.enrolled_participant(modic, site1, clinician)
+    services.participant_update_details(
+        participant=found, full_name="Ma\u030ans Strauss", phone=found.phone,
+        consent_date=found.consent_date, consent_document=found.consent_document, by=clinician,
+    )  # fmt: skip
+    client.force_login(clinician)
+    for query in ("Måns", "STRAUẞ", "strauss"):
+        response = client.get(url("trial_home", modic), {"q": query})
+        assertContains(response, url("participant_detail", modic, found.pk), msg_prefix=query)

@@ -1,0 +1,43 @@
+"""Outcome configuration and data linked within one trial, guarded by the database
+(trial.same_trial): an instrument's visits and baseline variable, a question text's question
+and language, and an outcome entry's instrument belong to one trial. Model and admin
+validation refuse the same with a message first."""
+
+from __future__ import annotations
+
+from trial.same_trial import SameTrial, trial_of
+
+RULES = (
+    SameTrial(
+        name="outcomes_instrument_visit_same_trial",
+        table="outcomes_instrument_visits",
+        left=trial_of("outcomes_instrument", "instrument_id"),
+        right=trial_of("trial_visitdefinition", "visitdefinition_id"),
+        columns=("instrument_id", "visitdefinition_id"),
+        message="An instrument cannot be due at a visit of another trial.",
+    ),
+    SameTrial(
+        name="outcomes_instrument_variable_same_trial",
+        table="outcomes_instrument",
+        left="NEW.trial_id",
+        right=trial_of("trial_baselinevariable", "baseline_variable_id"),
+        columns=("trial_id", "baseline_variable_id"),
+        message="An instrument cannot give the baseline variable of another trial.",
+    ),
+    SameTrial(
+        name="outcomes_sms_text_same_trial",
+        table="outcomes_smsquestiontext",
+        left=trial_of("outcomes_smsquestion", "question_id"),
+        right=trial_of("outcomes_smslanguage", "language_id"),
+        columns=("question_id", "language_id"),
+        message="An SMS question text cannot join a question and a language of two trials.",
+    ),
+    SameTrial(
+        name="outcomes_entry_instrument_same_trial",
+        table="outcomes_outcomeentry",
+        left="NEW.trial_id",
+        right=trial_of("outcomes_instrument", "instrument_id"),
+        columns=("trial_id", "instrument_id"),
+        message="An outcome entry cannot record an instrument of another trial.",
+    ),
+)
