@@ -207,19 +207,21 @@ class TrialForm(forms.ModelForm):
     on what the page as a whole is about to save, so a manager can add the missing parts
     and start recruiting in one save, and cannot remove a part while recruiting."""
 
-    def clean(self):
-        data = super().clean()
-        if data.get("status") != Trial.Status.RECRUITING:
-            return data
+    def _post_clean(self):
+        # After the instance carries this submission's values (ModelForm._post_clean): the
+        # inline formsets validated below read them (the arms check their ratios against the
+        # p submitted here), and a formset validates once, so not from clean().
+        super()._post_clean()
+        if self.cleaned_data.get("status") != Trial.Status.RECRUITING:
+            return
         setup = trial_setup(self.instance, getattr(self.instance, "_pending_formsets", {}))
         if setup is None:
-            return data  # an inline has errors; nothing is saved
+            return  # an inline has errors; nothing is saved
         # The bound on p for the arms' ratios is checked by Trial.clean and the arm inline
         # (trial.models.allocation_design_errors), whatever the status.
         missing = readiness.missing_for_recruiting(setup)
         if missing:
             self.add_error("status", not_ready_error(missing))
-        return data
 
 
 class FactorForm(SameTrialForm):
@@ -232,7 +234,11 @@ class FactorForm(SameTrialForm):
         if trial is None or trial.status != Trial.Status.RECRUITING:
             return data
         formset = getattr(self.instance, "_pending_formsets", {}).get(FactorLevel)
-        if formset is not None:
+        if data.get("kind") == MinimizationFactor.Kind.SITE:
+            # A site factor's levels are made from the trial's sites when it is saved
+            # (trial.site_levels): it will have one per site.
+            levels = list(trial.sites.values("pk"))
+        elif formset is not None:
             levels = saved_rows(formset)
         else:
             levels = list(self.instance.levels.values()) if self.instance.pk else []

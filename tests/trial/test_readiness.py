@@ -128,8 +128,8 @@ def test_the_missing_parts_added_on_the_same_page_let_the_trial_recruit_in_one_s
     rows = {
         "sites": [{"code": "01", "name": "Knee clinic"}],
         "arms": [
-            {"order": "1", "code": "brace", "name": "Brace"},
-            {"order": "2", "code": "physio", "name": "Physiotherapy"},
+            {"order": "1", "code": "brace", "name": "Brace", "allocation_ratio": "1"},
+            {"order": "2", "code": "physio", "name": "Physiotherapy", "allocation_ratio": "1"},
         ],
         "criteria": [{"kind": "inclusion", "order": "1", "question": "Knee pain?",
                       "ineligible_answer": ""}],
