@@ -6,16 +6,20 @@ are built from it, so the next trial needs no code change.
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Collection, Sequence
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
-from participants.models import ContactAttempt, Visit
+from participants.models import REASON_MAX, ContactAttempt, Visit
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
+from participants.services.common import screening_date_error
 from trial.models import ConsentDocument, Site, Trial
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -49,7 +53,15 @@ class TrialDateMixin:
         return value
 
 
-class ScreeningForm(TrialDateMixin, forms.Form):
+def new_form_token() -> str:
+    """A one-time token for a form that creates a record (see ScreeningForm)."""
+    return secrets.token_urlsafe(32)
+
+
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+class ScreeningForm(forms.Form):
     site = forms.ModelChoiceField(queryset=Site.objects.none(), empty_label=None)
     initials = forms.CharField(
         max_length=4,
@@ -57,6 +69,9 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         help_text="2–4 letters. The screening log holds no names.",
     )
     screened_on = forms.DateField(label="Screening date", widget=DateInput)
+    # Issued with the empty form (nothing is written on GET) and stored with the record it
+    # creates: submitting the same form again finds that record (services.screening_record).
+    form_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, trial: Trial, sites, criteria, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,6 +79,8 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         self.criteria = criteria
         self.fields["site"].queryset = sites
         self.fields["screened_on"].initial = trial_today(trial)
+        if not self.is_bound:
+            self.fields["form_token"].initial = new_form_token()
         for criterion in criteria:
             self.fields[f"criterion_{criterion.pk}"] = forms.ChoiceField(
                 label=criterion.question,
@@ -81,10 +98,41 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         return value.upper()
 
     def clean_screened_on(self):
-        return self._past_or_today("screened_on", "screening date")
+        value = self.cleaned_data["screened_on"]
+        error = screening_date_error(self.trial, value)
+        if error:
+            raise ValidationError(error)
+        return value
+
+    def clean_form_token(self):
+        value = self.cleaned_data.get("form_token", "")
+        if not FORM_TOKEN.fullmatch(value):
+            # A hidden field: said above the form, where the user can act on it.
+            self.add_error(
+                None,
+                _(
+                    "This form could not be matched to the page it came from; reload the "
+                    "page and enter the screening again."
+                ),
+            )
+        return value
 
     def answers(self) -> dict[int, bool]:
         return {c.pk: self.cleaned_data[f"criterion_{c.pk}"] == "yes" for c in self.criteria}
+
+
+class ScreeningVoidForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why is this record void?"),
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('e.g. "Entered twice: the same patient as the record of 3 March".'),
+        error_messages={"required": _("Give the reason for voiding the record.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(_("Void the record"), css_class="btn-danger")
 
 
 class ConsentForm(TrialDateMixin, forms.Form):

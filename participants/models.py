@@ -9,6 +9,12 @@ from simple_history.models import HistoricalRecords
 
 from trial.models import Arm, FactorLevel, Site, Trial
 
+# Limits of the free text users type (forms say so next to the field; the database refuses
+# longer text: a CharField's length, a check constraint on a TextField's). Long enough for
+# what each holds; a 5,000-character paste into a reason is an accident, not a reason.
+REASON_MAX = 1000  # why a status changed, why a record was voided or a change reversed
+NOTE_MAX = 5000  # a contact attempt's note: what was said on the phone
+
 
 class ScreeningRecord(models.Model):
     """One line of the screening log: a patient assessed for eligibility.
@@ -37,14 +43,50 @@ class ScreeningRecord(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time token of the form that created the record (a hidden field issued with the
+    # empty form): a resubmission of the same form finds this record instead of adding a
+    # second patient to the log. Unique in the database, so two submissions racing each other
+    # cannot both insert. Null for records not entered through the form (demo, imports).
+    form_token = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    # A record entered in error (a duplicate, the wrong patient) is voided by a trial manager
+    # with the reason, never deleted: it stays in the log and the export, marked voided, and
+    # is not counted as assessed for eligibility in the CONSORT diagram.
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    void_reason = models.CharField(max_length=REASON_MAX, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["-screened_on", "-pk"]
         indexes = [models.Index(fields=["trial", "site", "-screened_on"])]
+        constraints = [
+            models.UniqueConstraint(fields=["form_token"], name="screening_form_token_unique"),
+            models.CheckConstraint(
+                name="screening_void_recorded",
+                condition=Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False, voided_by__isnull=False) & ~Q(void_reason="")),
+            ),
+            # A screening that enrolled a participant is that participant's record: it is
+            # corrected, or the participant withdrawn, never voided away.
+            models.CheckConstraint(
+                name="screening_voided_not_enrolled",
+                condition=Q(voided_at__isnull=True) | ~Q(outcome="enrolled"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Screening {self.pk} ({self.initials}, {self.screened_on})"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class Participant(models.Model):

@@ -53,6 +53,9 @@ urlpatterns = [
     path("trials/<str:code>/screening/new/", views.screening_new, name="screening_new"),
     path("trials/<str:code>/screening/<id:pk>/", views.screening_detail, name="screening_detail"),
     path(
+        "trials/<str:code>/screening/<id:pk>/void/", views.screening_void, name="screening_void"
+    ),
+    path(
         "trials/<str:code>/screening/<id:pk>/consent/",
         views.screening_consent,
         name="screening_consent",

@@ -148,6 +148,7 @@ class TrialAdmin(SimpleHistoryAdmin):
                     "status",
                     "target_sample_size",
                     "time_zone",
+                    "recruitment_start",
                     "allocation_count",
                 )
             },

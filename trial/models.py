@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 LOCKED_REASON = (
@@ -87,6 +89,17 @@ class Trial(MaintainedCounters):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SETUP)
     time_zone = models.CharField(
         max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
+    )
+    # The lower bound of every screening date (and so of consent, randomization and
+    # follow-up dates, which cannot precede screening). Entered by the trial manager rather
+    # than taken from when the trial was set up here: a trials unit may move a trial into
+    # Trialdesk after recruitment began elsewhere and enter its earlier screening log.
+    recruitment_start = models.DateField(
+        _("recruitment start"),
+        help_text=_(
+            "The first day patients could be screened for this trial (it may precede the day "
+            "the trial was set up here). Screening dates before it are refused."
+        ),
     )
 
     # Minimization settings (Pocock & Simon 1975).
@@ -199,6 +212,23 @@ class Trial(MaintainedCounters):
                 changed = [f for f in MINIMIZATION_SETTINGS if stored[f] != getattr(self, f)]
                 if changed:
                     raise ConfigurationLocked()
+        if self.pk and self.recruitment_start:
+            earliest = (
+                self.screenings.filter(screened_on__lt=self.recruitment_start)
+                .order_by("screened_on")
+                .values_list("screened_on", flat=True)
+                .first()
+            )
+            if earliest is not None:
+                raise ValidationError(
+                    {
+                        "recruitment_start": _(
+                            "A patient was screened on %(date)s: recruitment cannot have "
+                            "started after that."
+                        )
+                        % {"date": date_format(earliest)}
+                    }
+                )
         if self.pk and self.target_sample_size < self.allocation_count:
             raise ValidationError(
                 {

@@ -13,6 +13,7 @@ from participants.services.enrollment import (
     participant_update_details,
     screening_decline,
     screening_record,
+    screening_void,
 )
 from participants.services.followup import (
     contact_attempt_log,
@@ -40,5 +41,6 @@ __all__ = [
     "recount_level_counts",
     "screening_decline",
     "screening_record",
+    "screening_void",
     "trial_today",
 ]

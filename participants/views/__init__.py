@@ -13,6 +13,7 @@ from participants.views.enrollment import (
     screening_detail,
     screening_log,
     screening_new,
+    screening_void,
     trial_home,
 )
 from participants.views.followup import (
@@ -39,6 +40,7 @@ __all__ = [
     "screening_detail",
     "screening_log",
     "screening_new",
+    "screening_void",
     "trial_home",
     "visit_attended",
     "visit_missed",

@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from outcomes import scoring
@@ -28,6 +29,7 @@ from participants.forms import (
     ParticipantDetailsForm,
     RandomizeForm,
     ScreeningForm,
+    ScreeningVoidForm,
 )
 from participants.models import Allocation, Participant, ScreeningRecord
 from trial import blinding, roles
@@ -133,17 +135,31 @@ def screening_new(request: HttpRequest, code: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            record = services.screening_record(
+            record, created = services.screening_record(
                 trial=trial,
                 site=form.cleaned_data["site"],
                 initials=form.cleaned_data["initials"],
                 screened_on=form.cleaned_data["screened_on"],
                 answers=form.answers(),
                 by=request.user,
+                form_token=form.cleaned_data["form_token"],
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)
         else:
+            if not created:
+                # The same form again (back and resubmit): the record its first submission
+                # made, wherever that now leads; what was changed in between is not saved.
+                messages.info(
+                    request,
+                    _(
+                        "This screening was already recorded when the form was first "
+                        "submitted; nothing new was saved."
+                    ),
+                )
+                if record.outcome == ScreeningRecord.Outcome.ELIGIBLE and not record.is_voided:
+                    return redirect("screening_consent", code=code, pk=record.pk)
+                return redirect("screening_detail", code=code, pk=record.pk)
             if record.outcome == ScreeningRecord.Outcome.ELIGIBLE:
                 messages.success(request, "Eligible. Record the patient's consent decision.")
                 return redirect("screening_consent", code=code, pk=record.pk)
@@ -163,10 +179,43 @@ def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     screening = _screening(request, trial, pk)
     participant = Participant.objects.filter(screening=screening).first()
+    eligible = screening.outcome == ScreeningRecord.Outcome.ELIGIBLE and not screening.is_voided
     return render(
         request,
         "participants/screening_detail.html",
-        {"trial": trial, "screening": screening, "participant": participant},
+        {
+            "trial": trial,
+            "screening": screening,
+            "participant": participant,
+            "can_record_consent": eligible,
+            "can_void": roles.is_trial_manager(request.user)
+            and not screening.is_voided
+            and participant is None,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def screening_void(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    trial = _trial(request, code, roles.is_trial_manager)
+    screening = _screening(request, trial, pk)
+    form = ScreeningVoidForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.screening_void(
+                screening=screening, reason=form.cleaned_data["reason"], by=request.user
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, _("The screening record is voided; CONSORT no longer counts it.")
+            )
+            return redirect("screening_detail", code=code, pk=pk)
+    return render(
+        request,
+        "participants/screening_void.html",
+        {"trial": trial, "screening": screening, "form": form},
     )
 
 
@@ -174,7 +223,7 @@ def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     screening = _screening(request, trial, pk)
-    if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE:
+    if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE or screening.is_voided:
         return redirect("screening_detail", code=code, pk=pk)
     form = ConsentForm(request.POST if request.method == "POST" else None, trial=trial)
     if request.method == "POST" and form.is_valid():

@@ -5,6 +5,7 @@ constant number of queries on the participant list."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 from django.db import connection
@@ -51,8 +52,14 @@ def days_ago(trial: Trial, n: int) -> dt.date:
 
 
 def screening_post(trial: Trial, site, *, screened_on: dt.date, eligible: bool = True) -> dict:
-    """The screening form as a browser posts it; ineligible answers 'no' to the age question."""
-    data = {"site": str(site.pk), "initials": "ab", "screened_on": screened_on.isoformat()}
+    """The screening form as a browser posts it (with a fresh one-time form token);
+    ineligible answers 'no' to the age question."""
+    data = {
+        "site": str(site.pk),
+        "initials": "ab",
+        "screened_on": screened_on.isoformat(),
+        "form_token": secrets.token_urlsafe(32),
+    }
     for criterion in trial.criteria.all():
         eligible_answer = not criterion.ineligible_answer
         data[f"criterion_{criterion.pk}"] = "yes" if eligible_answer else "no"
@@ -97,7 +104,7 @@ def randomized_participant(trial, site, by, **kwargs) -> Participant:
 
 def participant_screened_days_ago(trial, site, by, n: int) -> Participant:
     """An enrolled participant with complete baseline, screened and consented n days ago."""
-    screening = services.screening_record(
+    screening, _ = services.screening_record(
         trial=trial,
         site=site,
         initials="XY",
@@ -161,6 +168,7 @@ PAGES = {
     "screening log": ("screening_log", "trial"),
     "screening form": ("screening_new", "trial"),
     "screening detail": ("screening_detail", "screening"),
+    "screening void": ("screening_void", "screening"),
     "consent": ("screening_consent", "screening"),
     "participant detail": ("participant_detail", "enrolled"),
     "baseline": ("participant_baseline", "enrolled"),
@@ -193,6 +201,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": OK,
+        "screening void": FORBIDDEN,
         "consent": OK,
         "participant detail": OK,
         "baseline": OK,
@@ -217,6 +226,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": OK,
+        "screening void": OK,
         "consent": OK,
         "participant detail": OK,
         "baseline": OK,
@@ -241,6 +251,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": OK,
         "baseline": FORBIDDEN,
@@ -266,6 +277,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -290,6 +302,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -314,6 +327,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -625,7 +639,7 @@ def test_the_allocation_page_of_a_participant_not_yet_randomized_goes_to_the_det
 def test_the_consent_page_of_an_ineligible_screening_redirects_to_its_detail(
     client, modic, site1, clinician
 ):
-    record = services.screening_record(
+    record, _ = services.screening_record(
         trial=modic,
         site=site1,
         initials="ZZ",
