@@ -16,7 +16,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from participants.models import REASON_MAX, ContactAttempt, Visit
+from participants.models import REASON_FOR_CHANGE_MAX, REASON_MAX, ContactAttempt, Visit
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
 from participants.services.common import screening_date_error
@@ -280,12 +280,26 @@ class ParticipantDetailsForm(TrialDateMixin, forms.Form):
     consent_document = forms.ModelChoiceField(
         label="Consent form version", queryset=ConsentDocument.objects.none()
     )
+    # Asked only once the participant is randomized (the service says when it is needed).
+    reason_for_change = forms.CharField(
+        label=_("Reason for change (needed for any change after randomization)"),
+        max_length=REASON_FOR_CHANGE_MAX,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept in the audit trail with who made the change and when."),
+    )
 
-    def __init__(self, *args, trial: Trial, **kwargs):
+    def __init__(self, *args, trial: Trial, randomized: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.trial = trial
         self.fields["consent_document"].queryset = ConsentDocument.objects.filter(trial=trial)
+        if not randomized:
+            del self.fields["reason_for_change"]
         self.helper = _helper("Save changes")
+
+    def details(self) -> dict:
+        """The participant's details as entered (without the reason for change)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "reason_for_change"}
 
     def clean_consent_date(self):
         return self._past_or_today("consent_date", "consent date")
@@ -353,7 +367,7 @@ class ContactForm(forms.Form):
 class StatusChangeForm(TrialDateMixin, forms.Form):
     to_status = forms.ChoiceField(label="New status")
     effective_on = forms.DateField(label="Effective date", widget=DateInput)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}))
     followup_allowed = forms.TypedChoiceField(
         label="For withdrawals: may follow-up data still be collected?",
         choices=[("", "—"), ("yes", "Yes, follow-up data may be collected"), ("no", "No")],
@@ -377,3 +391,21 @@ class StatusChangeForm(TrialDateMixin, forms.Form):
         if data.get("to_status") == "withdrawn" and data.get("followup_allowed") is None:
             self.add_error("followup_allowed", "Say whether follow-up data may still be collected.")
         return data
+
+
+class StatusReverseForm(forms.Form):
+    """Reverses the status change shown on the page: its id comes back with the form, so a
+    change recorded by someone else in the meantime is never reversed in its place."""
+
+    change = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    reason = forms.CharField(
+        label=_("Why is the change reversed?"),
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('e.g. "Entered for the wrong participant (MOD-01-0012 withdrew)".'),
+        error_messages={"required": _("Give the reason for the reversal.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(_("Reverse the change"), css_class="btn-danger")

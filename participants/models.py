@@ -13,6 +13,7 @@ from trial.models import Arm, FactorLevel, Site, Trial
 # longer text: a CharField's length, a check constraint on a TextField's). Long enough for
 # what each holds; a 5,000-character paste into a reason is an accident, not a reason.
 REASON_MAX = 1000  # why a status changed, why a record was voided or a change reversed
+REASON_FOR_CHANGE_MAX = 300  # a correction's reason (as the outcome entry page asks)
 NOTE_MAX = 5000  # a contact attempt's note: what was said on the phone
 
 
@@ -302,7 +303,9 @@ class FactorLevelCount(models.Model):
 class StatusChange(models.Model):
     """Append-only history of a participant's status, with the reason for each change.
 
-    Everyone randomized stays in the intention-to-treat population whatever this says.
+    Everyone randomized stays in the intention-to-treat population whatever this says. A
+    change entered in error is reversed by a further row naming it (`reverses`,
+    participants.status_reversal), never edited or deleted: the model refuses both.
     """
 
     participant = models.ForeignKey(
@@ -317,22 +320,36 @@ class StatusChange(models.Model):
     )
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
+    # Set on a reversal: the change entered in error that it reverses (at most once).
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal"
+    )
 
     class Meta:
         ordering = ["participant", "at", "pk"]
         constraints = [
             # A change changes something: the status, or (withdrawn → withdrawn) a
-            # withdrawn participant's later refusal of any further follow-up.
+            # withdrawn participant's later refusal of any further follow-up, or the
+            # reversal of that refusal.
             models.CheckConstraint(
                 name="status_change_changes",
                 condition=~Q(from_status=models.F("to_status"))
-                | Q(to_status="withdrawn", followup_allowed=False),
+                | Q(to_status="withdrawn", followup_allowed=False)
+                | Q(to_status="withdrawn", reverses__isnull=False),
             ),
             models.CheckConstraint(name="status_change_has_reason", condition=~Q(reason="")),
         ]
 
     def __str__(self) -> str:
         return f"{self.participant}: {self.from_status} → {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Status changes are append-only: record a reversal instead.")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Status changes are append-only: record a reversal instead.")
 
 
 class Visit(models.Model):
@@ -369,6 +386,16 @@ class Visit(models.Model):
     )
     recorded_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_on = models.DateField(null=True, blank=True)
+    # The status change that closed this visit ("not required" on death or withdrawal from
+    # follow-up, "missed" on loss to follow-up), so reversing that change can open it again.
+    closed_by = models.ForeignKey(
+        "StatusChange",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="closed_visits",
+    )
     history = HistoricalRecords()
 
     class Meta:

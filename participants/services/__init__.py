@@ -24,6 +24,7 @@ from participants.services.followup import (
     visits_replan,
 )
 from participants.services.randomization import participant_randomize, recount_level_counts
+from participants.services.status import status_change_reverse
 
 __all__ = [
     "baseline_errors_and_levels",
@@ -42,5 +43,6 @@ __all__ = [
     "screening_decline",
     "screening_record",
     "screening_void",
+    "status_change_reverse",
     "trial_today",
 ]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from participants import eligibility, minimization
-from participants.models import REASON_MAX, Participant, ScreeningRecord
+from participants.models import REASON_FOR_CHANGE_MAX, REASON_MAX, Participant, ScreeningRecord
 from participants.selectors import TrialConfig, trial_config
 from participants.services.common import (
     normalize_phone,
@@ -236,8 +236,14 @@ def participant_update_details(
     consent_date: dt.date,
     consent_document: ConsentDocument,
     by,
+    reason_for_change: str = "",
 ) -> Participant:
-    """Correct contact and consent details (allowed before and after randomization)."""
+    """Correct contact and consent details (allowed before and after randomization).
+
+    After randomization every change needs `reason_for_change`, kept in the history
+    (ICH E6(R2) 4.9.3: a change to trial data is explained), as outcome corrections are.
+    Saving the details unchanged writes nothing.
+    """
     participant = (
         Participant.objects.select_for_update(of=("self",))
         .select_related("trial", "screening")
@@ -251,11 +257,36 @@ def participant_update_details(
         consent_document,
         randomized_on=participant.randomized_on,
     )
-    participant.full_name = full_name.strip()
-    participant.phone = phone_e164
-    participant.consent_date = consent_date
-    participant.consent_document = consent_document
+    new = {
+        "full_name": full_name.strip(),
+        "phone": phone_e164,
+        "consent_date": consent_date,
+        "consent_document_id": consent_document.pk,
+    }
+    changed = [name for name, value in new.items() if getattr(participant, name) != value]
+    if not changed:
+        return participant
+    reason = reason_for_change.strip()
+    if participant.is_randomized and not reason:
+        raise ValidationError(
+            {
+                "reason_for_change": gettext(
+                    "The participant is randomized: give the reason for this change."
+                )
+            }
+        )
+    if len(reason) > REASON_FOR_CHANGE_MAX:
+        raise ValidationError(
+            {
+                "reason_for_change": gettext("Keep the reason within %(n)d characters.")
+                % {"n": REASON_FOR_CHANGE_MAX}
+            }
+        )
+    for name, value in new.items():
+        setattr(participant, name, value)
     participant._history_user = by
+    if reason:
+        participant._change_reason = reason
     participant.save(update_fields=["full_name", "phone", "consent_date", "consent_document"])
     return participant
 

@@ -362,6 +362,7 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     form = ParticipantDetailsForm(
         request.POST if request.method == "POST" else None,
         trial=trial,
+        randomized=participant.is_randomized,
         initial={
             "full_name": participant.full_name,
             "phone": participant.phone,
@@ -372,7 +373,10 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_update_details(
-                participant=participant, by=request.user, **form.cleaned_data
+                participant=participant,
+                by=request.user,
+                reason_for_change=form.cleaned_data.get("reason_for_change", ""),
+                **form.details(),
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)

@@ -317,9 +317,7 @@ def test_the_service_refuses_a_screening_before_recruitment_start(modic, site1, 
     assert screening.screened_on == modic.recruitment_start
 
 
-def test_recruitment_start_cannot_move_after_a_screening_already_recorded(
-    modic, site1, clinician
-):
+def test_recruitment_start_cannot_move_after_a_screening_already_recorded(modic, site1, clinician):
     screening, _ = record(modic, site1, clinician, screened_on=days_ago(modic, 30))
     modic.recruitment_start = days_ago(modic, 10)
     with pytest.raises(ValidationError) as err:

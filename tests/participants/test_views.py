@@ -182,6 +182,7 @@ PAGES = {
     "visit outcomes": ("visit_outcomes", "visit"),
     "contact": ("contact_log", "randomized"),
     "status": ("participant_status", "randomized"),
+    "status reversal": ("status_change_reverse", "randomized"),
     "sms conversation": ("participant_sms", "randomized"),
     "sms opt-out": ("participant_sms_consent", "randomized"),
     "sms grid": ("sms_grid", "trial"),
@@ -215,6 +216,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": FORBIDDEN,
         "sms grid": OK,
@@ -240,6 +242,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": OK,
         "sms grid": OK,
@@ -265,6 +268,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": OK,
         "sms grid": OK,
@@ -291,6 +295,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         "sms grid": FORBIDDEN,
@@ -316,6 +321,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         "sms grid": FORBIDDEN,
@@ -341,6 +347,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         # the grid of their own site: the site-01 participant is not on it
@@ -967,10 +974,15 @@ def test_a_consent_date_after_randomization_is_refused_when_editing(
     assertContains(response, "Consent must be given before randomization")
     assert Participant.objects.values().get(pk=participant.pk) == before
 
-    # A date between screening and randomization is still a valid correction.
+    # A date between screening and randomization is still a valid correction (with its
+    # reason, as every change after randomization).
     response = client.post(
         url("participant_edit", modic, participant.pk),
-        edit_post(participant, consent_date=days_ago(modic, 6).isoformat()),
+        edit_post(
+            participant,
+            consent_date=days_ago(modic, 6).isoformat(),
+            reason_for_change="Corrected from the signed form",
+        ),
     )
     assertRedirects(response, url("participant_detail", modic, participant.pk))
     participant.refresh_from_db()
