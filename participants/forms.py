@@ -16,7 +16,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from participants.models import REASON_FOR_CHANGE_MAX, REASON_MAX, ContactAttempt, Visit
+from participants.models import (
+    NOTE_MAX,
+    REASON_FOR_CHANGE_MAX,
+    REASON_MAX,
+    ContactAttempt,
+    ScreeningRecord,
+    Visit,
+)
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
 from participants.services.common import screening_date_error
@@ -143,7 +150,11 @@ class ConsentForm(TrialDateMixin, forms.Form):
     consent_document = forms.ModelChoiceField(
         label="Consent form version", queryset=ConsentDocument.objects.none(), required=False
     )
-    declined_reason = forms.CharField(label="Reason for declining (optional)", required=False)
+    declined_reason = forms.CharField(
+        label="Reason for declining (optional)",
+        required=False,
+        max_length=ScreeningRecord._meta.get_field("declined_reason").max_length,
+    )
 
     def __init__(self, *args, trial: Trial, **kwargs):
         super().__init__(*args, **kwargs)
@@ -353,7 +364,9 @@ class ContactForm(forms.Form):
     visit = forms.ModelChoiceField(
         queryset=Visit.objects.none(), required=False, empty_label="(not about one visit)"
     )
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=NOTE_MAX
+    )
 
     def __init__(self, *args, participant, **kwargs):
         super().__init__(*args, **kwargs)

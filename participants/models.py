@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from trial.models import Arm, FactorLevel, Site, Trial
+from trial.models import Arm, FactorLevel, Site, Trial, text_length_check
 
 # Limits of the free text users type (forms say so next to the field; the database refuses
 # longer text: a CharField's length, a check constraint on a TextField's). Long enough for
@@ -314,7 +314,7 @@ class StatusChange(models.Model):
     from_status = models.CharField(max_length=12, choices=Participant.Status.choices)
     to_status = models.CharField(max_length=12, choices=Participant.Status.choices)
     effective_on = models.DateField()
-    reason = models.TextField()
+    reason = models.TextField(max_length=REASON_MAX)
     followup_allowed = models.BooleanField(
         null=True, blank=True, help_text="For withdrawals: may follow-up data still be collected?"
     )
@@ -338,6 +338,7 @@ class StatusChange(models.Model):
                 | Q(to_status="withdrawn", reverses__isnull=False),
             ),
             models.CheckConstraint(name="status_change_has_reason", condition=~Q(reason="")),
+            text_length_check("reason", REASON_MAX, "status_change_reason_length"),
         ]
 
     def __str__(self) -> str:
@@ -468,13 +469,14 @@ class ContactAttempt(models.Model):
     )
     method = models.CharField(max_length=10, choices=Method.choices)
     result = models.CharField(max_length=15, choices=Result.choices)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["participant", "-at"])]
+        constraints = [text_length_check("note", NOTE_MAX, "contact_attempt_note_length")]
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} to {self.participant}: {self.get_result_display()}"

@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -33,6 +35,18 @@ class ConfigurationLocked(ValidationError):
 
     def __init__(self) -> None:
         super().__init__(LOCKED_REASON, code="configuration_locked")
+
+
+# Limits of free text typed in trial configuration and on unblinding (see participants.models
+# for the clinical pages' limits).
+DESCRIPTION_MAX = 2000
+UNBLINDING_REASON_MAX = 2000
+
+
+def text_length_check(field: str, limit: int, name: str) -> models.CheckConstraint:
+    """A database check that a TextField holds at most `limit` characters (its form field
+    says so next to the field: give the TextField the same max_length)."""
+    return models.CheckConstraint(name=name, condition=LessThanOrEqual(Length(field), limit))
 
 
 def validate_time_zone(value: str) -> None:
@@ -157,7 +171,9 @@ class Trial(MaintainedCounters):
         editable=False,
         related_name="+",
     )
-    unblinding_reason = models.TextField(blank=True, editable=False)
+    unblinding_reason = models.TextField(
+        blank=True, editable=False, max_length=UNBLINDING_REASON_MAX
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -183,6 +199,9 @@ class Trial(MaintainedCounters):
                 name="trial_unblinding_recorded",
                 condition=Q(unblinded_at__isnull=True)
                 | (Q(unblinded_by__isnull=False) & ~Q(unblinding_reason="")),
+            ),
+            text_length_check(
+                "unblinding_reason", UNBLINDING_REASON_MAX, "trial_unblinding_reason_length"
             ),
         ]
 
@@ -298,7 +317,7 @@ class Arm(FrozenAfterRandomization):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="arms")
     code = models.SlugField(max_length=30)
     name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=DESCRIPTION_MAX)
     order = models.PositiveSmallIntegerField(default=0)
     # The neutral code ("A", "B", ...) blinded users see instead of the name: a random
     # mapping, fixed per trial the first time it is needed (trial.blinding.blind_codes).
@@ -314,6 +333,7 @@ class Arm(FrozenAfterRandomization):
                 condition=~Q(blind_code=""),
                 name="arm_blind_code_unique_in_trial",
             ),
+            text_length_check("description", DESCRIPTION_MAX, "arm_description_length"),
         ]
 
     def __str__(self) -> str:
@@ -534,7 +554,7 @@ class BlindingLog(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=10, choices=Action.choices)
     what = models.CharField(max_length=200, blank=True, help_text="The page or export.")
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True, max_length=UNBLINDING_REASON_MAX)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -544,7 +564,8 @@ class BlindingLog(models.Model):
             models.CheckConstraint(
                 name="blinding_log_unblinding_has_reason",
                 condition=~Q(action="unblinded") | ~Q(reason=""),
-            )
+            ),
+            text_length_check("reason", UNBLINDING_REASON_MAX, "blinding_log_reason_length"),
         ]
 
     def __str__(self) -> str:

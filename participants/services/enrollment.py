@@ -157,6 +157,11 @@ def _lock_eligible_screening(screening: ScreeningRecord) -> ScreeningRecord:
 @transaction.atomic
 def screening_decline(*, screening: ScreeningRecord, reason: str, by) -> ScreeningRecord:
     """Record that an eligible patient declined to take part."""
+    limit = ScreeningRecord._meta.get_field("declined_reason").max_length
+    if len(reason.strip()) > limit:
+        raise ValidationError(
+            {"declined_reason": gettext("Keep the reason within %(n)d characters.") % {"n": limit}}
+        )
     screening = _lock_eligible_screening(screening)
     screening.outcome = ScreeningRecord.Outcome.DECLINED
     screening.declined_reason = reason.strip()

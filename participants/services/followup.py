@@ -12,7 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from participants import schedule
-from participants.models import REASON_MAX, ContactAttempt, Participant, StatusChange, Visit
+from participants.models import (
+    NOTE_MAX,
+    REASON_MAX,
+    ContactAttempt,
+    Participant,
+    StatusChange,
+    Visit,
+)
 from participants.services.common import not_in_future, trial_today
 from trial.models import Trial, VisitDefinition
 
@@ -176,6 +183,10 @@ def contact_attempt_log(
         raise ValidationError({"method": "Choose how you tried to reach the participant."})
     if result not in ContactAttempt.Result.values:
         raise ValidationError({"result": "Choose the result of the attempt."})
+    if len(note.strip()) > NOTE_MAX:
+        raise ValidationError(
+            {"note": gettext("Keep the note within %(n)d characters.") % {"n": NOTE_MAX}}
+        )
     return ContactAttempt.objects.create(
         participant=participant, visit=visit, method=method, result=result, note=note.strip(), by=by
     )
