@@ -11,9 +11,6 @@ from participants.services.enrollment import (
     participant_enroll,
     participant_record_baseline,
     participant_update_details,
-    screening_decline,
-    screening_record,
-    screening_void,
 )
 from participants.services.followup import (
     contact_attempt_log,
@@ -24,6 +21,7 @@ from participants.services.followup import (
     visits_replan,
 )
 from participants.services.randomization import participant_randomize, recount_level_counts
+from participants.services.screening import screening_decline, screening_record, screening_void
 from participants.services.status import status_change_reverse
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""Pages. Enrollment (screen → consent → baseline → randomize) and follow-up (worklist,
-visits, contacts, status) live in their own modules; the names are re-exported here."""
+"""Pages. Screening (screen → log → consent), enrollment (baseline → review → randomize)
+and follow-up (worklist, visits, contacts, status) live in their own modules; the names
+are re-exported here."""
 
 from participants.views.enrollment import (
     balance,
@@ -9,11 +10,6 @@ from participants.views.enrollment import (
     participant_detail,
     participant_edit,
     participant_review,
-    screening_consent,
-    screening_detail,
-    screening_log,
-    screening_new,
-    screening_void,
     trial_home,
 )
 from participants.views.followup import (
@@ -24,6 +20,13 @@ from participants.views.followup import (
     visit_attended,
     visit_missed,
     worklist,
+)
+from participants.views.screening import (
+    screening_consent,
+    screening_detail,
+    screening_log,
+    screening_new,
+    screening_void,
 )
 
 __all__ = [
