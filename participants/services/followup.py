@@ -321,8 +321,8 @@ LOST_REASON = "Participant lost to follow-up"
 
 def _close_open_visits(visits, outcome: str, reason: str, change: StatusChange, why: str) -> None:
     """Close the visits a status change ends, linked to it (so reversing it reopens them).
-    Recorded at a moment before the change's own time (`at`), so anything recorded on the
-    visit later is seen as later (participants.status_reversal: "recorded since")."""
+    Recorded at the change's own time (`at`): anything recorded on the visit afterwards has
+    a later time (participants.status_reversal: "recorded since")."""
     for visit in visits.select_for_update():
         visit.outcome = outcome
         visit.missed_reason = reason
