@@ -5,6 +5,7 @@ services and tasks only; the admin is for seeing what went out, what came in, wh
 waiting and what failed."""
 
 from django.contrib import admin
+from django.utils.text import Truncator
 from simple_history.admin import SimpleHistoryAdmin
 
 from outcomes import services
@@ -138,12 +139,17 @@ class InboundMessageAdmin(TrialScopedAdmin, ReadOnlyAdmin):
         "kind",
         "value",
         "week",
-        "body",
+        "body_shown",
     )
     list_filter = ("kind", "trial")
     list_select_related = ("trial", "participant", "week__participant")
     search_fields = ("from_number", "participant__number", "gateway_message_id")
     date_hierarchy = "received_at"
+
+    @admin.display(description="Body")
+    def body_shown(self, obj):
+        # The list shows the start; the message's own page shows it whole.
+        return Truncator(obj.body).chars(80)
 
 
 @admin.register(SmsWeek)

@@ -15,7 +15,10 @@ from django.db.models import F, Q
 from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
 
-from trial.models import TrialFixed, refuse_other_trials
+from trial.models import TrialFixed, refuse_other_trials, text_length_check
+
+SMS_BODY_MAX = 1600
+CITATION_MAX = 1000
 
 
 class OutboundMessage(models.Model):
@@ -50,7 +53,9 @@ class OutboundMessage(models.Model):
     )
     # Copied at queueing time: the message goes to the number we had when we decided to send.
     to = models.CharField("to (E.164)", max_length=16)
-    body = models.TextField()
+    # Composed from the trial's SMS texts (each bounded in the admin); 1,600 characters is
+    # the most the gateway takes in one message (Twilio's limit).
+    body = models.TextField(max_length=SMS_BODY_MAX)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(
@@ -86,6 +91,7 @@ class OutboundMessage(models.Model):
                 condition=~Q(status="sent") | Q(sent_at__isnull=False),
             ),
             models.CheckConstraint(name="outbound_has_body", condition=~Q(body="")),
+            text_length_check("body", SMS_BODY_MAX, "outbound_body_length"),
             # The database guarantees one question, one reminder and one thank-you per
             # participant and week, whatever a re-run or a crashed job does.
             models.UniqueConstraint(
@@ -124,7 +130,7 @@ class EQ5DValueSet(models.Model):
 
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
-    citation = models.TextField()
+    citation = models.TextField(max_length=CITATION_MAX)
     coefficients = models.JSONField(
         help_text='{"constant": c, "n3": n, "decrements": {"MO": {"2": x, "3": y}, ...}}'
     )
@@ -132,6 +138,7 @@ class EQ5DValueSet(models.Model):
 
     class Meta:
         verbose_name = "EQ-5D value set"
+        constraints = [text_length_check("citation", CITATION_MAX, "eq5d_citation_length")]
 
     def __str__(self) -> str:
         return self.name
@@ -519,7 +526,9 @@ class InboundMessage(models.Model):
     )
     from_number = models.CharField(max_length=64)
     to_number = models.CharField(max_length=64, blank=True)
+    # The raw text as the gateway sent it, whole: never refused or cut (no length limit).
     body = models.TextField(blank=True)
+    # Set on messages stored before bodies were kept whole (cut at 2,000 characters then).
     body_truncated = models.BooleanField(default=False)
     received_at = models.DateTimeField()
     kind = models.CharField(max_length=16, choices=Kind.choices)

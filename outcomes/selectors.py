@@ -43,7 +43,8 @@ class ConversationRow:
     week: int | None = None
     question: str = ""
     value: int | None = None  # inbound: the number read from the reply
-    truncated: bool = False
+    truncated: bool = False  # stored cut (messages received before bodies were kept whole)
+    shown_cut: bool = False  # longer than the page shows (BODY_SHOWN); kept whole
 
 
 def participant_sms_conversation(
@@ -112,6 +113,11 @@ def _outbound_row(message: OutboundMessage) -> ConversationRow:
     )
 
 
+# A reply longer than this is shown cut on the conversation page (with a note); the whole
+# text is kept, in the admin and the export.
+BODY_SHOWN = 1000
+
+
 def _inbound_row(message: InboundMessage) -> ConversationRow:
     # A reply when no question was open belongs to no week. (Replies stored before that
     # was fixed may still name the participant's last unanswered week: not shown.)
@@ -119,7 +125,8 @@ def _inbound_row(message: InboundMessage) -> ConversationRow:
     return ConversationRow(
         direction=IN,
         at=message.received_at,
-        body=message.body,
+        body=message.body[:BODY_SHOWN],
+        shown_cut=len(message.body) > BODY_SHOWN,
         kind=message.kind,
         kind_label=message.get_kind_display(),
         week=message.week.week if message.week and not no_week else None,

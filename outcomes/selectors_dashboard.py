@@ -39,8 +39,9 @@ def consort_counts(
     when `data`, the analysis frame (outcomes.analysis_data.analysis_frame) already read,
     gives the randomized participants and their primary outcome (the two largest reads),
     and when `visits` (consort_visits) was read already."""
+    # A voided record was entered in error (a duplicate, the wrong patient): nobody assessed.
     screening = dict(
-        ScreeningRecord.objects.filter(trial=trial)
+        ScreeningRecord.objects.filter(trial=trial, voided_at__isnull=True)
         .values("outcome")
         .annotate(n=Count("pk"))
         .values_list("outcome", "n")

@@ -48,9 +48,6 @@ Kind = OutboundMessage.Kind
 # Participants read and written per transaction by the weekly job: memory and lock time
 # stay bounded however large the trial.
 BATCH_SIZE = 1000
-# Raw bodies are kept up to this many characters (an SMS concatenates to at most 1,600);
-# anything longer is cut and flagged, never refused.
-MAX_BODY = 2000
 
 
 # --- Configuration, loaded once per job or reply ---------------------------------------------
@@ -416,8 +413,9 @@ def _receive(
         gateway_message_id=gateway_message_id,
         from_number=(from_number or "")[:64],
         to_number=(to_number or "")[:64],
-        body=raw[:MAX_BODY],
-        body_truncated=len(raw) > MAX_BODY,
+        # Whole, however long (the request size limit bounds it): the participant's own
+        # words are never refused or cut; pages cut them for display only.
+        body=raw,
         received_at=received_at,
         kind=InboundMessage.Kind.UNKNOWN_NUMBER,
     )

@@ -22,8 +22,17 @@ from trial.admin_scope import TrialScopedAdmin
 
 @admin.register(ScreeningRecord)
 class ScreeningRecordAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
-    list_display = ("pk", "trial", "site", "initials", "screened_on", "outcome", "screened_by")
-    list_filter = ("trial", "site", "outcome")
+    list_display = (
+        "pk",
+        "trial",
+        "site",
+        "initials",
+        "screened_on",
+        "outcome",
+        "screened_by",
+        "voided_at",
+    )
+    list_filter = ("trial", "site", "outcome", ("voided_at", admin.EmptyFieldListFilter))
     list_select_related = ("trial", "site", "screened_by")
     date_hierarchy = "screened_on"
 

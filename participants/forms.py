@@ -6,6 +6,8 @@ are built from it, so the next trial needs no code change.
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Collection, Sequence
 
 from crispy_forms.helper import FormHelper
@@ -15,9 +17,17 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from participants import schedule
-from participants.models import ContactAttempt, Visit
+from participants.models import (
+    NOTE_MAX,
+    REASON_FOR_CHANGE_MAX,
+    REASON_MAX,
+    ContactAttempt,
+    ScreeningRecord,
+    Visit,
+)
 from participants.selectors import TrialConfig
 from participants.services import baseline_errors_and_levels, normalize_phone, trial_today
+from participants.services.common import screening_date_error
 from trial.models import ConsentDocument, Site, Trial
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -56,7 +66,15 @@ class TrialDateMixin:
         return value
 
 
-class ScreeningForm(TrialDateMixin, forms.Form):
+def new_form_token() -> str:
+    """A one-time token for a form that creates a record (see ScreeningForm)."""
+    return secrets.token_urlsafe(32)
+
+
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+class ScreeningForm(forms.Form):
     site = forms.ModelChoiceField(queryset=Site.objects.none(), empty_label=None)
     initials = forms.CharField(
         max_length=4,
@@ -64,6 +82,9 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         help_text="2–4 letters. The screening log holds no names.",
     )
     screened_on = forms.DateField(label="Screening date", widget=DateInput)
+    # Issued with the empty form (nothing is written on GET) and stored with the record it
+    # creates: submitting the same form again finds that record (services.screening_record).
+    form_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, trial: Trial, sites, criteria, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,6 +92,8 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         self.criteria = criteria
         self.fields["site"].queryset = sites
         self.fields["screened_on"].initial = trial_today(trial)
+        if not self.is_bound:
+            self.fields["form_token"].initial = new_form_token()
         for criterion in criteria:
             self.fields[f"criterion_{criterion.pk}"] = forms.ChoiceField(
                 label=criterion.question,
@@ -88,10 +111,41 @@ class ScreeningForm(TrialDateMixin, forms.Form):
         return value.upper()
 
     def clean_screened_on(self):
-        return self._past_or_today("screened_on", "screening date")
+        value = self.cleaned_data["screened_on"]
+        error = screening_date_error(self.trial, value)
+        if error:
+            raise ValidationError(error)
+        return value
+
+    def clean_form_token(self):
+        value = self.cleaned_data.get("form_token", "")
+        if not FORM_TOKEN.fullmatch(value):
+            # A hidden field: said above the form, where the user can act on it.
+            self.add_error(
+                None,
+                _(
+                    "This form could not be matched to the page it came from; reload the "
+                    "page and enter the screening again."
+                ),
+            )
+        return value
 
     def answers(self) -> dict[int, bool]:
         return {c.pk: self.cleaned_data[f"criterion_{c.pk}"] == "yes" for c in self.criteria}
+
+
+class ScreeningVoidForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why is this record void?"),
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('e.g. "Entered twice: the same patient as the record of 3 March".'),
+        error_messages={"required": _("Give the reason for voiding the record.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(_("Void the record"), css_class="btn-danger")
 
 
 class ConsentForm(TrialDateMixin, forms.Form):
@@ -102,7 +156,11 @@ class ConsentForm(TrialDateMixin, forms.Form):
     consent_document = forms.ModelChoiceField(
         label="Consent form version", queryset=ConsentDocument.objects.none(), required=False
     )
-    declined_reason = forms.CharField(label="Reason for declining (optional)", required=False)
+    declined_reason = forms.CharField(
+        label="Reason for declining (optional)",
+        required=False,
+        max_length=ScreeningRecord._meta.get_field("declined_reason").max_length,
+    )
 
     def __init__(self, *args, trial: Trial, **kwargs):
         super().__init__(*args, **kwargs)
@@ -250,13 +308,29 @@ class ParticipantDetailsForm(TrialDateMixin, forms.Form):
     consent_document = forms.ModelChoiceField(
         label="Consent form version", queryset=ConsentDocument.objects.none()
     )
+    # Asked only once the participant is randomized (the service says when it is needed).
+    reason_for_change = forms.CharField(
+        label=_("Reason for change (needed for any change after randomization)"),
+        max_length=REASON_FOR_CHANGE_MAX,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept in the audit trail with who made the change and when."),
+    )
 
-    def __init__(self, *args, trial: Trial, phone_required: bool = True, **kwargs):
+    def __init__(
+        self, *args, trial: Trial, phone_required: bool = True, randomized: bool = False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.trial = trial
         self.fields["consent_document"].queryset = ConsentDocument.objects.filter(trial=trial)
         optional_phone(self.fields["phone"], phone_required)
+        if not randomized:
+            del self.fields["reason_for_change"]
         self.helper = _helper("Save changes")
+
+    def details(self) -> dict:
+        """The participant's details as entered (without the reason for change)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "reason_for_change"}
 
     def clean_consent_date(self):
         return self._past_or_today("consent_date", "consent date")
@@ -386,7 +460,9 @@ class ContactForm(forms.Form):
     visit = forms.ModelChoiceField(
         queryset=Visit.objects.none(), required=False, empty_label="(not about one visit)"
     )
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=NOTE_MAX
+    )
 
     def __init__(self, *args, participant, **kwargs):
         super().__init__(*args, **kwargs)
@@ -400,7 +476,7 @@ class ContactForm(forms.Form):
 class StatusChangeForm(TrialDateMixin, forms.Form):
     to_status = forms.ChoiceField(label="New status")
     effective_on = forms.DateField(label="Effective date", widget=DateInput)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}))
     followup_allowed = forms.TypedChoiceField(
         label="For withdrawals: may follow-up data still be collected?",
         choices=[("", "—"), ("yes", "Yes, follow-up data may be collected"), ("no", "No")],
@@ -424,3 +500,21 @@ class StatusChangeForm(TrialDateMixin, forms.Form):
         if data.get("to_status") == "withdrawn" and data.get("followup_allowed") is None:
             self.add_error("followup_allowed", "Say whether follow-up data may still be collected.")
         return data
+
+
+class StatusReverseForm(forms.Form):
+    """Reverses the status change shown on the page: its id comes back with the form, so a
+    change recorded by someone else in the meantime is never reversed in its place."""
+
+    change = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    reason = forms.CharField(
+        label=_("Why is the change reversed?"),
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('e.g. "Entered for the wrong participant (MOD-01-0012 withdrew)".'),
+        error_messages={"required": _("Give the reason for the reversal.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(_("Reverse the change"), css_class="btn-danger")

@@ -9,7 +9,14 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from participants.search import fold
-from trial.models import Arm, FactorLevel, Site, Trial
+from trial.models import Arm, FactorLevel, Site, Trial, text_length_check
+
+# Limits of the free text users type (forms say so next to the field; the database refuses
+# longer text: a CharField's length, a check constraint on a TextField's). Long enough for
+# what each holds; a 5,000-character paste into a reason is an accident, not a reason.
+REASON_MAX = 1000  # why a status changed, why a record was voided or a change reversed
+REASON_FOR_CHANGE_MAX = 300  # a correction's reason (as the outcome entry page asks)
+NOTE_MAX = 5000  # a contact attempt's note: what was said on the phone
 
 
 class FoldedCopyField(models.TextField):
@@ -65,14 +72,50 @@ class ScreeningRecord(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time token of the form that created the record (a hidden field issued with the
+    # empty form): a resubmission of the same form finds this record instead of adding a
+    # second patient to the log. Unique in the database, so two submissions racing each other
+    # cannot both insert. Null for records not entered through the form (demo, imports).
+    form_token = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    # A record entered in error (a duplicate, the wrong patient) is voided by a trial manager
+    # with the reason, never deleted: it stays in the log and the export, marked voided, and
+    # is not counted as assessed for eligibility in the CONSORT diagram.
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    void_reason = models.CharField(max_length=REASON_MAX, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["-screened_on", "-pk"]
         indexes = [models.Index(fields=["trial", "site", "-screened_on"])]
+        constraints = [
+            models.UniqueConstraint(fields=["form_token"], name="screening_form_token_unique"),
+            models.CheckConstraint(
+                name="screening_void_recorded",
+                condition=Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False, voided_by__isnull=False) & ~Q(void_reason="")),
+            ),
+            # A screening that enrolled a participant is that participant's record: it is
+            # corrected, or the participant withdrawn, never voided away.
+            models.CheckConstraint(
+                name="screening_voided_not_enrolled",
+                condition=Q(voided_at__isnull=True) | ~Q(outcome="enrolled"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Screening {self.pk} ({self.initials}, {self.screened_on})"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class Participant(models.Model):
@@ -308,7 +351,9 @@ class FactorLevelCount(models.Model):
 class StatusChange(models.Model):
     """Append-only history of a participant's status, with the reason for each change.
 
-    Everyone randomized stays in the intention-to-treat population whatever this says.
+    Everyone randomized stays in the intention-to-treat population whatever this says. A
+    change entered in error is reversed by a further row naming it (`reverses`,
+    participants.status_reversal), never edited or deleted: the model refuses both.
     """
 
     participant = models.ForeignKey(
@@ -317,28 +362,43 @@ class StatusChange(models.Model):
     from_status = models.CharField(max_length=12, choices=Participant.Status.choices)
     to_status = models.CharField(max_length=12, choices=Participant.Status.choices)
     effective_on = models.DateField()
-    reason = models.TextField()
+    reason = models.TextField(max_length=REASON_MAX)
     followup_allowed = models.BooleanField(
         null=True, blank=True, help_text="For withdrawals: may follow-up data still be collected?"
     )
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
+    # Set on a reversal: the change entered in error that it reverses (at most once).
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal"
+    )
 
     class Meta:
         ordering = ["participant", "at", "pk"]
         constraints = [
             # A change changes something: the status, or (withdrawn → withdrawn) a
-            # withdrawn participant's later refusal of any further follow-up.
+            # withdrawn participant's later refusal of any further follow-up, or the
+            # reversal of that refusal.
             models.CheckConstraint(
                 name="status_change_changes",
                 condition=~Q(from_status=models.F("to_status"))
-                | Q(to_status="withdrawn", followup_allowed=False),
+                | Q(to_status="withdrawn", followup_allowed=False)
+                | Q(to_status="withdrawn", reverses__isnull=False),
             ),
             models.CheckConstraint(name="status_change_has_reason", condition=~Q(reason="")),
+            text_length_check("reason", REASON_MAX, "status_change_reason_length"),
         ]
 
     def __str__(self) -> str:
         return f"{self.participant}: {self.from_status} → {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Status changes are append-only: record a reversal instead.")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Status changes are append-only: record a reversal instead.")
 
 
 class Visit(models.Model):
@@ -381,6 +441,16 @@ class Visit(models.Model):
     )
     recorded_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_on = models.DateField(null=True, blank=True)
+    # The status change that closed this visit ("not required" on death or withdrawal from
+    # follow-up, "missed" on loss to follow-up), so reversing that change can open it again.
+    closed_by = models.ForeignKey(
+        "StatusChange",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="closed_visits",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -462,13 +532,14 @@ class ContactAttempt(models.Model):
     )
     method = models.CharField(max_length=10, choices=Method.choices)
     result = models.CharField(max_length=15, choices=Result.choices)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["participant", "-at"])]
+        constraints = [text_length_check("note", NOTE_MAX, "contact_attempt_note_length")]
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} to {self.participant}: {self.get_result_display()}"

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from outcomes import selectors as sms_selectors
+from participants import status_reversal
 from participants.models import (
     Allocation,
     ContactAttempt,
     FactorLevelCount,
     Participant,
     ScreeningRecord,
+    StatusChange,
     Visit,
 )
 from trial import roles
@@ -307,19 +309,50 @@ def worklist_counts(
 
 
 def participant_timeline(participant: Participant, today: dt.date) -> dict:
-    """Visits with their status on `today`, contact attempts and status history."""
+    """Visits with their status on `today`, contact attempts and status history: each
+    change says whether it was reversed (`is_reversed`) and whether it is the one that may
+    be reversed now (`can_reverse`, participants.status_reversal)."""
     visits = list(
         participant.visits.select_related("definition", "recorded_by").order_by("target_date")
     )
     for visit in visits:
         visit.status_today = visit.status(today)
+    changes = list(participant.status_changes.select_related("by", "reverses").order_by("at", "pk"))
+    reversed_ids = {c.reverses_id for c in changes if c.reverses_id}
+    latest = status_reversal.reversible(as_reversal_changes(changes))
+    for change in changes:
+        change.is_reversed = change.pk in reversed_ids
+        change.can_reverse = latest is not None and change.pk == latest.id
     return {
         "visits": visits,
         "contacts": list(
             participant.contact_attempts.select_related("visit__definition", "by")[:100]
         ),
-        "status_changes": list(participant.status_changes.select_related("by")),
+        "status_changes": changes,
+        "reversible_change": next((c for c in changes if c.can_reverse), None),
     }
+
+
+def as_reversal_changes(rows) -> list[status_reversal.Change]:
+    """StatusChange rows (oldest first) as participants.status_reversal takes them."""
+    return [
+        status_reversal.Change(
+            id=c.pk,
+            from_status=c.from_status,
+            to_status=c.to_status,
+            effective_on=c.effective_on,
+            followup_allowed=c.followup_allowed,
+            reverses_id=c.reverses_id,
+        )
+        for c in rows
+    ]
+
+
+def reversible_change(participant: Participant) -> StatusChange | None:
+    """The status change that may be reversed now: the latest still in effect."""
+    rows = list(participant.status_changes.select_related("by").order_by("at", "pk"))
+    latest = status_reversal.reversible(as_reversal_changes(rows))
+    return next((c for c in rows if latest is not None and c.pk == latest.id), None)
 
 
 def followup_summary(user, trial: Trial, today: dt.date) -> list[dict]:

@@ -49,9 +49,15 @@ urlpatterns = [
         views.participant_status,
         name="participant_status",
     ),
+    path(
+        "trials/<str:code>/participants/<id:pk>/status/reverse/",
+        views.status_change_reverse,
+        name="status_change_reverse",
+    ),
     path("trials/<str:code>/screening/", views.screening_log, name="screening_log"),
     path("trials/<str:code>/screening/new/", views.screening_new, name="screening_new"),
     path("trials/<str:code>/screening/<id:pk>/", views.screening_detail, name="screening_detail"),
+    path("trials/<str:code>/screening/<id:pk>/void/", views.screening_void, name="screening_void"),
     path(
         "trials/<str:code>/screening/<id:pk>/consent/",
         views.screening_consent,

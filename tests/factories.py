@@ -59,7 +59,7 @@ def eligible_answers(trial: Trial) -> dict[int, bool]:
 
 
 def screened(trial, site, by, *, days_ago: int = 2):
-    return services.screening_record(
+    record, _ = services.screening_record(
         trial=trial,
         site=site,
         initials=next(_initials),
@@ -67,6 +67,7 @@ def screened(trial, site, by, *, days_ago: int = 2):
         answers=eligible_answers(trial),
         by=by,
     )
+    return record
 
 
 def enrolled_participant(

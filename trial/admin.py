@@ -181,6 +181,7 @@ class TrialAdmin(TrialScopedAdmin, PendingInlines, SimpleHistoryAdmin):
                     "status",
                     "target_sample_size",
                     "time_zone",
+                    "recruitment_start",
                     "allocation_count",
                 )
             },

@@ -76,6 +76,7 @@ from participants.models import (
 )
 from participants.search import fold
 from participants.selectors import trial_config
+from participants.services.followup import LOST_REASON
 from trial import demo
 from trial.demo_sms import DECLINE_RATE, DEFAULT_DECLINE_RATE
 from trial.models import Site, Trial, VisitDefinition
@@ -363,7 +364,8 @@ EPOCH = dt.date(1970, 1, 1)
 # Column orders of the rows below (all columns: COPY and INSERT apply no Django defaults).
 SCREENING_COLUMNS = (
     "id", "trial_id", "site_id", "initials", "screened_on", "answers", "outcome",
-    "ineligibility_reasons", "declined_reason", "screened_by_id", "created_at",
+    "ineligibility_reasons", "declined_reason", "screened_by_id", "created_at", "form_token",
+    "voided_at", "voided_by_id", "void_reason",
 )  # fmt: skip
 PARTICIPANT_COLUMNS = (
     "id", "trial_id", "site_id", "screening_id", "status", "number", "consent_date",
@@ -379,12 +381,12 @@ ALLOCATION_COLUMNS = (
 )  # fmt: skip
 STATUS_COLUMNS = (
     "id", "participant_id", "from_status", "to_status", "effective_on", "reason",
-    "followup_allowed", "by_id", "at",
+    "followup_allowed", "by_id", "at", "reverses_id",
 )  # fmt: skip
 VISIT_COLUMNS = (
     "id", "trial_id", "site_id", "participant_id", "definition_id", "target_date",
     "window_start", "window_end", "outcome", "attended_on", "in_window", "missed_reason",
-    "early_reason", "recorded_by_id", "recorded_at", "reminder_sent_on",
+    "early_reason", "recorded_by_id", "recorded_at", "reminder_sent_on", "closed_by_id",
 )  # fmt: skip
 ENTRY_COLUMNS = (
     "id", "trial_id", "participant_id", "visit_id", "instrument_id", "responses", "score",
@@ -545,13 +547,14 @@ class _Builder:
             randomized_at = self.clock.local(randomized_on, rng.randint(8, 15), rng.randint(0, 59))
             pid = load.ids[Participant].take()
             event = self._event_on(events.get(sequence), randomized_on)
+            change_id = load.ids[StatusChange].take() if event else None
             missed_weeks = self._followup(
-                pid, site, person, decision.arm, randomized_on, randomized_at, event
+                pid, site, person, decision.arm, randomized_on, randomized_at, event, change_id
             )
             self._write_person(
                 pid, person, site, number=f"{self.trial.code}-{site.code}-{per_site[site.pk]:04d}",
                 randomized_on=randomized_on, randomized_at=randomized_at, event=event,
-                missed_weeks=missed_weeks,
+                change_id=change_id, missed_weeks=missed_weeks,
             )  # fmt: skip
             load.add(
                 Allocation,
@@ -656,7 +659,7 @@ class _Builder:
             str(screening_id), str(self.trial.pk), str(site.pk),
             rng.choice(("AB", "JH", "KL", "MN", "SP", "TR")), screened_on.isoformat(),
             _json(self.criteria), ScreeningRecord.Outcome.ENROLLED, "[]", "", str(self.user.pk),
-            self.clock.ts(self.clock.local(screened_on, 7, 30)),
+            self.clock.ts(self.clock.local(screened_on, 7, 30)), None, None, None, "",
         )  # fmt: skip
         entered_at = self.clock.local(screened_on, 7, 45)
         return {
@@ -673,7 +676,7 @@ class _Builder:
     def _write_person(
         self, pid: int, person: dict, site: Site, *, number: str | None = None,
         randomized_on: dt.date | None = None, randomized_at: dt.datetime | None = None,
-        event: tuple | None = None, missed_weeks: int = 0,
+        event: tuple | None = None, change_id: int | None = None, missed_weeks: int = 0,
     ) -> None:  # fmt: skip
         status = Participant.Status.ACTIVE if number else Participant.Status.ENROLLED
         if event:
@@ -696,14 +699,22 @@ class _Builder:
             load = self.loader
             load.add(
                 StatusChange,
-                str(load.ids[StatusChange].take()), str(pid), Participant.Status.ACTIVE,
+                str(change_id), str(pid), Participant.Status.ACTIVE,
                 event[0], event[3].isoformat(), event[1],
                 None if event[2] is None else ("1" if event[2] else "0"), str(self.user.pk),
-                ts(min(self.now, self.clock.local(event[3], 12))),
+                ts(self._change_at(event)), None,
             )  # fmt: skip
 
-    def _followup(self, pid, site, person, arm, randomized_on, randomized_at, event) -> int:
-        """Visits, outcome entries and SMS weeks; returns the missed-weeks count."""
+    def _change_at(self, event: tuple) -> dt.datetime:
+        """When the status change was recorded: noon of its effective date (never later than
+        now). Visits it closed carry the same time, as the service writes them."""
+        return min(self.now, self.clock.local(event[3], 12))
+
+    def _followup(
+        self, pid, site, person, arm, randomized_on, randomized_at, event, change_id=None
+    ) -> int:
+        """Visits, outcome entries and SMS weeks; returns the missed-weeks count. Visits the
+        status change `change_id` (the event) closed are linked to it."""
         load, rng, ts = self.loader, self.rng, self.clock.ts
         event_on = event[3] if event else None
         for definition, plan in zip(
@@ -723,6 +734,12 @@ class _Builder:
                     else self.clock.local(day or min(self.today, event_on or self.today), 16)
                 )
                 recorded_at = min(self.now, recorded)
+            closed_by = None
+            if event and (
+                outcome == Visit.Outcome.NOT_REQUIRED
+                or (outcome == Visit.Outcome.MISSED and reason == LOST_REASON)
+            ):
+                closed_by, recorded_at = change_id, self._change_at(event)
             if outcome == Visit.Outcome.COMPLETED and not definition.at_randomization:
                 course = person["course"]
                 pain, rmdq = _followup_scores(course, definition.offset_days, arm, rng)
@@ -748,6 +765,7 @@ class _Builder:
                 day.isoformat() if outcome == Visit.Outcome.COMPLETED else None, in_window,
                 reason, "", str(self.user.pk) if done or recorded_at else None,
                 ts(recorded_at) if recorded_at else None, None,
+                str(closed_by) if closed_by else None,
             )  # fmt: skip
         return self._sms(pid, site, person, arm, randomized_on, event_on)
 
@@ -788,7 +806,7 @@ class _Builder:
         if status == Participant.Status.LOST:
             # Visits whose window had closed are missed; later ones stay planned.
             if end < event_on:
-                return (Visit.Outcome.MISSED, None, "Lost to follow-up")
+                return (Visit.Outcome.MISSED, None, LOST_REASON)
             return (Visit.Outcome.OPEN, None, "")
         if status == Participant.Status.WITHDRAWN and not allowed:
             return (Visit.Outcome.NOT_REQUIRED, None, "")

@@ -65,6 +65,9 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         target_sample_size=100,
         status=status,
         time_zone="Europe/Copenhagen",
+        # The consent form's date: the demo's screenings (at most ~31 months back from
+        # today, trial.demo_participants) all fall after it.
+        recruitment_start=dt.date(2024, 1, 1),
         imbalance_measure=Trial.ImbalanceMeasure.RANGE,
         preferred_probability=Decimal("0.8"),
         visit_reminder_days=3,

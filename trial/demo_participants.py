@@ -101,7 +101,7 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
     for i, randomized_on in enumerate(dates):
         screened_on = randomized_on - dt.timedelta(days=rng.randint(0, 7))
         answers = {c.pk: not c.ineligible_answer for c in criteria}
-        screening = services.screening_record(
+        screening, _ = services.screening_record(
             trial=trial,
             site=rng.choice(sites),
             initials=rng.choice(["AB", "JH", "KL", "MN", "SP", "TR", "UV", "EO"]),
@@ -458,7 +458,8 @@ def screen_demo_non_participants(trial: Trial, *, seed: int = 7) -> int:
     """Screening log entries that did not lead to randomization, through the real services,
     as a clinic's log would have them beside the randomized: patients not meeting a
     criterion, eligible patients who declined, and a few eligible patients still waiting to
-    consent — so the CONSORT diagram's exclusion box has every reason."""
+    consent — so the CONSORT diagram's exclusion box has every reason — and one record
+    entered twice, voided by the trial manager."""
     from participants import services
 
     rng = random.Random(seed)
@@ -473,7 +474,7 @@ def screen_demo_non_participants(trial: Trial, *, seed: int = 7) -> int:
             failing = rng.choice(criteria)
             answers[failing.pk] = failing.ineligible_answer
         days_ago = 900 - (880 * n) // 70 if kind != "eligible" else rng.randint(0, 10)
-        screening = services.screening_record(
+        screening, _ = services.screening_record(
             trial=trial,
             site=rng.choice(sites),
             initials=rng.choice(["AB", "CD", "EF", "GH", "IJ", "KL", "MN", "OP"]),
@@ -490,4 +491,19 @@ def screen_demo_non_participants(trial: Trial, *, seed: int = 7) -> int:
                 by=by,
             )
         made += 1
+    # A record entered twice (before forms carried a one-time token), voided by the trial
+    # manager: the log shows it struck through, CONSORT does not count it.
+    duplicate, _ = services.screening_record(
+        trial=trial,
+        site=screening.site,
+        initials=screening.initials,
+        screened_on=screening.screened_on,
+        answers={int(k): v for k, v in screening.answers.items()},
+        by=by,
+    )
+    services.screening_void(
+        screening=duplicate,
+        reason=f"Entered twice: the same patient as screening {screening.pk}.",
+        by=by,
+    )
     return made

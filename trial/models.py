@@ -23,6 +23,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
+from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -38,6 +41,18 @@ class ConfigurationLocked(ValidationError):
 
     def __init__(self) -> None:
         super().__init__(LOCKED_REASON, code="configuration_locked")
+
+
+# Limits of free text typed in trial configuration and on unblinding (see participants.models
+# for the clinical pages' limits).
+DESCRIPTION_MAX = 2000
+UNBLINDING_REASON_MAX = 2000
+
+
+def text_length_check(field: str, limit: int, name: str) -> models.CheckConstraint:
+    """A database check that a TextField holds at most `limit` characters (its form field
+    says so next to the field: give the TextField the same max_length)."""
+    return models.CheckConstraint(name=name, condition=LessThanOrEqual(Length(field), limit))
 
 
 def validate_time_zone(value: str) -> None:
@@ -220,6 +235,17 @@ class Trial(MaintainedCounters):
     time_zone = models.CharField(
         max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
     )
+    # The lower bound of every screening date (and so of consent, randomization and
+    # follow-up dates, which cannot precede screening). Entered by the trial manager rather
+    # than taken from when the trial was set up here: a trials unit may move a trial into
+    # Trialdesk after recruitment began elsewhere and enter its earlier screening log.
+    recruitment_start = models.DateField(
+        _("recruitment start"),
+        help_text=_(
+            "The first day patients could be screened for this trial (it may precede the day "
+            "the trial was set up here). Screening dates before it are refused."
+        ),
+    )
 
     # Minimization settings (Pocock & Simon 1975).
     imbalance_measure = models.CharField(
@@ -276,7 +302,9 @@ class Trial(MaintainedCounters):
         editable=False,
         related_name="+",
     )
-    unblinding_reason = models.TextField(blank=True, editable=False)
+    unblinding_reason = models.TextField(
+        blank=True, editable=False, max_length=UNBLINDING_REASON_MAX
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -302,6 +330,9 @@ class Trial(MaintainedCounters):
                 name="trial_unblinding_recorded",
                 condition=Q(unblinded_at__isnull=True)
                 | (Q(unblinded_by__isnull=False) & ~Q(unblinding_reason="")),
+            ),
+            text_length_check(
+                "unblinding_reason", UNBLINDING_REASON_MAX, "trial_unblinding_reason_length"
             ),
         ]
 
@@ -342,6 +373,23 @@ class Trial(MaintainedCounters):
             errors = allocation_design_errors(self.preferred_probability, ratios)
             if errors:
                 raise ValidationError({"preferred_probability": errors})
+        if self.pk and self.recruitment_start:
+            earliest = (
+                self.screenings.filter(screened_on__lt=self.recruitment_start)
+                .order_by("screened_on")
+                .values_list("screened_on", flat=True)
+                .first()
+            )
+            if earliest is not None:
+                raise ValidationError(
+                    {
+                        "recruitment_start": _(
+                            "A patient was screened on %(date)s: recruitment cannot have "
+                            "started after that."
+                        )
+                        % {"date": date_format(earliest)}
+                    }
+                )
         if self.pk and self.target_sample_size < self.allocation_count:
             raise ValidationError(
                 {
@@ -411,7 +459,7 @@ class Arm(FrozenAfterRandomization):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="arms")
     code = models.SlugField(max_length=30)
     name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=DESCRIPTION_MAX)
     order = models.PositiveSmallIntegerField(default=0)
     # Unequal allocation (2:1, 2:2:1) by Kuznetsova & Tymofyeyev's expansion: the arm is
     # this many slots in minimization (participants.minimization). 1 for every arm = equal.
@@ -442,6 +490,7 @@ class Arm(FrozenAfterRandomization):
                 condition=~Q(blind_code=""),
                 name="arm_blind_code_unique_in_trial",
             ),
+            text_length_check("description", DESCRIPTION_MAX, "arm_description_length"),
         ]
 
     def __str__(self) -> str:
@@ -771,7 +820,7 @@ class BlindingLog(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=10, choices=Action.choices)
     what = models.CharField(max_length=200, blank=True, help_text="The page or export.")
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True, max_length=UNBLINDING_REASON_MAX)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -781,7 +830,8 @@ class BlindingLog(models.Model):
             models.CheckConstraint(
                 name="blinding_log_unblinding_has_reason",
                 condition=~Q(action="unblinded") | ~Q(reason=""),
-            )
+            ),
+            text_length_check("reason", UNBLINDING_REASON_MAX, "blinding_log_reason_length"),
         ]
 
     def __str__(self) -> str:

@@ -100,6 +100,11 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
+# Reasons for change (simple-history's change reason) are kept whole: the default column is
+# 100 characters, shorter than the reasons the forms accept, and PostgreSQL refused the
+# whole save of a longer one.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 ROOT_URLCONF = "trial.urls"
 WSGI_APPLICATION = "trial.wsgi.application"
 

@@ -548,6 +548,16 @@ class Builder:
             "integer",
             missing="Empty = not enrolled",
         )
+        # Voided records stay in the log, flagged: the CONSORT diagram leaves them out of
+        # "assessed for eligibility" (entered in error: a duplicate, the wrong patient).
+        v(
+            table,
+            "voided",
+            "Voided as entered in error (not counted as assessed in CONSORT)",
+            "boolean",
+            value_labels=YES_NO,
+        )
+        v(table, "void_reason", "Why the record was voided", "string")
         rows = (
             ScreeningRecord.objects.filter(trial=self.trial)
             .order_by("pk")
@@ -559,16 +569,19 @@ class Builder:
                 "ineligibility_reasons",
                 "declined_reason",
                 "participant__id",
+                "voided_at",
+                "void_reason",
             )  # fmt: skip
             .iterator(chunk_size=CHUNK)
         )
 
         def out():
-            for pk, site, screened_on, outcome, reasons, declined, pid in rows:
+            for pk, site, screened_on, outcome, reasons, declined, pid, voided_at, why in rows:
                 key = pid if pid is not None else f"s{pk}"
                 yield [
                     pk, site, self.shifter.shift(screened_on, key), outcome,
                     json.dumps(reasons or [], ensure_ascii=False), declined, pid,
+                    int(voided_at is not None), why,
                 ]  # fmt: skip
 
         return self.write_rows(table, out())

@@ -11,8 +11,6 @@ from participants.services.enrollment import (
     participant_enroll,
     participant_record_baseline,
     participant_update_details,
-    screening_decline,
-    screening_record,
 )
 from participants.services.followup import (
     contact_attempt_log,
@@ -27,6 +25,8 @@ from participants.services.randomization import (
     recount_level_counts,
     stored_level_counts,
 )
+from participants.services.screening import screening_decline, screening_record, screening_void
+from participants.services.status import status_change_reverse
 
 __all__ = [
     "baseline_errors_and_levels",
@@ -45,5 +45,7 @@ __all__ = [
     "screening_decline",
     "stored_level_counts",
     "screening_record",
+    "screening_void",
+    "status_change_reverse",
     "trial_today",
 ]

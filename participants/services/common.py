@@ -7,6 +7,8 @@ import datetime as dt
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from trial.models import Trial
@@ -29,6 +31,18 @@ def require_recruiting(trial: Trial) -> None:
 def not_in_future(trial: Trial, field: str, value: dt.date, what: str) -> None:
     if value > trial_today(trial):
         raise ValidationError({field: f"The {what} cannot be in the future."})
+
+
+def screening_date_error(trial: Trial, value: dt.date) -> str | None:
+    """Why `value` cannot be a screening date of `trial`, or None. The lower bound is the
+    trial's recruitment start (Trial.recruitment_start says why not its set-up date)."""
+    if value > trial_today(trial):
+        return gettext("The screening date cannot be in the future.")
+    if value < trial.recruitment_start:
+        return gettext(
+            "The screening date cannot precede the trial's recruitment start (%(date)s)."
+        ) % {"date": date_format(trial.recruitment_start)}
+    return None
 
 
 def normalize_phone(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Screening, consent and baseline: everything before randomization."""
+"""Consent and baseline: everything between screening (services.screening) and
+randomization."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Mapping
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from participants import eligibility, minimization
-from participants.models import Participant, ScreeningRecord
+from participants import minimization
+from participants.models import REASON_FOR_CHANGE_MAX, Participant, ScreeningRecord
 from participants.selectors import TrialConfig, trial_config
 from participants.services.common import (
     normalize_phone,
@@ -18,74 +20,10 @@ from participants.services.common import (
     phone_or_field_error,
     require_recruiting,
 )
-from trial.models import ConsentDocument, Site, Trial
+from participants.services.screening import lock_eligible_screening
+from trial.models import ConsentDocument, Trial
 
-# --- Screening ------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def screening_record(
-    *,
-    trial: Trial,
-    site: Site,
-    initials: str,
-    screened_on: dt.date,
-    answers: Mapping[int, bool],
-    by,
-) -> ScreeningRecord:
-    """Record a patient assessed for eligibility in the screening log."""
-    require_recruiting(trial)
-    if site.trial_id != trial.pk:
-        raise ValidationError({"site": "This site does not belong to the trial."})
-    not_in_future(trial, "screened_on", screened_on, "screening date")
-    criteria = [
-        eligibility.Criterion(c.pk, c.kind, c.question, c.ineligible_answer)
-        for c in trial.criteria.all()
-    ]
-    try:
-        reasons = eligibility.ineligibility_reasons(criteria, answers)
-    except ValueError as exc:
-        raise ValidationError("Answer every eligibility question.") from exc
-    record = ScreeningRecord(
-        trial=trial,
-        site=site,
-        initials=initials.strip().upper(),
-        screened_on=screened_on,
-        answers={str(k): bool(v) for k, v in answers.items()},
-        outcome=ScreeningRecord.Outcome.INELIGIBLE if reasons else ScreeningRecord.Outcome.ELIGIBLE,
-        ineligibility_reasons=reasons,
-        screened_by=by,
-    )
-    record._history_user = by
-    record.full_clean()
-    record.save()
-    return record
-
-
-def _lock_eligible_screening(screening: ScreeningRecord) -> ScreeningRecord:
-    # Lock the screening row: two clinicians (or a double click) must not both enroll it.
-    locked = (
-        ScreeningRecord.objects.select_for_update(of=("self",))
-        .select_related("trial")
-        .get(pk=screening.pk)
-    )
-    if locked.outcome != ScreeningRecord.Outcome.ELIGIBLE:
-        raise ValidationError(
-            f"This screening is already closed ({locked.get_outcome_display().lower()}).",
-            code="screening_closed",
-        )
-    return locked
-
-
-@transaction.atomic
-def screening_decline(*, screening: ScreeningRecord, reason: str, by) -> ScreeningRecord:
-    """Record that an eligible patient declined to take part."""
-    screening = _lock_eligible_screening(screening)
-    screening.outcome = ScreeningRecord.Outcome.DECLINED
-    screening.declined_reason = reason.strip()
-    screening._history_user = by
-    screening.save(update_fields=["outcome", "declined_reason"])
-    return screening
+# --- Consent --------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -97,7 +35,7 @@ def participant_enroll(
     by,
 ) -> Participant:
     """Record informed consent for an eligible screened patient, creating the participant."""
-    screening = _lock_eligible_screening(screening)
+    screening = lock_eligible_screening(screening)
     trial = screening.trial
     require_recruiting(trial)
     _check_consent(trial, screening, consent_date, consent_document, randomized_on=None)
@@ -160,10 +98,16 @@ def participant_update_details(
     consent_document: ConsentDocument,
     by,
     phone_required: bool = True,
+    reason_for_change: str = "",
 ) -> Participant:
     """Correct contact and consent details (allowed before and after randomization). The
     mobile number may be left empty when `phone_required` is false: the trial sends no SMS
-    (outcomes.sms_use says which)."""
+    (outcomes.sms_use says which).
+
+    After randomization every change needs `reason_for_change`, kept in the history
+    (ICH E6(R2) 4.9.3: a change to trial data is explained), as outcome corrections are.
+    Saving the details unchanged writes nothing.
+    """
     participant = (
         Participant.objects.select_for_update(of=("self",))
         .select_related("trial", "screening")
@@ -177,11 +121,36 @@ def participant_update_details(
         consent_document,
         randomized_on=participant.randomized_on,
     )
-    participant.full_name = full_name.strip()
-    participant.phone = phone_e164
-    participant.consent_date = consent_date
-    participant.consent_document = consent_document
+    new = {
+        "full_name": full_name.strip(),
+        "phone": phone_e164,
+        "consent_date": consent_date,
+        "consent_document_id": consent_document.pk,
+    }
+    changed = [name for name, value in new.items() if getattr(participant, name) != value]
+    if not changed:
+        return participant
+    reason = reason_for_change.strip()
+    if participant.is_randomized and not reason:
+        raise ValidationError(
+            {
+                "reason_for_change": gettext(
+                    "The participant is randomized: give the reason for this change."
+                )
+            }
+        )
+    if len(reason) > REASON_FOR_CHANGE_MAX:
+        raise ValidationError(
+            {
+                "reason_for_change": gettext("Keep the reason within %(n)d characters.")
+                % {"n": REASON_FOR_CHANGE_MAX}
+            }
+        )
+    for name, value in new.items():
+        setattr(participant, name, value)
     participant._history_user = by
+    if reason:
+        participant._change_reason = reason
     participant.save(update_fields=["full_name", "phone", "consent_date", "consent_document"])
     return participant
 

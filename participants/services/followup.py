@@ -13,7 +13,14 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from participants import schedule
-from participants.models import ContactAttempt, Participant, StatusChange, Visit
+from participants.models import (
+    NOTE_MAX,
+    REASON_MAX,
+    ContactAttempt,
+    Participant,
+    StatusChange,
+    Visit,
+)
 from participants.services.common import not_in_future, trial_today
 from trial.models import Trial, VisitDefinition
 
@@ -235,6 +242,10 @@ def contact_attempt_log(
         raise ValidationError({"method": "Choose how you tried to reach the participant."})
     if result not in ContactAttempt.Result.values:
         raise ValidationError({"result": "Choose the result of the attempt."})
+    if len(note.strip()) > NOTE_MAX:
+        raise ValidationError(
+            {"note": gettext("Keep the note within %(n)d characters.") % {"n": NOTE_MAX}}
+        )
     return ContactAttempt.objects.create(
         participant=participant, visit=visit, method=method, result=result, note=note.strip(), by=by
     )
@@ -324,21 +335,11 @@ def participant_status_change(
                     "or missed first."
                 }
             )
-    now = timezone.now()
-    if to_status == Status.DECEASED or (to_status == Status.WITHDRAWN and not followup_allowed):
-        _close_open_visits(open_visits, Visit.Outcome.NOT_REQUIRED, "", by, now)
-    elif to_status == Status.LOST:
-        today = trial_today(trial)
-        # Only visits whose window has closed are missed; open and later windows stay
-        # planned, so a participant who is found again (lost → active) can still attend.
-        _close_open_visits(
-            open_visits.filter(window_end__lt=today),
-            Visit.Outcome.MISSED,
-            "Participant lost to follow-up",
-            by,
-            now,
+    if len(reason.strip()) > REASON_MAX:
+        raise ValidationError(
+            {"reason": gettext("Keep the reason within %(n)d characters.") % {"n": REASON_MAX}}
         )
-    StatusChange.objects.create(
+    change = StatusChange.objects.create(
         participant=participant,
         from_status=current,
         to_status=to_status,
@@ -347,23 +348,51 @@ def participant_status_change(
         followup_allowed=followup_allowed if to_status == Status.WITHDRAWN else None,
         by=by,
     )
+    history_reason = gettext("Status changed to %(status)s: %(reason)s") % {
+        "status": Status(to_status).label.lower(),
+        "reason": reason.strip(),
+    }
+    if to_status == Status.DECEASED or (to_status == Status.WITHDRAWN and not followup_allowed):
+        _close_open_visits(open_visits, Visit.Outcome.NOT_REQUIRED, "", change, history_reason)
+    elif to_status == Status.LOST:
+        today = trial_today(trial)
+        # Only visits whose window has closed are missed; open and later windows stay
+        # planned, so a participant who is found again (lost → active) can still attend.
+        _close_open_visits(
+            open_visits.filter(window_end__lt=today),
+            Visit.Outcome.MISSED,
+            LOST_REASON,
+            change,
+            history_reason,
+        )
     participant.status = to_status
     participant.status_changed_on = effective_on
     if to_status == Status.WITHDRAWN:
         participant.followup_allowed = bool(followup_allowed)
     participant._history_user = by
+    participant._change_reason = history_reason
     participant.save(update_fields=["status", "status_changed_on", "followup_allowed"])
     return participant
 
 
-def _close_open_visits(visits, outcome: str, reason: str, by, now) -> None:
+LOST_REASON = "Participant lost to follow-up"
+
+
+def _close_open_visits(visits, outcome: str, reason: str, change: StatusChange, why: str) -> None:
+    """Close the visits a status change ends, linked to it (so reversing it reopens them).
+    Recorded at the change's own time (`at`): anything recorded on the visit afterwards has
+    a later time (participants.status_reversal: "recorded since")."""
     for visit in visits.select_for_update():
         visit.outcome = outcome
         visit.missed_reason = reason
-        visit.recorded_by = by
-        visit.recorded_at = now
-        visit._history_user = by
-        visit.save(update_fields=["outcome", "missed_reason", "recorded_by", "recorded_at"])
+        visit.recorded_by = change.by
+        visit.recorded_at = change.at
+        visit.closed_by = change
+        visit._history_user = change.by
+        visit._change_reason = why
+        visit.save(
+            update_fields=["outcome", "missed_reason", "recorded_by", "recorded_at", "closed_by"]
+        )
 
 
 @transaction.atomic

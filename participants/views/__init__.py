@@ -1,5 +1,6 @@
-"""Pages. Enrollment (screen → consent → baseline → randomize) and follow-up (worklist,
-visits, contacts, status) live in their own modules; the names are re-exported here."""
+"""Pages. Screening (screen → log → consent), enrollment (baseline → review → randomize)
+and follow-up (worklist, visits, contacts, status) live in their own modules; the names
+are re-exported here."""
 
 from participants.views.enrollment import (
     balance,
@@ -9,19 +10,23 @@ from participants.views.enrollment import (
     participant_detail,
     participant_edit,
     participant_review,
-    screening_consent,
-    screening_detail,
-    screening_log,
-    screening_new,
     trial_home,
 )
 from participants.views.followup import (
     contact_log,
     followup_summary,
     participant_status,
+    status_change_reverse,
     visit_attended,
     visit_missed,
     worklist,
+)
+from participants.views.screening import (
+    screening_consent,
+    screening_detail,
+    screening_log,
+    screening_new,
+    screening_void,
 )
 
 __all__ = [
@@ -39,6 +44,8 @@ __all__ = [
     "screening_detail",
     "screening_log",
     "screening_new",
+    "screening_void",
+    "status_change_reverse",
     "trial_home",
     "visit_attended",
     "visit_missed",

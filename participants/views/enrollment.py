@@ -1,4 +1,5 @@
-"""The clinician's journey: screen → consent → baseline → review → randomize → allocation.
+"""The clinician's journey after screening (participants.views.screening): baseline →
+review → randomize → allocation, the participant's page and details, and the balance.
 
 Views parse input, check the role and site, call one service, then redirect (POST →
 redirect → GET, so refresh and back never resubmit) or re-render with errors.
@@ -23,12 +24,10 @@ from outcomes.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import (
     BaselineForm,
-    ConsentForm,
     ParticipantDetailsForm,
     RandomizeForm,
-    ScreeningForm,
 )
-from participants.models import Allocation, Participant, ScreeningRecord
+from participants.models import Allocation, Participant
 from participants.search import fold
 from trial import blinding, roles
 from trial.models import Trial
@@ -64,15 +63,6 @@ def _participant(
     if not roles.works_at(request.user, trial, participant.site_id):
         raise PermissionDenied("This participant belongs to a site you do not work at.")
     return participant
-
-
-def _screening(request: HttpRequest, trial: Trial, pk: int) -> ScreeningRecord:
-    screening = get_object_or_404(
-        ScreeningRecord.objects.select_related("site", "trial"), pk=pk, trial=trial
-    )
-    if not roles.works_at(request.user, trial, screening.site_id):
-        raise PermissionDenied("This screening belongs to a site you do not work at.")
-    return screening
 
 
 def _add_service_errors(form, exc: ValidationError) -> None:
@@ -128,88 +118,6 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
             )
             and not roles.has_role(request.user, roles.CLINICIAN, trial=trial),
         },
-    )
-
-
-@require_http_methods(["GET", "POST"])
-def screening_new(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    form = ScreeningForm(
-        request.POST if request.method == "POST" else None,
-        trial=trial,
-        sites=roles.sites_for(request.user, trial),
-        criteria=selectors.criteria_for(trial),
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            record = services.screening_record(
-                trial=trial,
-                site=form.cleaned_data["site"],
-                initials=form.cleaned_data["initials"],
-                screened_on=form.cleaned_data["screened_on"],
-                answers=form.answers(),
-                by=request.user,
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            if record.outcome == ScreeningRecord.Outcome.ELIGIBLE:
-                messages.success(request, "Eligible. Record the patient's consent decision.")
-                return redirect("screening_consent", code=code, pk=record.pk)
-            messages.info(request, "Not eligible: recorded in the screening log.")
-            return redirect("screening_detail", code=code, pk=record.pk)
-    return render(request, "participants/screening_form.html", {"trial": trial, "form": form})
-
-
-def screening_log(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    records = selectors.screenings_visible_to(request.user, trial).order_by("-screened_on", "-pk")
-    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "participants/screening_log.html", {"trial": trial, "page": page})
-
-
-def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    screening = _screening(request, trial, pk)
-    participant = Participant.objects.filter(screening=screening).first()
-    return render(
-        request,
-        "participants/screening_detail.html",
-        {"trial": trial, "screening": screening, "participant": participant},
-    )
-
-
-@require_http_methods(["GET", "POST"])
-def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    screening = _screening(request, trial, pk)
-    if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE:
-        return redirect("screening_detail", code=code, pk=pk)
-    form = ConsentForm(request.POST if request.method == "POST" else None, trial=trial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            if data["decision"] == "declined":
-                services.screening_decline(
-                    screening=screening, reason=data["declined_reason"], by=request.user
-                )
-                messages.info(request, "Recorded that the patient declined.")
-                return redirect("screening_detail", code=code, pk=pk)
-            participant = services.participant_enroll(
-                screening=screening,
-                consent_date=data["consent_date"],
-                consent_document=data["consent_document"],
-                by=request.user,
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            messages.success(request, "Consent recorded. Enter the baseline values.")
-            return redirect("participant_baseline", code=code, pk=participant.pk)
-    return render(
-        request,
-        "participants/consent_form.html",
-        {"trial": trial, "screening": screening, "form": form},
     )
 
 
@@ -329,6 +237,7 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         request.POST if request.method == "POST" else None,
         trial=trial,
         phone_required=phone_required,
+        randomized=participant.is_randomized,
         initial={
             "full_name": participant.full_name,
             "phone": participant.phone,
@@ -342,7 +251,8 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 participant=participant,
                 by=request.user,
                 phone_required=phone_required,
-                **form.cleaned_data,
+                reason_for_change=form.cleaned_data.get("reason_for_change", ""),
+                **form.details(),
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)

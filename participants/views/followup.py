@@ -7,12 +7,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from outcomes.sms_use import sms_use
 from participants import selectors, services
-from participants.forms import AttendanceForm, ContactForm, MissedForm, StatusChangeForm
-from participants.models import Participant, Visit
+from participants.forms import (
+    AttendanceForm,
+    ContactForm,
+    MissedForm,
+    StatusChangeForm,
+    StatusReverseForm,
+)
+from participants.models import Participant, StatusChange, Visit
 from participants.services.followup import allowed_changes
 from participants.views.enrollment import (
     PAGE_SIZE,
@@ -240,5 +247,57 @@ def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse
     return render(
         request,
         "participants/status_form.html",
-        {"trial": trial, "participant": participant, "form": form, "allowed": allowed},
+        {
+            "trial": trial,
+            "participant": participant,
+            "form": form,
+            "allowed": allowed,
+            "reversible_change": selectors.reversible_change(participant),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def status_change_reverse(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """Reverse the participant's latest status change, entered in error, with a reason."""
+    trial = _trial(request, code, roles.can_follow_up)
+    participant = _participant(request, trial, pk)
+    change = selectors.reversible_change(participant)
+    form = StatusReverseForm(
+        request.POST if request.method == "POST" else None,
+        initial={"change": change.pk if change else None},
+    )
+    if request.method == "POST" and form.is_valid():
+        chosen = StatusChange.objects.filter(
+            pk=form.cleaned_data["change"], participant=participant
+        ).first()
+        if chosen is None:
+            form.add_error(None, _("That status change is not this participant's."))
+        else:
+            try:
+                result = services.status_change_reverse(
+                    change=chosen, reason=form.cleaned_data["reason"], by=request.user
+                )
+            except ValidationError as exc:
+                _add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Status change reversed: the participant is %(status)s again.")
+                    % {"status": Participant.Status(result.reversal.to_status).label.lower()},
+                )
+                if result.kept:
+                    messages.warning(
+                        request,
+                        _(
+                            "Left as they are, because something was recorded on them since: "
+                            "%(visits)s."
+                        )
+                        % {"visits": ", ".join(v.definition.label for v in result.kept)},
+                    )
+                return redirect("participant_detail", code=code, pk=pk)
+    return render(
+        request,
+        "participants/status_reverse_form.html",
+        {"trial": trial, "participant": participant, "change": change, "form": form},
     )

@@ -219,3 +219,36 @@ def test_pdf_text_with_parentheses_backslashes_and_unencodable_characters():
     odd = build(arm_labels=[("rest", "A (\\) ≥ ✓"), ("exercise", "B")])
     text = pypdf.PdfReader(io.BytesIO(consort.pdf(odd)), strict=True).pages[0].extract_text()
     assert "Allocated to A (\\) ? ? (n = 3)" in text
+
+
+def test_a_voided_screening_is_neither_assessed_nor_excluded(modic, site1, clinician, manager):
+    """A screening record voided as entered in error (a resubmitted form, the wrong patient)
+    is no patient assessed for eligibility."""
+    from outcomes.selectors_dashboard import consort_counts
+    from participants import services
+    from tests import factories
+
+    answers = factories.eligible_answers(modic)
+    pregnancy = modic.criteria.get(question="Pregnant?")
+    ineligible = {**answers, pregnancy.pk: True}
+    screened = [
+        services.screening_record(
+            trial=modic, site=site1, initials=initials, screened_on=services.trial_today(modic),
+            answers=given, by=clinician,
+        )[0]
+        for initials, given in (("AB", answers), ("CD", answers), ("EF", ineligible),
+                                ("GH", ineligible))
+    ]  # fmt: skip
+    arms = [("rest", "Rest"), ("exercise", "Exercise")]
+    before = consort_counts(modic, arms, services.trial_today(modic))
+    assert before.assessed == 4
+    assert before.excluded == {
+        "Not meeting the criteria": 2, "Declined to participate": 0, "Other reasons": 2,
+    }  # fmt: skip
+    services.screening_void(screening=screened[1], reason="Entered twice", by=manager)
+    services.screening_void(screening=screened[3], reason="Wrong patient", by=manager)
+    after = consort_counts(modic, arms, services.trial_today(modic))
+    assert after.assessed == 2
+    assert after.excluded == {
+        "Not meeting the criteria": 1, "Declined to participate": 0, "Other reasons": 1,
+    }  # fmt: skip

@@ -368,10 +368,15 @@ def test_dates_are_stata_and_spss_dates(modic, data, statistician, tmp_path):
     assert sav.original_variable_types["randomized_on"].startswith("DATE")
 
 
-def test_the_consort_numbers_reconcile_with_the_exported_tables(modic, data, statistician):
+def test_the_consort_numbers_reconcile_with_the_exported_tables(
+    modic, data, statistician, manager, site1, clinician
+):
     from outcomes.selectors_dashboard import consort_counts
+    from participants import services
     from trial import blinding
 
+    duplicate = factories.screened(modic, site1, clinician)
+    services.screening_void(screening=duplicate, reason="Entered twice", by=manager)
     job = run_export(modic, statistician, blinded=True)
     files = members(job)
     participants = read_csv(files["participants.csv"])
@@ -390,7 +395,28 @@ def test_the_consort_numbers_reconcile_with_the_exported_tables(modic, data, sta
             arm.allocated
         )
     screening = read_csv(files["screening.csv"])
-    assert flow.assessed == len(screening)
+    assert flow.assessed == len([row for row in screening if row["voided"] == "0"])
+
+
+def test_the_export_keeps_a_voided_screening_with_its_flag_and_reason(
+    modic, data, statistician, manager, site1, clinician
+):
+    from participants import services
+
+    duplicate = factories.screened(modic, site1, clinician)
+    services.screening_void(screening=duplicate, reason="Entered twice", by=manager)
+    job = run_export(modic, statistician, blinded=True)
+    files = members(job)
+    rows = {int(r["screening_id"]): r for r in read_csv(files["screening.csv"])}
+    assert len(rows) == 5
+    assert (rows[duplicate.pk]["voided"], rows[duplicate.pk]["void_reason"]) == (
+        "1",
+        "Entered twice",
+    )
+    others = [r for pk, r in rows.items() if pk != duplicate.pk]
+    assert {(r["voided"], r["void_reason"]) for r in others} == {("0", "")}
+    codebook = {(r["table"], r["variable"]): r for r in read_csv(files["codebook.csv"])}
+    assert "not counted" in codebook[("screening", "voided")]["label"]
 
 
 def today():

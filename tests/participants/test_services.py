@@ -27,7 +27,7 @@ def test_ineligible_patient_is_logged_with_the_reason_and_nothing_else(modic, si
     answers = factories.eligible_answers(modic)
     pregnancy = modic.criteria.get(question="Pregnant?")
     answers[pregnancy.pk] = True
-    record = services.screening_record(
+    record, _ = services.screening_record(
         trial=modic, site=site1, initials="ab", screened_on=dt.date(2026, 1, 5),
         answers=answers, by=clinician,
     )  # fmt: skip

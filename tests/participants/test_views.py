@@ -5,6 +5,7 @@ constant number of queries on the participant list."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 from django.db import connection
@@ -51,8 +52,14 @@ def days_ago(trial: Trial, n: int) -> dt.date:
 
 
 def screening_post(trial: Trial, site, *, screened_on: dt.date, eligible: bool = True) -> dict:
-    """The screening form as a browser posts it; ineligible answers 'no' to the age question."""
-    data = {"site": str(site.pk), "initials": "ab", "screened_on": screened_on.isoformat()}
+    """The screening form as a browser posts it (with a fresh one-time form token);
+    ineligible answers 'no' to the age question."""
+    data = {
+        "site": str(site.pk),
+        "initials": "ab",
+        "screened_on": screened_on.isoformat(),
+        "form_token": secrets.token_urlsafe(32),
+    }
     for criterion in trial.criteria.all():
         eligible_answer = not criterion.ineligible_answer
         data[f"criterion_{criterion.pk}"] = "yes" if eligible_answer else "no"
@@ -97,7 +104,7 @@ def randomized_participant(trial, site, by, **kwargs) -> Participant:
 
 def participant_screened_days_ago(trial, site, by, n: int) -> Participant:
     """An enrolled participant with complete baseline, screened and consented n days ago."""
-    screening = services.screening_record(
+    screening, _ = services.screening_record(
         trial=trial,
         site=site,
         initials="XY",
@@ -161,6 +168,7 @@ PAGES = {
     "screening log": ("screening_log", "trial"),
     "screening form": ("screening_new", "trial"),
     "screening detail": ("screening_detail", "screening"),
+    "screening void": ("screening_void", "screening"),
     "consent": ("screening_consent", "screening"),
     "participant detail": ("participant_detail", "enrolled"),
     "baseline": ("participant_baseline", "enrolled"),
@@ -174,6 +182,7 @@ PAGES = {
     "visit outcomes": ("visit_outcomes", "visit"),
     "contact": ("contact_log", "randomized"),
     "status": ("participant_status", "randomized"),
+    "status reversal": ("status_change_reverse", "randomized"),
     "sms conversation": ("participant_sms", "randomized"),
     "sms opt-out": ("participant_sms_consent", "randomized"),
     "sms grid": ("sms_grid", "trial"),
@@ -193,6 +202,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": OK,
+        "screening void": FORBIDDEN,
         "consent": OK,
         "participant detail": OK,
         "baseline": OK,
@@ -206,6 +216,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": FORBIDDEN,
         "sms grid": OK,
@@ -217,6 +228,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": OK,
+        "screening void": OK,
         "consent": OK,
         "participant detail": OK,
         "baseline": OK,
@@ -230,6 +242,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": OK,
         "sms grid": OK,
@@ -241,6 +254,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": OK,
         "baseline": FORBIDDEN,
@@ -254,6 +268,7 @@ EXPECTED = {
         "visit outcomes": OK,
         "contact": OK,
         "status": OK,
+        "status reversal": OK,
         "sms conversation": OK,
         "sms opt-out": OK,
         "sms grid": OK,
@@ -266,6 +281,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -279,6 +295,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         "sms grid": FORBIDDEN,
@@ -290,6 +307,7 @@ EXPECTED = {
         "screening log": FORBIDDEN,
         "screening form": FORBIDDEN,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -303,6 +321,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         "sms grid": FORBIDDEN,
@@ -314,6 +333,7 @@ EXPECTED = {
         "screening log": OK,
         "screening form": OK,
         "screening detail": FORBIDDEN,
+        "screening void": FORBIDDEN,
         "consent": FORBIDDEN,
         "participant detail": FORBIDDEN,
         "baseline": FORBIDDEN,
@@ -327,6 +347,7 @@ EXPECTED = {
         "visit outcomes": FORBIDDEN,
         "contact": FORBIDDEN,
         "status": FORBIDDEN,
+        "status reversal": FORBIDDEN,
         "sms conversation": FORBIDDEN,
         "sms opt-out": FORBIDDEN,
         # the grid of their own site: the site-01 participant is not on it
@@ -628,7 +649,7 @@ def test_the_allocation_page_of_a_participant_not_yet_randomized_goes_to_the_det
 def test_the_consent_page_of_an_ineligible_screening_redirects_to_its_detail(
     client, modic, site1, clinician
 ):
-    record = services.screening_record(
+    record, _ = services.screening_record(
         trial=modic,
         site=site1,
         initials="ZZ",
@@ -974,10 +995,15 @@ def test_a_consent_date_after_randomization_is_refused_when_editing(
     assertContains(response, "Consent must be given before randomization")
     assert Participant.objects.values().get(pk=participant.pk) == before
 
-    # A date between screening and randomization is still a valid correction.
+    # A date between screening and randomization is still a valid correction (with its
+    # reason, as every change after randomization).
     response = client.post(
         url("participant_edit", modic, participant.pk),
-        edit_post(participant, consent_date=days_ago(modic, 6).isoformat()),
+        edit_post(
+            participant,
+            consent_date=days_ago(modic, 6).isoformat(),
+            reason_for_change="Corrected from the signed form",
+        ),
     )
     assertRedirects(response, url("participant_detail", modic, participant.pk))
     participant.refresh_from_db()

@@ -168,6 +168,14 @@ def test_status_changes_are_recorded_and_follow_up_stops_as_the_service_would(sy
         assert change.to_status == p.status and change.effective_on == p.status_changed_on
         if p.status == Participant.Status.WITHDRAWN and not p.followup_allowed:
             assert not Visit.objects.filter(participant=p, outcome=Visit.Outcome.OPEN).exists()
+        # Visits the change closed are linked to it at its time, so it can be reversed.
+        for v in Visit.objects.filter(participant=p, closed_by__isnull=False):
+            assert (v.closed_by_id, v.recorded_at) == (change.pk, change.at)
+            assert v.outcome in (Visit.Outcome.MISSED, Visit.Outcome.NOT_REQUIRED)
+        if p.status == Participant.Status.DECEASED or not p.followup_allowed:
+            assert not Visit.objects.filter(
+                participant=p, outcome=Visit.Outcome.NOT_REQUIRED, closed_by__isnull=True
+            ).exists()
         # No SMS week opened after the change.
         last = SmsWeek.objects.filter(participant=p).order_by("-week").first()
         assert last is None or last.send_date <= change.effective_on
