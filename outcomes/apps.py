@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class OutcomesConfig(AppConfig):
@@ -10,13 +10,8 @@ class OutcomesConfig(AppConfig):
         from outcomes import links
         from trial import same_trial
 
-        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
-        post_migrate.connect(
-            same_trial.post_migrate_ensurer(links.RULES, "outcomes", "0009_same_trial_links"),
-            sender=self,
-            dispatch_uid="outcomes-same-trial-links",
-            weak=False,
-        )
+        # Before and after every migrate (trial.same_trial.connect says why).
+        same_trial.connect(self, links.RULES, "0009_same_trial_links")
 
         # The weekly SMS configuration is cached per process (outcomes.tracking.sms_config);
         # any change to it clears the cache.

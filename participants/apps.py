@@ -24,10 +24,5 @@ class ParticipantsConfig(AppConfig):
         from participants import links
         from trial import same_trial
 
-        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
-        post_migrate.connect(
-            same_trial.post_migrate_ensurer(links.RULES, "participants", LINKS_MIGRATION),
-            sender=self,
-            dispatch_uid="participants-same-trial-links",
-            weak=False,
-        )
+        # Before and after every migrate (trial.same_trial.connect says why).
+        same_trial.connect(self, links.RULES, LINKS_MIGRATION)

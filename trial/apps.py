@@ -1,6 +1,5 @@
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
-from django.db.models.signals import post_migrate
 
 
 class TrialConfig(AppConfig):
@@ -17,13 +16,8 @@ class TrialConfig(AppConfig):
 
         from trial import same_trial
 
-        # After every migrate: a table rebuild on SQLite drops the same-trial triggers.
-        post_migrate.connect(
-            same_trial.post_migrate_ensurer(same_trial.RULES, "trial", "0008_same_trial_links"),
-            sender=self,
-            dispatch_uid="trial-same-trial-links",
-            weak=False,
-        )
+        # Before and after every migrate (trial.same_trial.connect says why).
+        same_trial.connect(self, same_trial.RULES, "0008_same_trial_links")
 
 
 class TrialdeskAdminConfig(AdminConfig):

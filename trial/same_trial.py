@@ -9,10 +9,11 @@ with a message next to the field (trial.models, the admin forms); the trigger is
 line, for a bug or a script that skips them.
 
 Each app lists its rules (`RULES` below for the trial app's own tables,
-participants.links, outcomes.links), creates them in a migration (which repeats them: a
-migration must not depend on code that may change after it was written) and re-creates any
-that are missing after every `migrate` (`ensure`): on SQLite a later migration that
-rebuilds a table drops its triggers silently (see participants.append_only).
+participants.links, outcomes.links), creates them in a migration on PostgreSQL (which
+repeats them: a migration must not depend on code that may change after it was written)
+and re-creates any that are missing after every `migrate` (`ensure`). On SQLite they exist
+only between migrate runs: dropped before each, created after it (`connect`), because
+SQLite's table rebuilds cannot run with them in place (`pre_migrate_dropper`).
 
 Only the linking side is checked. The other side's trial does not change: the admin shows
 an object's trial read-only once it exists, and `TrialFixed` refuses the change in
@@ -126,10 +127,59 @@ def post_migrate_ensurer(rules: tuple[SameTrial, ...], app_label: str, migration
     return receiver
 
 
+def pre_migrate_dropper(rules: tuple[SameTrial, ...]):
+    """A pre_migrate receiver that, on SQLite, drops the rules' triggers before a migrate
+    runs; the post_migrate receiver (`post_migrate_ensurer`) creates them again after it.
+
+    SQLite alters a table by rebuilding it: a new table is created, filled, the old one
+    dropped and the new one renamed. The rename checks every trigger in the schema, and a
+    trigger on another table that reads the rebuilt one (a participant's screening names
+    the screening table) then names a table that does not exist: the migration fails. So no
+    migration on SQLite may run with these triggers in place. PostgreSQL alters tables in
+    place and resolves a trigger function's tables when it runs: nothing to do there."""
+
+    def receiver(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+        connection = connections[using]
+        if connection.vendor != "sqlite":
+            return
+        with connection.cursor() as cursor:
+            for rule in rules:
+                for statement in drop_sql(rule, connection.vendor):
+                    cursor.execute(statement)
+
+    return receiver
+
+
+def connect(app_config, rules: tuple[SameTrial, ...], migration_name: str) -> None:
+    """Keep the app's rules across every migrate: dropped before it on SQLite
+    (`pre_migrate_dropper`), created again after it (`post_migrate_ensurer`), unless the
+    run unapplied `migration_name`, the app's migration that creates them."""
+    from django.db.models.signals import post_migrate, pre_migrate
+
+    label = app_config.label
+    pre_migrate.connect(
+        pre_migrate_dropper(rules),
+        sender=app_config,
+        dispatch_uid=f"{label}-same-trial-links-drop",
+        weak=False,
+    )
+    post_migrate.connect(
+        post_migrate_ensurer(rules, label, migration_name),
+        sender=app_config,
+        dispatch_uid=f"{label}-same-trial-links",
+        weak=False,
+    )
+
+
 def migration_operations(rules: tuple[SameTrial, ...]):
-    """(forwards, backwards) functions for a RunPython that creates or drops `rules`."""
+    """(forwards, backwards) functions for a RunPython that creates or drops `rules`. On
+    SQLite forwards creates nothing: a later migration of the same run could not rebuild a
+    table the triggers read (`pre_migrate_dropper` says why), so the post_migrate receiver
+    creates them once the whole run is done."""
 
     def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "sqlite":
+            return
         for rule in rules:
             for statement in create_sql(rule, schema_editor.connection.vendor):
                 schema_editor.execute(statement, params=None)

@@ -5,6 +5,7 @@ accounts) are gone."""
 from __future__ import annotations
 
 import pytest
+from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -13,10 +14,15 @@ AFTER = [("trial", "0006_membership_roles")]
 
 
 def _migrate(targets=None):
-    """Migrate to `targets` (default: every app's latest) and return that state's models."""
+    """Migrate to `targets` (default: every app's latest) and return that state's models,
+    with the signals `manage.py migrate` sends around the run (on SQLite the same-trial
+    triggers are dropped before it and made again after it: trial.same_trial.connect)."""
     executor = MigrationExecutor(connection)
     targets = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
+    plan = executor.migration_plan(targets)
+    emit_pre_migrate_signal(0, False, connection.alias, plan=plan)
+    state = executor.migrate(targets, plan=plan)
+    emit_post_migrate_signal(0, False, connection.alias, apps=state.apps, plan=plan)
     return executor.loader.project_state(targets).apps
 
 

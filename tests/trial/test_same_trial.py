@@ -22,6 +22,7 @@ from outcomes.models import (
 )
 from participants.models import Participant, ScreeningRecord
 from tests import factories
+from trial import roles
 from trial.demo import build_modic_trial
 from trial.models import BaselineVariable, Membership, MinimizationFactor, Site, VisitDefinition
 
@@ -33,7 +34,10 @@ def knee(modic):
 
 
 @pytest.fixture
-def as_manager(client, manager):
+def as_manager(client, manager, knee):
+    """A manager of both trials: the one who could pick another trial's object (roles are
+    per trial, so a manager of MOD alone is never offered KNEE's)."""
+    factories.add_roles(manager, knee, [roles.TRIAL_MANAGER])
     client.force_login(manager)
     return client
 
@@ -291,7 +295,15 @@ def test_a_factor_cannot_be_derived_from_another_trials_variable_in_the_admin(
     assert {int(v) for v in options(page, "variable")} == own
 
 
-def test_a_membership_cannot_include_another_trials_site_in_the_admin(as_manager, modic, knee):
+@pytest.fixture
+def as_superuser(client, db):
+    """The membership admin is for superusers only (trial managers use the team page)."""
+    client.force_login(factories.UserFactory(username="root", is_superuser=True, is_staff=True))
+    return client
+
+
+def test_a_membership_cannot_include_another_trials_site_in_the_admin(as_superuser, modic, knee):
+    as_manager = as_superuser
     user = factories.UserFactory(username="newcomer")
     response = as_manager.post(
         reverse("admin:trial_membership_add"),
@@ -305,8 +317,9 @@ def test_a_membership_cannot_include_another_trials_site_in_the_admin(as_manager
 
 
 def test_on_a_membership_change_page_only_the_trials_sites_are_listed(
-    as_manager, modic, knee, coordinator
+    as_superuser, modic, knee, coordinator
 ):
+    as_manager = as_superuser
     membership = Membership.objects.get(user=coordinator, trial=modic)
     page = as_manager.get(reverse("admin:trial_membership_change", args=[membership.pk]))
     own = set(Site.objects.filter(trial=modic).values_list("pk", flat=True))
