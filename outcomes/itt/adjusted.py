@@ -75,16 +75,19 @@ class Design:
     def __init__(self, data: pd.DataFrame, treat: np.ndarray, factors: Sequence[str]) -> None:
         self.treat = np.asarray(treat, dtype=float)
         self.codes: list[np.ndarray] = []
+        self.levels: list[int] = []
         self.complete = np.ones(len(data), dtype=bool)  # every factor has a value
         for name in factors:
-            values = data[name].to_numpy(dtype=object)
-            present = ~pd.isna(values)
-            codes = np.full(len(values), -1, dtype=np.int64)
-            # As patsy's C() codes strings: the levels' text, sorted.
-            text = pd.Series(values[present], dtype=object).astype(str).to_numpy(object)
-            codes[present] = pd.factorize(text, sort=True)[0]
+            # Levels as patsy's C() codes strings: each value's text, sorted. Factorized as
+            # stored (missing: -1) and only the distinct values turned into text: testing
+            # and converting 100,000 strings one by one took 0.2 s per call.
+            codes, uniques = pd.factorize(data[name])
+            text = np.array([str(value) for value in uniques], dtype=object)
+            order, levels = pd.factorize(text, sort=True)
+            codes = np.append(order, -1)[codes]  # -1 (missing) reads the -1 at the end
             self.codes.append(codes)
-            self.complete &= present
+            self.levels.append(len(levels))
+            self.complete &= codes >= 0
 
     def columns(self, rows: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
         """The shared columns over `rows` and their names: Intercept, the arm, then one 0/1
@@ -92,9 +95,10 @@ class Design:
         (treatment coding of the observed levels in sorted order, as patsy's C())."""
         columns = [np.ones(len(rows)), self.treat[rows]]
         names = ["Intercept", "treat"]
-        for i, codes in enumerate(self.codes):
+        for i, (codes, levels) in enumerate(zip(self.codes, self.levels, strict=True)):
             at = codes[rows]
-            for k, level in enumerate(np.unique(at)[1:], start=1):
+            observed = np.flatnonzero(np.bincount(at, minlength=levels))
+            for k, level in enumerate(observed[1:], start=1):
                 columns.append((at == level).astype(float))
                 names.append(f"f{i}_{k}")
         return columns, names
