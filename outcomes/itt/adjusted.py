@@ -28,10 +28,18 @@ Estimates are those of statsmodels' formula API (tests/outcomes/test_itt.py fits
 model independently). The logistic models are fitted by statsmodels (Newton), told the rank
 is full since it was checked here.
 
-All of it runs with the BLAS limited to one thread (threadpoolctl). OpenBLAS starts a
-thread per core for each call, and on a shared two-core machine those threads waited for
-each other: measured in process at 10,000 participants, load average 6.8–7.9, the ITT part
-of the dashboard took 1.24–1.51 s with two BLAS threads and 0.62–0.67 s with one.
+All of it runs with the BLAS limited to one thread, by threadpoolctl around the fits.
+OpenBLAS runs each call on a thread per core, whose threads then spin waiting for work, so
+on a shared two-core machine they took the cores from this process and the database.
+Measured in process, the dashboard's ITT part (these fits), medians of 5, two runs each,
+load average 7.3–9.2 (docs/PERFORMANCE.md, sixth round):
+    10,000 participants:  two BLAS threads 1.06 / 1.06 s, threadpoolctl 0.41 / 0.41 s,
+                          OPENBLAS_NUM_THREADS=1 for the whole process 0.32 / 0.48 s;
+    100,000 participants: two threads 4.98 / 5.48 s, threadpoolctl 2.29 / 1.16 s,
+                          the environment variable 1.64 / 2.65 s.
+threadpoolctl and the environment variable measure the same within the machine's noise;
+threadpoolctl was chosen as it needs no set-up in each process's start (web, worker,
+management commands, tests) and leaves the BLAS of the rest of the process alone.
 """
 
 from __future__ import annotations
