@@ -11,6 +11,8 @@ import numpy.linalg._linalg as numpy_linalg
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from statsmodels.discrete.discrete_model import Logit
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -216,3 +218,37 @@ def test_the_models_are_fitted_with_one_blas_thread(monkeypatch):
         assert _blas_threads() == {2}  # restored after the fits
     assert {kind for kind, _ in seen} == {"qr", "logit"}
     assert all(threads == {1} for _, threads in seen), seen
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 40), shared_rows=st.booleans())
+def test_fitting_together_changes_no_result_whatever_the_rows(seed, n, shared_rows):
+    """Tiny arms, levels missing from some rows, constant or collinear columns: every
+    outcome's result (estimable or not, and why) is the one it gets fitted alone."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "arm": rng.choice(ARMS, n),
+            "site": rng.choice(["s1", "s2", "s3"][: int(rng.integers(1, 4))], n),
+            "x": rng.normal(size=n).round(int(rng.integers(0, 3))),
+            "z": rng.choice([0.0, 1.0], n),
+        }
+    )
+    absent = rng.random(n) < 0.2
+    for name in ("y1", "y2", "y3"):
+        frame[name] = (frame["x"] * rng.choice([0, 1]) + rng.normal(size=n)).round(1)
+        frame.loc[absent if shared_rows else rng.random(n) < 0.2, name] = np.nan
+    specs = [
+        itt.Outcome("y1", ("x",)),
+        itt.Outcome("y2", ("z",)),
+        itt.Outcome("y3", ("x", "z")),
+        itt.Outcome("y1", ()),
+    ]
+    together = itt.continuous_outcomes(frame, specs, arms=ARMS, factors=["site"])
+    for spec, result in zip(specs, together, strict=True):
+        alone = itt.continuous_outcome(
+            frame, outcome=spec.outcome, arms=ARMS, covariates=spec.covariates, factors=["site"]
+        )
+        assert alone.adjusted.reason == result.adjusted.reason
+        if alone.adjusted.reason == "":
+            assert same(alone, result)
