@@ -141,10 +141,10 @@ def _visit_reasons(
     has_visit = planned["outcome"].notna().to_numpy()
     outcome = planned["outcome"].to_numpy()
     open_ = has_visit & (outcome == "open")
-    closed = has_visit & np.array(
-        [end < today if isinstance(end, dt.date) else False for end in planned["window_end"]],
-        dtype=bool,
-    )
+    # Dates compared as datetime64 (a missing end is NaT, never before today): a Python
+    # comparison per participant took 0.2 s per visit at 100,000.
+    ends = pd.to_datetime(planned["window_end"], errors="coerce").to_numpy("datetime64[D]")
+    closed = has_visit & (ends < np.datetime64(today, "D"))
     status = people["status"].map(STATUS_REASON).to_numpy()
     has_status = pd.notna(status)
     return np.select(

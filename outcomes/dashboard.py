@@ -201,10 +201,12 @@ def _factor_columns(trial: Trial) -> list[str]:
 
 
 def _recruitment(trial: Trial, data) -> str:
+    # Sites in order of their first randomization (the plot's colours and legend follow
+    # it); grouped by pandas, not one Python step per participant (0.24 s at 100,000).
     by_site: dict[str, list[dt.date]] = {}
     if len(data):
-        for site, day in zip(data["site"], data["randomized_on"], strict=True):
-            by_site.setdefault(f"Site {site}", []).append(day)
+        for site, days in data.groupby("site", sort=False)["randomized_on"]:
+            by_site[f"Site {site}"] = days.tolist()
     return plots.recruitment_svg(
         by_site, target=trial.target_sample_size, title="Randomized over time, per site"
     )
@@ -284,6 +286,7 @@ def _itt(trial: Trial, data, codes, labels, results: Results) -> None:
     factors = [c for c in _factor_columns(trial) if c in data.columns]
     visits = selectors.followup_definitions(trial)
     instruments = list(Instrument.objects.filter(trial=trial).prefetch_related("visits"))
+    continuous, binary = [], []
     for instrument in instruments:
         due = {v.code for v in instrument.visits.all()}
         for visit_code, visit_label in visits:
@@ -298,30 +301,30 @@ def _itt(trial: Trial, data, codes, labels, results: Results) -> None:
                         (f"{instrument.code}_vas_{visit_code}", f"{instrument.code}_vas_{baseline}")
                     )
                 for (outcome, base), name in zip(specs, names, strict=True):
-                    if outcome not in data.columns:
-                        continue
-                    covariates = [base] if base in data.columns else []
-                    results.continuous.append(
-                        itt.continuous_outcome(
-                            data, outcome=outcome, arms=codes, labels=labels,
-                            covariates=covariates, factors=factors, label=name, visit=visit_label,
-                        )
-                    )  # fmt: skip
+                    if outcome in data.columns:
+                        covariates = (base,) if base in data.columns else ()
+                        continuous.append(itt.Outcome(outcome, covariates, name, visit_label))
             elif instrument.kind == Instrument.Kind.GLOBAL_7:
                 outcome = f"{instrument.code}_improved_{visit_code}"
                 if outcome in data.columns:
-                    # True/False/None (or NaN) as 1.0/0.0/NaN, on the columns the model uses
-                    # (a copy of the whole frame and a Python call per value cost 0.1 s).
-                    answers = data[outcome].to_numpy(dtype=object)
-                    frame = data[["arm", *factors]].assign(
-                        **{outcome: np.where(pd.isna(answers), np.nan, answers == True)}  # noqa: E712
-                    )
-                    results.binary.append(
-                        itt.binary_outcome(
-                            frame, outcome=outcome, arms=codes, labels=labels, factors=factors,
-                            label=f"{instrument.name}: improved", visit=visit_label,
-                        )
-                    )  # fmt: skip
+                    label = f"{instrument.name}: improved"
+                    binary.append(itt.Outcome(outcome, (), label, visit_label))
+    # All outcomes in one call of each kind: the arm and the factors are coded once, and
+    # models over the same participants share one factorization (outcomes.itt.adjusted).
+    results.continuous = itt.continuous_outcomes(
+        data, continuous, arms=codes, labels=labels, factors=factors
+    )
+    if binary:
+        # True/False/None (or NaN) as 1.0/0.0/NaN, on the columns the models use (a copy of
+        # the whole frame and a Python call per value cost 0.1 s).
+        improved = {}
+        for spec in binary:
+            answers = data[spec.outcome].to_numpy(dtype=object)
+            improved[spec.outcome] = np.where(pd.isna(answers), np.nan, answers == True)  # noqa: E712
+        frame = data[["arm", *factors]].assign(**improved)
+        results.binary = itt.binary_outcomes(
+            frame, binary, arms=codes, labels=labels, factors=factors
+        )
     differences = [
         row
         for row in itt.forest_rows(results.continuous, adjusted=True)

@@ -118,7 +118,10 @@ def _from_analysis_frame(trial: Trial, data: pd.DataFrame, visit_labels):
             score, not_done = f"{code}_{visit}", f"{code}_{visit}_not_done"
             if not_done not in data.columns:
                 continue
-            entered = data[data[not_done].notna()]
+            # Only the three columns (the whole frame's rows copied took 0.1 s per visit).
+            entered = data.loc[
+                data[not_done].notna().to_numpy(), ["participant_id", score, not_done]
+            ]
             parts.append(
                 pd.DataFrame(
                     {

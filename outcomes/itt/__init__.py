@@ -11,6 +11,9 @@ separation); it raises ``ValueError`` only for a caller's mistake (an arm code n
 Analyses
     continuous_outcome   mean (SD) per arm; difference in means, unadjusted and adjusted
     binary_outcome       n (%) per arm; risk difference; adjusted odds ratio
+    continuous_outcomes, binary_outcomes
+                         the same for several outcomes (itt.Outcome), sharing the adjusted
+                         models' work: design coded once, one QR per set of rows
     weekly_sms           weekly means per arm (plot) and a participant-level comparison
                          (weekly_sms_summarised: the same from database summaries)
     table1               baseline characteristics by arm and overall
@@ -19,8 +22,9 @@ Analyses
 Building blocks, public for reuse and tests: risk_difference, wilson_interval,
 expected_range, weekly_series.
 
-Modules: results (constants and result types), effects (continuous and binary outcomes), sms,
-table1, balance, forest; _common holds what they share. Everything public is importable from
+Modules: results (constants and result types), effects (continuous and binary outcomes),
+adjusted (their adjusted models, fitted together; BLAS on one thread), sms, table1, balance,
+forest; _common holds what they share. Everything public is importable from
 the package: ``from outcomes import itt; itt.continuous_outcome(...)``.
 
 Numeric columns are read with pandas.to_numeric (Decimal, bool and numeric strings are fine;
@@ -36,7 +40,9 @@ from outcomes.itt.balance import (
 )
 from outcomes.itt.effects import (
     binary_outcome,
+    binary_outcomes,
     continuous_outcome,
+    continuous_outcomes,
     risk_difference,
     wilson_interval,
 )
@@ -64,6 +70,7 @@ from outcomes.itt.results import (
     ContinuousResult,
     Estimate,
     ForestRow,
+    Outcome,
     SmsComparison,
     SmsResult,
     Table1,
@@ -109,8 +116,11 @@ __all__ = [
     "WALD_METHOD",
     "WeeklyMean",
     "Z",
+    "Outcome",
     "binary_outcome",
+    "binary_outcomes",
     "continuous_outcome",
+    "continuous_outcomes",
     "expected_deviation_range",
     "expected_range",
     "forest_rows",

@@ -1,4 +1,4 @@
-"""Helpers shared by the analyses: numbers, arms, pooled differences, model frames.
+"""Helpers shared by the analyses: numbers, arms, pooled differences, model descriptions.
 Pure: no Django."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.regression.linear_model import OLS  # (statsmodels.api: +38 MB, 0.4 s)
 
 from outcomes.itt.results import CONFIDENCE, OLS_METHOD, Estimate
 
@@ -74,82 +73,6 @@ def _pooled_difference(y0: np.ndarray, y1: np.ndarray, method: str = OLS_METHOD)
     return Estimate(difference, difference - q * se, difference + q * se, p, n, method)
 
 
-def _model_frame(
-    data: pd.DataFrame,
-    y: pd.Series,
-    treat: pd.Series,
-    covariates: Sequence[str],
-    factors: Sequence[str],
-) -> tuple[pd.DataFrame, list[str], int]:
-    """Rows with the outcome and every covariate, safe column names, the model's terms
-    (columns of those rows: `y ~ terms`), and the number of rows with the outcome but a
-    covariate missing."""
-    frame = pd.DataFrame({"y": y, "treat": treat})
-    for i, name in enumerate(covariates):
-        frame[f"x{i}"] = _numeric(data[name])
-    for i, name in enumerate(factors):
-        frame[f"f{i}"] = data[name].astype(object)
-    with_outcome = frame[frame["y"].notna()]
-    used = with_outcome.dropna()
-    terms = ["treat"] + [f"x{i}" for i in range(len(covariates))]
-    for i in range(len(factors)):
-        # Treatment coding done here, as patsy's C() would for these strings: the observed
-        # levels in sorted order, the first the reference, one 0/1 column per other level.
-        # patsy reaches the same matrix by testing every cell for NA in Python — most of the
-        # dashboard's time at 100,000 participants.
-        codes, _ = pd.factorize(used[f"f{i}"].astype(str).to_numpy(object), sort=True)
-        dummies = {
-            f"f{i}_{k}": pd.Series((codes == k).astype(float), index=used.index)
-            for k in range(1, codes.max() + 1 if len(codes) else 1)
-        }
-        used = used.drop(columns=f"f{i}").assign(**dummies)
-        terms += list(dummies)
-    return used, terms, len(with_outcome) - len(used)
-
-
-def _design(used: pd.DataFrame, terms: Sequence[str]) -> pd.DataFrame:
-    """The design matrix of `y ~ terms`, as patsy builds it from the formula (an Intercept
-    column, then each term as float; the terms are numeric columns, the factors already
-    coded by _model_frame) but without parsing a formula and checking every cell for NA
-    again per model: patsy took a quarter of the models' time at 100,000 participants.
-    tests/outcomes/test_itt.py compares the estimates with statsmodels' formula API."""
-    columns = {"Intercept": np.ones(len(used))}
-    columns.update((term, used[term].to_numpy(dtype=float)) for term in terms)
-    return pd.DataFrame(columns, index=used.index)
-
-
 def _describe(covariates: Sequence[str], factors: Sequence[str]) -> str:
     parts = list(covariates) + [f"C({f})" for f in factors]
     return ", ".join(parts) if parts else "no covariates"
-
-
-def _identifiable(used: pd.DataFrame, exog: pd.DataFrame) -> str:
-    """Why the arm coefficient cannot be estimated from the design matrix `exog`, or ''."""
-    if used["treat"].nunique() < 2:
-        return "An arm has no participants with the outcome and all covariates."
-    rank = np.linalg.matrix_rank(exog.to_numpy())
-    if rank < exog.shape[1]:
-        return "Covariates are collinear with each other or with arm."
-    if len(used) - rank < 1:
-        return "Too few participants for the number of covariates."
-    return ""
-
-
-def _ols_adjusted(used: pd.DataFrame, terms: Sequence[str], method: str) -> Estimate:
-    n = len(used)
-    exog = _design(used, terms)
-    reason = _identifiable(used, exog)
-    if reason:
-        return _not_estimable(n, method, reason)
-    if used["y"].nunique() == 1:
-        return _not_estimable(n, method, "No variation in the outcome: no CI or p.", 0.0)
-    fit = OLS(used["y"].astype(float), exog).fit()
-    estimate = float(fit.params["treat"])
-    if fit.ssr <= 1e-20 * max(float((used["y"] ** 2).sum()), 1.0):
-        # Residuals are rounding error: the SE (and so the CI and p) is meaningless.
-        return _not_estimable(n, method, "The model fits exactly: no CI or p.", estimate)
-    lower, upper = (_num(v) for v in fit.conf_int(1 - CONFIDENCE).loc["treat"])
-    p = _num(fit.pvalues["treat"])
-    if lower is None or upper is None or p is None or fit.bse["treat"] == 0:
-        return _not_estimable(n, method, "The model fits exactly: no CI or p.", estimate)
-    return Estimate(estimate, lower, upper, p, n, method)

@@ -1,42 +1,29 @@
 """Effect estimates: continuous outcomes (difference in means) and binary outcomes
-(risk difference, adjusted odds ratio). Pure: no Django."""
+(risk difference, adjusted odds ratio), one outcome at a time or several sharing their
+adjusted models' work (outcomes.itt.adjusted). Pure: no Django."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.discrete.discrete_model import Logit  # (statsmodels.api: +38 MB, 0.4 s)
-from statsmodels.tools.sm_exceptions import (
-    ConvergenceWarning,
-    HessianInversionWarning,
-    PerfectSeparationError,
-    PerfectSeparationWarning,
-)
 
+from outcomes.itt import adjusted
 from outcomes.itt._common import (
     _check_arms,
     _describe,
-    _design,
-    _identifiable,
     _labels,
     _mean_sd,
-    _model_frame,
     _not_estimable,
-    _num,
     _numeric,
-    _ols_adjusted,
     _pooled_difference,
 )
 from outcomes.itt.results import (
     ADJUSTED_OLS_METHOD,
-    CONFIDENCE,
     LOGIT_METHOD,
-    MAX_LOG_ODDS,
     NEWCOMBE_METHOD,
     WALD_METHOD,
     ArmProportion,
@@ -44,6 +31,7 @@ from outcomes.itt.results import (
     BinaryResult,
     ContinuousResult,
     Estimate,
+    Outcome,
     Z,
 )
 
@@ -70,28 +58,55 @@ def continuous_outcome(
     pooled-variance t-test; the adjusted one adds the covariates linearly and the factors as
     C() (ANCOVA; EMA guideline on adjustment for baseline covariates, 2015).
     """
+    spec = Outcome(outcome, tuple(covariates), label, visit)
+    return continuous_outcomes(data, [spec], arms=arms, labels=labels, factors=factors, arm=arm)[0]
+
+
+def continuous_outcomes(
+    data: pd.DataFrame,
+    outcomes: Sequence[Outcome],
+    *,
+    arms: Sequence[str],
+    labels: Sequence[str] | None = None,
+    factors: Sequence[str] = (),
+    arm: str = "arm",
+) -> list[ContinuousResult]:
+    """continuous_outcome for each of `outcomes`, in order, each adjusted for its own
+    covariates and the `factors`; the arms and factors are coded once and models over the
+    same rows share one factorization (outcomes.itt.adjusted)."""
     _check_arms(data, arm, arms)
     names = _labels(arms, labels)
-    y = _numeric(data[outcome])
-    summaries, groups = [], []
-    for code, name in zip(arms, names, strict=True):
-        in_arm = data[arm] == code
-        values = y[in_arm].dropna().to_numpy()
-        groups.append(values)
-        mean, sd = _mean_sd(values)
-        summaries.append(ArmSummary(str(code), name, int(in_arm.sum()), len(values), mean, sd))
-    treat = (data[arm] == arms[1]).astype(float)
-    used, terms, n_missing = _model_frame(data, y, treat, covariates, factors)
-    method = ADJUSTED_OLS_METHOD.format(covariates=_describe(covariates, factors))
-    return ContinuousResult(
-        outcome=outcome,
-        label=label or outcome,
-        visit=visit,
-        arms=(summaries[0], summaries[1]),
-        unadjusted=_pooled_difference(groups[0], groups[1]),
-        adjusted=_ols_adjusted(used, terms, method),
-        n_missing_covariate=n_missing,
-    )
+    in_arms = [(data[arm] == code).to_numpy() for code in arms]
+    design = adjusted.Design(data, in_arms[1].astype(float), factors)
+    parts, models = [], []
+    for spec in outcomes:
+        y = _numeric(data[spec.outcome]).to_numpy()
+        covariates = [_numeric(data[name]).to_numpy() for name in spec.covariates]
+        summaries, groups = [], []
+        for code, name, in_arm in zip(arms, names, in_arms, strict=True):
+            values = y[in_arm]
+            values = values[~np.isnan(values)]
+            groups.append(values)
+            mean, sd = _mean_sd(values)
+            summaries.append(ArmSummary(str(code), name, int(in_arm.sum()), len(values), mean, sd))
+        rows = adjusted.model_rows(design, y, covariates)
+        method = ADJUSTED_OLS_METHOD.format(covariates=_describe(spec.covariates, factors))
+        models.append(adjusted.Model(y, covariates, rows, method))
+        n_missing = int((~np.isnan(y)).sum() - rows.sum())
+        parts.append((spec, summaries, _pooled_difference(groups[0], groups[1]), n_missing))
+    adjusted.ols_fit(design, models)
+    return [
+        ContinuousResult(
+            outcome=spec.outcome,
+            label=spec.label or spec.outcome,
+            visit=spec.visit,
+            arms=(summaries[0], summaries[1]),
+            unadjusted=unadjusted,
+            adjusted=model.estimate,
+            n_missing_covariate=n_missing,
+        )
+        for (spec, summaries, unadjusted, n_missing), model in zip(parts, models, strict=True)
+    ]
 
 
 # --- Binary outcomes -----------------------------------------------------------------------
@@ -127,46 +142,6 @@ def risk_difference(events0: int, n0: int, events1: int, n1: int) -> Estimate:
     return Estimate(difference, lower, upper, p, n0 + n1, WALD_METHOD)
 
 
-def _logit_adjusted(used: pd.DataFrame, terms: Sequence[str], method: str) -> Estimate:
-    """Adjusted odds ratio; separation and non-convergence give None with a reason."""
-    n = len(used)
-    exog = _design(used, terms)
-    reason = _identifiable(used, exog)
-    if reason:
-        return _not_estimable(n, method, reason)
-    by_arm = used.groupby("treat")["y"].agg(["sum", "count"])
-    if ((by_arm["sum"] == 0) | (by_arm["sum"] == by_arm["count"])).any():
-        return _not_estimable(n, method, "Separation: an arm has no events or only events.")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = Logit(used["y"].astype(float), exog)
-            fit = model.fit(method="newton", maxiter=100, disp=0)
-        except (PerfectSeparationError, np.linalg.LinAlgError, ValueError) as error:
-            return _not_estimable(n, method, f"The model could not be fitted: {error}")
-    kinds = {type(w.message) for w in caught}
-    if PerfectSeparationWarning in kinds:
-        return _not_estimable(n, method, "Separation: a covariate predicts the outcome exactly.")
-    if ConvergenceWarning in kinds or not fit.mle_retvals.get("converged", False):
-        return _not_estimable(n, method, "The logistic regression did not converge.")
-    if HessianInversionWarning in kinds or _quasi_separated(fit.params):
-        return _not_estimable(n, method, "Quasi-separation: a group has no events or only events.")
-    beta = float(fit.params["treat"])
-    low, high = fit.conf_int(1 - CONFIDENCE).loc["treat"]
-    values = [_num(np.exp(beta)), _num(np.exp(low)), _num(np.exp(high)), _num(fit.pvalues["treat"])]
-    if any(v is None for v in values):
-        return _not_estimable(n, method, "The odds ratio or its CI is not finite.")
-    return Estimate(values[0], values[1], values[2], values[3], n, method)
-
-
-def _quasi_separated(params: pd.Series) -> bool:
-    """A group coefficient (arm, or a factor level's dummy: `f<i>_<k>`, _model_frame's
-    names) so large that its group has no events or only events. (The dummies were once
-    named C(...) by patsy; since _model_frame codes them itself, only the arm was checked.)"""
-    groups = [name for name in params.index if name == "treat" or name.startswith("f")]
-    return bool((params[groups].abs() > MAX_LOG_ODDS).any())
-
-
 def binary_outcome(
     data: pd.DataFrame,
     *,
@@ -181,32 +156,63 @@ def binary_outcome(
 ) -> BinaryResult:
     """Compare a 0/1 outcome (1 = event, e.g. "improved"; NaN missing) between two arms:
     risk difference (unadjusted) and odds ratio adjusted for `covariates` and `factors`."""
+    spec = Outcome(outcome, tuple(covariates), label, visit)
+    return binary_outcomes(data, [spec], arms=arms, labels=labels, factors=factors, arm=arm)[0]
+
+
+def binary_outcomes(
+    data: pd.DataFrame,
+    outcomes: Sequence[Outcome],
+    *,
+    arms: Sequence[str],
+    labels: Sequence[str] | None = None,
+    factors: Sequence[str] = (),
+    arm: str = "arm",
+) -> list[BinaryResult]:
+    """binary_outcome for each of `outcomes`, in order, with the arms and factors coded
+    once (outcomes.itt.adjusted)."""
     _check_arms(data, arm, arms)
     names = _labels(arms, labels)
-    y = _numeric(data[outcome])
-    if not y.dropna().isin([0.0, 1.0]).all():
-        raise ValueError(f"{outcome} must be 0/1 (or missing).")
-    summaries = []
-    for code, name in zip(arms, names, strict=True):
-        in_arm = data[arm] == code
-        values = y[in_arm].dropna()
-        events, analysed = int(values.sum()), len(values)
-        proportion = events / analysed if analysed else None
-        summaries.append(
-            ArmProportion(str(code), name, int(in_arm.sum()), analysed, events, proportion)
+    in_arms = [(data[arm] == code).to_numpy() for code in arms]
+    design = adjusted.Design(data, in_arms[1].astype(float), factors)
+    parts, models = [], []
+    for spec in outcomes:
+        y = _numeric(data[spec.outcome]).to_numpy()
+        present = y[~np.isnan(y)]
+        if not np.isin(present, [0.0, 1.0]).all():
+            raise ValueError(f"{spec.outcome} must be 0/1 (or missing).")
+        summaries = []
+        for code, name, in_arm in zip(arms, names, in_arms, strict=True):
+            values = y[in_arm]
+            values = values[~np.isnan(values)]
+            events, analysed = int(values.sum()), len(values)
+            proportion = events / analysed if analysed else None
+            summaries.append(
+                ArmProportion(str(code), name, int(in_arm.sum()), analysed, events, proportion)
+            )
+        covariates = [_numeric(data[name]).to_numpy() for name in spec.covariates]
+        rows = adjusted.model_rows(design, y, covariates)
+        method = LOGIT_METHOD.format(covariates=_describe(spec.covariates, factors))
+        models.append(adjusted.Model(y, covariates, rows, method))
+        n_missing = int(len(present) - rows.sum())
+        parts.append((spec, summaries, n_missing))
+    adjusted.logit_fit(design, models)
+    results = []
+    for (spec, (reference, comparison), n_missing), model in zip(parts, models, strict=True):
+        results.append(
+            BinaryResult(
+                outcome=spec.outcome,
+                label=spec.label or spec.outcome,
+                visit=spec.visit,
+                arms=(reference, comparison),
+                risk_difference=risk_difference(
+                    reference.n_events,
+                    reference.n_analysed,
+                    comparison.n_events,
+                    comparison.n_analysed,
+                ),
+                odds_ratio=model.estimate,
+                n_missing_covariate=n_missing,
+            )
         )
-    reference, comparison = summaries
-    treat = (data[arm] == arms[1]).astype(float)
-    used, terms, n_missing = _model_frame(data, y, treat, covariates, factors)
-    method = LOGIT_METHOD.format(covariates=_describe(covariates, factors))
-    return BinaryResult(
-        outcome=outcome,
-        label=label or outcome,
-        visit=visit,
-        arms=(reference, comparison),
-        risk_difference=risk_difference(
-            reference.n_events, reference.n_analysed, comparison.n_events, comparison.n_analysed
-        ),
-        odds_ratio=_logit_adjusted(used, terms, method),
-        n_missing_covariate=n_missing,
-    )
+    return results

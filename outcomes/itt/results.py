@@ -35,6 +35,17 @@ SMS_METHOD = (
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One outcome to analyse: its column, the covariates its adjusted model adds (the
+    outcome's baseline value), and what to call it."""
+
+    outcome: str
+    covariates: tuple[str, ...] = ()
+    label: str = ""
+    visit: str = ""
+
+
+@dataclass(frozen=True)
 class Estimate:
     """A comparison between arms with its 95% CI; None where not estimable (see reason)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from outcomes.itt._common import _check_arms, _labels, _mean_sd, _numeric
@@ -42,35 +43,44 @@ def table1(
     2010, item 15)."""
     _check_arms(data, arm, arms, two=False)
     names = _labels(arms, labels)
-    columns = [data[data[arm] == code] for code in arms] + [data]
+    # Row masks per arm, and each variable's column taken per arm: selecting every column of
+    # the frame per arm copied the whole analysis frame (0.4 s at 100,000 participants).
+    masks = [(data[arm] == code).to_numpy() for code in arms]
     rows: list[Table1Row] = []
     for var in variables:
+        whole = data[var.name]
         if var.kind == "numeric":
-            cells = tuple(_numeric_cell(_numeric(c[var.name]), var.decimals) for c in columns)
+            columns = [whole[mask] for mask in masks] + [whole]
+            cells = tuple(_numeric_cell(_numeric(c), var.decimals) for c in columns)
             rows.append(Table1Row(var.name, var.label, None, cells))
             continue
+        # Counted from the column's codes (missing: -1), one bincount per arm: comparing the
+        # text per level and arm took 0.5 s at 100,000 participants.
+        codes, uniques = pd.factorize(whole)
+        position = {value: i for i, value in enumerate(uniques)}
+        selected = [codes[mask] for mask in masks] + [codes]
+        counts = [np.bincount(c[c >= 0], minlength=len(uniques)) for c in selected]
+        present = [int(count.sum()) for count in counts]
         levels = list(var.levels)
         listed = {value for value, _ in levels}
-        extra = sorted(set(data[var.name].dropna().unique()) - listed, key=str)
-        levels += [(value, str(value)) for value in extra]
+        levels += [(value, str(value)) for value in sorted(set(uniques) - listed, key=str)]
         for value, level_label in levels:
             cells = []
-            for c in columns:
-                present = c[var.name].dropna()
-                count = int((present == value).sum())
-                percent = 100 * count / len(present) if len(present) else None
+            for c, n, count_of in zip(selected, present, counts, strict=True):
+                at = position.get(value)
+                count = int(count_of[at]) if at is not None else 0
+                percent = 100 * count / n if n else None
                 text = f"{count} ({percent:.0f}%)" if percent is not None else "0"
-                missing = len(c) - len(present)
-                cells.append(Cell(text, len(present), missing, count=count, percent=percent))
+                cells.append(Cell(text, n, len(c) - n, count=count, percent=percent))
             rows.append(Table1Row(var.name, var.label, level_label, tuple(cells)))
-        if data[var.name].isna().any():
+        if present[-1] < len(whole):
             cells = []
-            for c in columns:
-                missing = int(c[var.name].isna().sum())
-                cells.append(Cell(str(missing), len(c) - missing, missing, count=missing))
+            for c, n in zip(selected, present, strict=True):
+                missing = len(c) - n
+                cells.append(Cell(str(missing), n, missing, count=missing))
             rows.append(Table1Row(var.name, var.label, "Missing", tuple(cells)))
     return Table1(
         columns=(*names, overall),
-        n=tuple(len(c) for c in columns),
+        n=(*(int(mask.sum()) for mask in masks), len(data)),
         rows=tuple(rows),
     )

@@ -2,6 +2,7 @@
 PostgreSQL; here it runs tiny, so it keeps working (and its export children see the data:
 committed transactions)."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -44,6 +45,19 @@ def test_the_scale_benchmark_measures_every_figure_and_appends_its_table(tmp_pat
         n = trial.target_sample_size - 3 - 3  # build size: target minus the ready ones
         assert Allocation.objects.filter(trial=trial).count() == trial.allocation_count
         assert trial.allocation_count == n + 3 + 3
+    # Issue 15, item 19: the dashboard's cold / SQL ratio with one decimal and a verdict,
+    # and the machine's load average beside the figures.
+    ratio = _cells(text, "| ratio, dashboard cold / SQL")
+    assert all(re.fullmatch(r"\d+\.\d×", cell) for cell in ratio[:2]), ratio
+    assert ratio[2].startswith("≤ 2×") and ratio[3] in ("yes", "**no**")
+    load = _cells(text, "| load average (1 min) at the dashboard samples |")
+    assert all(re.fullmatch(r"\d+\.\d(–\d+\.\d)?", cell) for cell in load[:2]), load
+    assert re.search(r"Load average \(1, 5, 15 min\) at the start of the measurements [\d.]+ /", text)
     worklist = next(line for line in text.splitlines() if line.startswith("| worklist page, q"))
     small, large = (cell.strip() for cell in worklist.strip("|").split("|")[1:3])
     assert small == large, "the worklist's query count must not grow with trial size"
+
+
+def _cells(text: str, start: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(start))
+    return [cell.strip() for cell in line.strip("|").split("|")[1:]]

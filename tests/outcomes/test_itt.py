@@ -518,8 +518,8 @@ def test_weekly_sms_from_database_summaries_equals_weekly_sms_from_answers():
 
 def test_a_huge_coefficient_on_a_factor_level_counts_as_quasi_separation():
     """The arm's and every factor level's dummy are checked, not the covariates or the
-    intercept (the dummies are named by _model_frame: f<factor>_<level>)."""
-    from outcomes.itt.effects import _quasi_separated
+    intercept (the dummies are named by itt.adjusted.Design: f<factor>_<level>)."""
+    from outcomes.itt.adjusted import quasi_separated as _quasi_separated
 
     fine = pd.Series({"Intercept": -30.0, "treat": 0.4, "x0": 20.0, "f0_1": 1.2, "f1_2": -0.3})
     assert not _quasi_separated(fine)
