@@ -22,6 +22,8 @@ NOT_TYPED = {
     ("outcomes", "inboundmessage", "body"),
     ("outcomes", "outboundmessage", "last_error"),
     ("outcomes", "exportjob", "error"),
+    # Derived from the bounded full name (participants.search), never typed.
+    ("participants", "participant", "search_name"),
 }
 
 
@@ -92,7 +94,14 @@ FORM_LIMITS = [
         1000,
         id="status reason",
     ),
-    pytest.param("visit_missed", {}, "reason", 300, id="missed reason"),
+    pytest.param(
+        "visit_missed",
+        # The 10-week window is still open: a miss before it closes is confirmed with a reason.
+        {"confirm_early": "on", "early_reason": "Moved abroad"},
+        "reason",
+        300,
+        id="missed reason",
+    ),
 ]
 
 

@@ -94,7 +94,15 @@ def as_manager(client, manager):
 def new_trial_form(client, **fields) -> dict[str, list[str]]:
     """The add page's form as a browser submits it, with `fields` set."""
     data = BrowserForm.of(client.get(reverse("admin:trial_trial_add")), "trial_form")
-    data.update({"code": ["KNEE"], "name": ["Knee trial"], "target_sample_size": ["60"], **fields})
+    data.update(
+        {
+            "code": ["KNEE"],
+            "name": ["Knee trial"],
+            "target_sample_size": ["60"],
+            "recruitment_start": ["2024-01-01"],
+            **fields,
+        }
+    )
     return data
 
 

@@ -262,6 +262,7 @@ def test_a_trial_added_in_the_admin_by_a_manager_is_managed_by_them(client, knee
             "name": "Hip trial",
             "status": "setup",
             "target_sample_size": "50",
+            "recruitment_start": "2024-01-01",
             "time_zone": "Europe/Copenhagen",
             "imbalance_measure": "range",
             "preferred_probability": "0.8",
