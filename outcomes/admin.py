@@ -5,7 +5,6 @@ services and tasks only; the admin is for seeing what went out, what came in, wh
 waiting and what failed."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from outcomes import services
 from outcomes.models import (
@@ -22,6 +21,7 @@ from outcomes.models import (
 )
 from trial import roles
 from trial.admin import ReadOnlyAdmin
+from trial.admin_base import CheckedHistoryAdmin, CheckedTabularInline
 
 
 @admin.register(OutboundMessage)
@@ -56,12 +56,12 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(EQ5DValueSet)
-class EQ5DValueSetAdmin(SimpleHistoryAdmin):
+class EQ5DValueSetAdmin(CheckedHistoryAdmin):
     list_display = ("name", "code")
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(SimpleHistoryAdmin):
+class InstrumentAdmin(CheckedHistoryAdmin):
     # baseline_variable is on the form like every model field; listed too, so a manager
     # sees which instrument gives a minimization factor its baseline value.
     list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
@@ -85,7 +85,7 @@ class InstrumentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsSchedule)
-class SmsScheduleAdmin(SimpleHistoryAdmin):
+class SmsScheduleAdmin(CheckedHistoryAdmin):
     list_display = (
         "trial",
         "enabled",
@@ -99,13 +99,13 @@ class SmsScheduleAdmin(SimpleHistoryAdmin):
     list_select_related = ("trial",)
 
 
-class SmsQuestionTextInline(admin.TabularInline):
+class SmsQuestionTextInline(CheckedTabularInline):
     model = SmsQuestionText
     extra = 1
 
 
 @admin.register(SmsLanguage)
-class SmsLanguageAdmin(SimpleHistoryAdmin):
+class SmsLanguageAdmin(CheckedHistoryAdmin):
     list_display = ("name", "code", "trial")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -113,7 +113,7 @@ class SmsLanguageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SmsQuestion)
-class SmsQuestionAdmin(SimpleHistoryAdmin):
+class SmsQuestionAdmin(CheckedHistoryAdmin):
     list_display = ("label", "code", "trial", "order", "min_value", "max_value")
     list_filter = ("trial",)
     list_select_related = ("trial",)

@@ -5,7 +5,6 @@ and audit them; the admin is for trial managers to inspect and audit.
 """
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from participants.models import (
     Allocation,
@@ -17,10 +16,11 @@ from participants.models import (
     Visit,
 )
 from trial.admin import ReadOnlyAdmin
+from trial.admin_base import CheckedHistoryAdmin
 
 
 @admin.register(ScreeningRecord)
-class ScreeningRecordAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class ScreeningRecordAdmin(ReadOnlyAdmin, CheckedHistoryAdmin):
     list_display = ("pk", "trial", "site", "initials", "screened_on", "outcome", "screened_by")
     list_filter = ("trial", "site", "outcome")
     list_select_related = ("trial", "site", "screened_by")
@@ -28,7 +28,7 @@ class ScreeningRecordAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class ParticipantAdmin(ReadOnlyAdmin, CheckedHistoryAdmin):
     list_display = ("__str__", "trial", "site", "status", "consent_date", "randomized_on")
     list_filter = ("trial", "site", "status")
     list_select_related = ("trial", "site")
@@ -59,7 +59,7 @@ class FactorLevelCountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Visit)
-class VisitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class VisitAdmin(ReadOnlyAdmin, CheckedHistoryAdmin):
     """Visits and their audit trail (attendance, misses, re-planning with its reason)."""
 
     list_display = (

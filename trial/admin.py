@@ -6,8 +6,8 @@ replayable. The page says why.
 """
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from trial.admin_base import CheckedAdmin, CheckedHistoryAdmin, CheckedTabularInline
 from trial.models import (
     LOCKED_REASON,
     MINIMIZATION_SETTINGS,
@@ -25,7 +25,7 @@ from trial.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(CheckedAdmin):
     """Rows written only by services: the admin shows them and never changes them."""
 
     def has_add_permission(self, request):
@@ -42,7 +42,7 @@ def _locked(trial) -> bool:
     return bool(trial and trial.pk and trial.is_locked)
 
 
-class FrozenInline(admin.TabularInline):
+class FrozenInline(CheckedTabularInline):
     """An inline that turns read-only once its trial has randomized anyone."""
 
     extra = 0
@@ -65,7 +65,7 @@ class ArmInline(FrozenInline):
     fields = ("order", "code", "name", "description")
 
 
-class SiteInline(admin.TabularInline):
+class SiteInline(CheckedTabularInline):
     model = Site
     extra = 0
     fields = ("code", "name", "randomized_count")
@@ -75,13 +75,13 @@ class SiteInline(admin.TabularInline):
         return not _locked(obj) and super().has_delete_permission(request, obj)
 
 
-class CriterionInline(admin.TabularInline):
+class CriterionInline(CheckedTabularInline):
     model = EligibilityCriterion
     extra = 0
     fields = ("kind", "order", "question", "ineligible_answer")
 
 
-class BaselineVariableInline(admin.TabularInline):
+class BaselineVariableInline(CheckedTabularInline):
     model = BaselineVariable
     extra = 0
     fields = (
@@ -96,7 +96,7 @@ class BaselineVariableInline(admin.TabularInline):
     )
 
 
-class VisitDefinitionInline(admin.TabularInline):
+class VisitDefinitionInline(CheckedTabularInline):
     """The visit schedule. Changes apply to participants randomized afterwards; earlier
     participants' open visits move only with `manage.py replan_visits` (audited)."""
 
@@ -113,13 +113,13 @@ class VisitDefinitionInline(admin.TabularInline):
     )
 
 
-class ConsentDocumentInline(admin.TabularInline):
+class ConsentDocumentInline(CheckedTabularInline):
     model = ConsentDocument
     extra = 0
 
 
 @admin.register(Trial)
-class TrialAdmin(SimpleHistoryAdmin):
+class TrialAdmin(CheckedHistoryAdmin):
     list_display = (
         "code",
         "name",
@@ -187,7 +187,7 @@ class FactorLevelInline(FrozenInline):
 
 
 @admin.register(MinimizationFactor)
-class MinimizationFactorAdmin(SimpleHistoryAdmin):
+class MinimizationFactorAdmin(CheckedHistoryAdmin):
     list_display = ("name", "trial", "kind", "variable", "weight", "order")
     list_filter = ("trial",)
     inlines = [FactorLevelInline]
@@ -219,7 +219,7 @@ class MinimizationFactorAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):
+class MembershipAdmin(CheckedHistoryAdmin):
     list_display = ("user", "trial", "site_list")
     list_filter = ("trial",)
     filter_horizontal = ("sites",)
