@@ -7,6 +7,7 @@ replayable. The page says why.
 
 from django.contrib import admin
 
+from trial import blinding
 from trial.admin_base import CheckedAdmin, CheckedHistoryAdmin, CheckedTabularInline
 from trial.models import (
     LOCKED_REASON,
@@ -176,6 +177,13 @@ class TrialAdmin(CheckedHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return not _locked(obj) and super().has_delete_permission(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Arms get their codes as they are created (trial.blinding); saving the trial here
+        # is also how a manager gives codes to arms that somehow have none.
+        if Arm.objects.filter(trial=form.instance, blind_code="").exists():
+            blinding.trial_assign_blind_codes(trial_id=form.instance.pk)
 
 
 class FactorLevelInline(FrozenInline):
