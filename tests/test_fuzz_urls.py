@@ -32,7 +32,6 @@ paths), but every pattern meets every role.
 
 from __future__ import annotations
 
-import itertools
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,18 +43,25 @@ from django.contrib.admin.options import ModelAdmin
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, override_settings
+from django.urls import path
 from django.utils.datastructures import MultiValueDict
 from twilio.request_validator import RequestValidator
 
 from outcomes import sms
 from tests import html_forms, url_walk
 from tests.db_writes import captured_writes, not_allowed_on_read
+from tests.fuzz_world import Fill, build_world
+from tests.hostile import HUGE, Values, as_shown_but, hostile_form
 from tests.url_walk import Pattern
 
-# Patterns never fuzzed, each with the reason.
+# Patterns never fuzzed, each with the reason. None is needed today: logging out is posted
+# like everything else (the session is restored after each request).
 EXCLUDED: dict[str, str] = {}
 
+# The superuser first: it sees every page, so the reads of each parameter alone and the
+# posts of forms as shown fall to it.
 ROLES = (
     "superuser",
     "manager",
@@ -67,114 +73,11 @@ ROLES = (
     "anonymous",
 )
 
-HUGE = "99999999999"
-HOSTILE = (
-    # numbers out of any range, negative, not numbers at all
-    "99999999999",
-    "-99999999999",
-    "9" * 40,
-    "-1",
-    "0",
-    "1e309",
-    "NaN",
-    "-inf",
-    "1.5",
-    "0x1F",
-    "１２",  # fullwidth digits
-    "٣",  # Arabic-Indic digit
-    # long text
-    "A" * 10_000,
-    "Ø" * 10_000,
-    # malformed and out-of-range dates and times
-    "2024-02-30",
-    "0000-00-00",
-    "99999-12-31",
-    "9999-12-31",
-    "0001-01-01",
-    "1900-01-01",
-    "31/12/2024",
-    "2024-13-01",
-    "25:61",
-    # unknown choices and ids
-    "not-a-choice",
-    "999999999999999999999",
-    "1;2",
-    "",
-    " ",
-    # odd unicode
-    "\u202eevil",
-    "🙂" * 3,
-    "e\u0301",
-    "\ufeff",
-    "\u200b",
-    "\uffff",
-    "𝟘𝟙",
-    # markup and paths
-    "' OR 1=1 --",
-    "<script>alert(1)</script>",
-    "../../etc/passwd",
-    "%",
-    "%00",
-    "{{ 7*7 }}",
-)
-# Formset counts: negative, not numbers, absurd (TOTAL_FORMS is capped by Django at
-# max_num + 1000 forms, which would only make the test slow).
-FORM_COUNTS = {
-    "TOTAL_FORMS": ("-1", "-99999999999", "abc", "", "1.5"),
-    "INITIAL_FORMS": ("-1", "-99999999999", "abc", "", "99999999999", "1.5"),
-}
 # Query parameters read by many pages, tried on every page besides those it shows.
 COMMON_QUERY = ("q", "page", "next", "o", "p", "e")
 # POST-only endpoints whose fields no page shows (the SMS gateway's webhooks).
 WEBHOOK_FIELDS = ("MessageSid", "From", "To", "Body", "MessageStatus", "SmsStatus", "ErrorCode")
 WEBHOOK_TOKEN = "fuzz-webhook-token"
-
-
-class Values:
-    """Hostile values in turn: each call continues where the last stopped."""
-
-    def __init__(self, start: int = 0):
-        self.counter = itertools.count(start)
-
-    def text(self) -> str:
-        return HOSTILE[next(self.counter) % len(HOSTILE)]
-
-    def count(self, kind: str) -> str:
-        choices = FORM_COUNTS[kind]
-        return choices[next(self.counter) % len(choices)]
-
-
-def _count_kind(name: str) -> str | None:
-    for kind in FORM_COUNTS:
-        if name.endswith(f"-{kind}"):
-            return kind
-    return None
-
-
-def hostile_form(data: dict[str, list[str]], values: Values) -> dict[str, list[str]]:
-    """Every field hostile, the formset counts too."""
-    result = {}
-    for name in data:
-        kind = _count_kind(name)
-        result[name] = [values.count(kind) if kind else values.text()]
-    return result
-
-
-def as_shown_but(data: dict[str, list[str]], values: Values, turn: int) -> list[dict]:
-    """The form as shown with one field (in turn) hostile; with each formset's INITIAL_FORMS
-    negative (which once re-inserted existing rows); and with one formset's TOTAL_FORMS (in
-    turn) tampered."""
-    shown = {name: list(v) for name, v in data.items()}
-    bodies = []
-    fields = sorted(name for name in data if not _count_kind(name))
-    if fields:
-        bodies.append({**shown, fields[turn % len(fields)]: [values.text()]})
-    bodies += [{**shown, name: ["-1"]} for name in sorted(data) if name.endswith("-INITIAL_FORMS")]
-    totals = sorted(name for name in data if name.endswith("-TOTAL_FORMS"))
-    if totals:
-        name = totals[turn % len(totals)]
-        bodies.append({**shown, name: [values.count("TOTAL_FORMS")]})
-    return bodies
 
 
 @dataclass
@@ -189,8 +92,6 @@ class Outcome:
 @pytest.fixture
 def world(modic, site1, site2, clinician, clinician_site2, coordinator, statistician,
           manager, outsider, settings):  # fmt: skip
-    from tests.fuzz_world import build_world
-
     settings.TWILIO_AUTH_TOKEN = WEBHOOK_TOKEN
     return build_world(
         modic,
@@ -428,3 +329,20 @@ def test_the_walk_covers_every_admin_view_of_every_registered_model():
         info = f"{model._meta.app_label}_{model._meta.model_name}"
         for view in ("changelist", "add", "change", "delete", "history"):
             assert (type(model_admin), f"admin:{info}_{view}") in found, (model, view)
+
+
+# A URLconf with a pattern whose parameter the fuzz cannot fill.
+urlpatterns = [path("mystery/<str:thing>/", lambda request, thing: HttpResponse())]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_pattern_the_fuzz_cannot_fill_fails_it_unless_excluded_with_a_reason():
+    fill = Fill(trial_code="MOD", by_segment={})
+    patterns = url_walk.patterns()
+    assert [p.key for p in patterns] == ["mystery/<str:thing>/"]
+    (problem,) = fill.problems(patterns, EXCLUDED)
+    assert "no missing values for ['thing']" in problem
+    assert fill.problems(patterns, {"mystery/<str:thing>/": "a reason"}) == []
+    assert fill.problems(patterns, {"mystery/<str:thing>/": "a reason", "gone/": "old"}) == [
+        "EXCLUDED names no pattern: gone/"
+    ]
