@@ -6,7 +6,6 @@ waiting and what failed."""
 
 from django.contrib import admin
 from django.utils.text import Truncator
-from simple_history.admin import SimpleHistoryAdmin
 
 from outcomes import services
 from outcomes.models import (
@@ -23,6 +22,7 @@ from outcomes.models import (
 )
 from trial import roles
 from trial.admin import ReadOnlyAdmin
+from trial.admin_base import CheckedHistoryAdmin, CheckedTabularInline
 from trial.admin_forms import SameTrialInlinePickers, SameTrialPickers
 from trial.admin_scope import ScopedChoices, TrialScopedAdmin
 
@@ -59,12 +59,12 @@ class OutboundMessageAdmin(TrialScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(EQ5DValueSet)
-class EQ5DValueSetAdmin(SimpleHistoryAdmin):
+class EQ5DValueSetAdmin(CheckedHistoryAdmin):
     list_display = ("name", "code")
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
+class InstrumentAdmin(TrialScopedAdmin, SameTrialPickers, CheckedHistoryAdmin):
     # baseline_variable is on the form like every model field; listed too, so a manager
     # sees which instrument gives a minimization factor its baseline value.
     list_display = ("name", "trial", "kind", "primary", "baseline_variable", "order", "due_at")
@@ -89,7 +89,7 @@ class InstrumentAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
 
 
 @admin.register(SmsSchedule)
-class SmsScheduleAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
+class SmsScheduleAdmin(TrialScopedAdmin, SameTrialPickers, CheckedHistoryAdmin):
     list_display = (
         "trial",
         "enabled",
@@ -103,7 +103,7 @@ class SmsScheduleAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
     list_select_related = ("trial",)
 
 
-class SmsQuestionTextInline(ScopedChoices, SameTrialInlinePickers, admin.TabularInline):
+class SmsQuestionTextInline(ScopedChoices, SameTrialInlinePickers, CheckedTabularInline):
     model = SmsQuestionText
     extra = 1
     # The language's questions, or the question's languages: the trial's own.
@@ -111,7 +111,7 @@ class SmsQuestionTextInline(ScopedChoices, SameTrialInlinePickers, admin.Tabular
 
 
 @admin.register(SmsLanguage)
-class SmsLanguageAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
+class SmsLanguageAdmin(TrialScopedAdmin, SameTrialPickers, CheckedHistoryAdmin):
     list_display = ("name", "code", "trial")
     list_filter = ("trial",)
     list_select_related = ("trial",)
@@ -119,7 +119,7 @@ class SmsLanguageAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
 
 
 @admin.register(SmsQuestion)
-class SmsQuestionAdmin(TrialScopedAdmin, SameTrialPickers, SimpleHistoryAdmin):
+class SmsQuestionAdmin(TrialScopedAdmin, SameTrialPickers, CheckedHistoryAdmin):
     list_display = ("label", "code", "trial", "order", "min_value", "max_value")
     list_filter = ("trial",)
     list_select_related = ("trial",)

@@ -31,13 +31,15 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from outcomes import services, sms, tracking
+from trial.bad_input import nul_characters_allowed
 
 logger = logging.getLogger(__name__)
 
 # Twilio's message ids are "SM"/"MM" and 32 hex digits; anything of this shape fits the
 # stored column (64 characters) and the logs.
 MESSAGE_SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# PostgreSQL text cannot hold NUL characters; a body with one is kept with U+FFFD instead.
+# PostgreSQL text cannot hold NUL characters; a body with one is kept with U+FFFD instead
+# (the webhooks are exempt from trial.bad_input's refusal: a participant's reply is never lost).
 NUL = "\x00"
 
 
@@ -80,6 +82,7 @@ def _clean(value: str) -> str:
 
 @csrf_exempt
 @login_not_required
+@nul_characters_allowed
 @require_POST
 def sms_inbound(request: HttpRequest) -> HttpResponse:
     """An SMS to our number: store it, act on it, answer empty TwiML."""
@@ -105,6 +108,7 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
+@nul_characters_allowed
 @require_POST
 def sms_status(request: HttpRequest) -> HttpResponse:
     """A delivery report for a message we sent: record it."""

@@ -5,7 +5,6 @@ and audit them; the admin is for trial managers to inspect and audit.
 """
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from participants.models import (
     Allocation,
@@ -17,11 +16,12 @@ from participants.models import (
     Visit,
 )
 from trial.admin import ReadOnlyAdmin
+from trial.admin_base import CheckedHistoryAdmin
 from trial.admin_scope import TrialScopedAdmin
 
 
 @admin.register(ScreeningRecord)
-class ScreeningRecordAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
+class ScreeningRecordAdmin(TrialScopedAdmin, ReadOnlyAdmin, CheckedHistoryAdmin):
     list_display = (
         "pk",
         "trial",
@@ -38,7 +38,7 @@ class ScreeningRecordAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
+class ParticipantAdmin(TrialScopedAdmin, ReadOnlyAdmin, CheckedHistoryAdmin):
     list_display = ("__str__", "trial", "site", "status", "consent_date", "randomized_on")
     list_filter = ("trial", "site", "status")
     list_select_related = ("trial", "site")
@@ -70,7 +70,7 @@ class FactorLevelCountAdmin(TrialScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(Visit)
-class VisitAdmin(TrialScopedAdmin, ReadOnlyAdmin, SimpleHistoryAdmin):
+class VisitAdmin(TrialScopedAdmin, ReadOnlyAdmin, CheckedHistoryAdmin):
     """Visits and their audit trail (attendance, misses, re-planning with its reason)."""
 
     list_display = (

@@ -10,11 +10,15 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
-from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from trial import roles, services
+from trial import blinding, roles, services
+from trial.admin_base import (
+    CheckedAdmin,
+    CheckedHistoryAdmin,
+    CheckedInlineFormSet,
+    CheckedTabularInline,
+)
 from trial.admin_forms import FactorForm, PendingInlines, SameTrialPickers, TrialForm
 from trial.admin_scope import TrialScopedAdmin
 from trial.models import (
@@ -35,7 +39,7 @@ from trial.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(CheckedAdmin):
     """Rows written only by services: the admin shows them and never changes them."""
 
     def has_add_permission(self, request):
@@ -52,7 +56,7 @@ def _locked(trial) -> bool:
     return bool(trial and trial.pk and trial.is_locked)
 
 
-class FrozenInline(admin.TabularInline):
+class FrozenInline(CheckedTabularInline):
     """An inline that turns read-only once its trial has randomized anyone."""
 
     extra = 0
@@ -70,7 +74,7 @@ class FrozenInline(admin.TabularInline):
         return not _locked(self._trial(obj)) and super().has_delete_permission(request, obj)
 
 
-class ArmFormSet(BaseInlineFormSet):
+class ArmFormSet(CheckedInlineFormSet):
     """The arms as a set: their allocation ratios against the trial's p as this same
     submission sets it (self.instance carries the trial form's values). Each arm alone
     cannot tell: adding an arm raises the bound on p, a ratio may go up as another goes
@@ -96,7 +100,7 @@ class ArmInline(FrozenInline):
     fields = ("order", "code", "name", "allocation_ratio", "description")
 
 
-class SiteInline(admin.TabularInline):
+class SiteInline(CheckedTabularInline):
     model = Site
     extra = 0
     fields = ("code", "name", "randomized_count")
@@ -106,13 +110,13 @@ class SiteInline(admin.TabularInline):
         return not _locked(obj) and super().has_delete_permission(request, obj)
 
 
-class CriterionInline(admin.TabularInline):
+class CriterionInline(CheckedTabularInline):
     model = EligibilityCriterion
     extra = 0
     fields = ("kind", "order", "question", "ineligible_answer")
 
 
-class BaselineVariableInline(admin.TabularInline):
+class BaselineVariableInline(CheckedTabularInline):
     model = BaselineVariable
     extra = 0
     fields = (
@@ -127,7 +131,7 @@ class BaselineVariableInline(admin.TabularInline):
     )
 
 
-class VisitDefinitionInline(admin.TabularInline):
+class VisitDefinitionInline(CheckedTabularInline):
     """The visit schedule. Changes apply to participants randomized afterwards; earlier
     participants' open visits move only with `manage.py replan_visits` (audited)."""
 
@@ -144,13 +148,13 @@ class VisitDefinitionInline(admin.TabularInline):
     )
 
 
-class ConsentDocumentInline(admin.TabularInline):
+class ConsentDocumentInline(CheckedTabularInline):
     model = ConsentDocument
     extra = 0
 
 
 @admin.register(Trial)
-class TrialAdmin(TrialScopedAdmin, PendingInlines, SimpleHistoryAdmin):
+class TrialAdmin(TrialScopedAdmin, PendingInlines, CheckedHistoryAdmin):
     trial_lookup = "pk"
     form = TrialForm
     list_display = (
@@ -217,6 +221,13 @@ class TrialAdmin(TrialScopedAdmin, PendingInlines, SimpleHistoryAdmin):
             # Whoever sets up a trial manages it; nobody else does until they give out roles.
             services.membership_add_trial_creator(trial=obj, by=request.user)
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Arms get their codes as they are created (trial.blinding); saving the trial here
+        # is also how a manager gives codes to arms that somehow have none.
+        if Arm.objects.filter(trial=form.instance, blind_code="").exists():
+            blinding.trial_assign_blind_codes(trial_id=form.instance.pk)
+
 
 class FactorLevelInline(FrozenInline):
     model = FactorLevel
@@ -249,7 +260,7 @@ def _is_site_factor(factor) -> bool:
 
 @admin.register(MinimizationFactor)
 class MinimizationFactorAdmin(
-    TrialScopedAdmin, PendingInlines, SameTrialPickers, SimpleHistoryAdmin
+    TrialScopedAdmin, PendingInlines, SameTrialPickers, CheckedHistoryAdmin
 ):
     form = FactorForm
     list_display = ("name", "trial", "kind", "variable", "weight", "order")
@@ -313,7 +324,7 @@ class SuperusersOnly:
 
 
 @admin.register(Membership)
-class MembershipAdmin(SuperusersOnly, SameTrialPickers, SimpleHistoryAdmin):
+class MembershipAdmin(SuperusersOnly, SameTrialPickers, CheckedHistoryAdmin):
     """Superusers only: trial managers change their trials' teams on each trial's team page,
     which checks what may change and records it."""
 

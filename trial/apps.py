@@ -8,11 +8,13 @@ class TrialConfig(AppConfig):
 
     def ready(self) -> None:
         from trial import (
+            blinding,
             checks,  # noqa: F401 - registers the deploy checks
             signals,
         )
 
         signals.connect()
+        blinding.connect()
 
         from trial import same_trial
 

@@ -1,48 +1,84 @@
 """Blinding: until a trial manager unblinds a trial (with a reason, audited), statisticians and
 everyone but trial managers see its arms only as neutral codes ("A", "B", ...), a random
-mapping fixed per trial the first time it is needed. Trial managers may see arm names while
-the trial is blinded; every such view or export is recorded in BlindingLog.
+mapping assigned when the arms are created or change (`trial_assign_blind_codes`, rules in
+trial.blind_codes) and fixed from the first randomization. Trial managers may see arm names
+while the trial is blinded; every such view or export is recorded in BlindingLog.
 
 Pages and exports that show arms ask `arm_labels(user, trial)` and never print Arm.name or
-Arm.description themselves for a user who `is_blinded(user, trial)`.
+Arm.description themselves for a user who `is_blinded(user, trial)`. Reading the codes never
+writes: an arm found without one (created past the signal, by a bulk insert or raw SQL) makes
+blinded pages refuse with `BlindCodesMissing` rather than show anything else.
 """
 
 from __future__ import annotations
 
 import random
-import string
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from trial import roles, signals
+from trial.blind_codes import decide_blind_codes
 from trial.models import Arm, BlindingLog, Trial
 
 
+class BlindCodesMissing(PermissionDenied):
+    """An arm has no neutral code, so its trial's arms cannot be shown blinded (403)."""
+
+
 def blind_codes(trial: Trial) -> dict[int, str]:
-    """{arm id: code}, assigning the codes once (a random permutation of A, B, ...)."""
+    """{arm id: code}. A read only; raises BlindCodesMissing if an arm has no code."""
     codes = dict(Arm.objects.filter(trial=trial).values_list("pk", "blind_code"))
-    if all(codes.values()):
-        return codes
-    with transaction.atomic():
-        # The trial row lock makes the assignment happen once even if two pages ask at the
-        # same moment; the second finds the codes the first wrote.
-        Trial.objects.select_for_update().filter(pk=trial.pk).first()
-        codes = dict(Arm.objects.filter(trial=trial).values_list("pk", "blind_code"))
-        missing = [pk for pk, code in codes.items() if not code]
-        if missing:
-            # The first letters not yet used (A, B for a two-arm trial), in random order.
-            used = set(codes.values())
-            unused = [c for c in string.ascii_uppercase if c not in used][: len(missing)]
-            random.SystemRandom().shuffle(unused)
-            for pk, code in zip(sorted(missing), unused, strict=False):
-                # A queryset update: the code is not allocation-shaping configuration, so the
-                # arms' freeze after the first randomization does not apply to it.
-                Arm.objects.filter(pk=pk).update(blind_code=code)
-                codes[pk] = code
-            signals.config_changed(trial.pk)  # cached Arm rows must not keep no code
+    if not all(codes.values()):
+        raise BlindCodesMissing(
+            gettext(
+                "The arms of %(trial)s have no neutral codes yet, so they cannot be shown "
+                "blinded. A trial manager assigns them by saving the trial in the "
+                "administration."
+            )
+            % {"trial": trial.code}
+        )
     return codes
+
+
+@transaction.atomic
+def trial_assign_blind_codes(*, trial_id: int, rng: random.Random | None = None) -> dict[int, str]:
+    """Give the trial's arms their neutral codes (rules in trial.blind_codes): a new random
+    permutation while nobody is randomized, afterwards codes only for arms without one.
+    Returns {arm id: code}."""
+    # The trial row lock: the allocation count (which decides whether codes may still be
+    # redrawn) cannot change under the decision, since randomization locks the same row;
+    # and two arm changes at once decide one after the other, each from all the arms.
+    trial = Trial.objects.select_for_update().get(pk=trial_id)
+    current = dict(Arm.objects.filter(trial_id=trial_id).values_list("pk", "blind_code"))
+    decided = decide_blind_codes(
+        list(current), current, redraw=not trial.is_locked, rng=rng or random.SystemRandom()
+    )
+    changed = {pk: code for pk, code in decided.items() if current[pk] != code}
+    if changed:
+        # Queryset updates: the code does not shape allocation, so the arms' freeze after
+        # the first randomization does not apply. Cleared first, so that two arms swapping
+        # codes never meet the (trial, code) unique constraint half-way.
+        Arm.objects.filter(pk__in=changed).update(blind_code="")
+        for pk, code in changed.items():
+            Arm.objects.filter(pk=pk).update(blind_code=code)
+        signals.config_changed(trial_id)  # cached Arm rows must not keep the old codes
+    return decided
+
+
+def _arms_changed(sender, instance: Arm, **kwargs) -> None:
+    if kwargs.get("raw") or not kwargs.get("created", True):  # fixtures; an arm edited
+        return
+    trial_assign_blind_codes(trial_id=instance.trial_id)
+
+
+def connect() -> None:
+    """Assign codes whenever an arm is created or deleted (TrialConfig.ready)."""
+    post_save.connect(_arms_changed, sender=Arm, dispatch_uid="blind-codes-arm-created")
+    post_delete.connect(_arms_changed, sender=Arm, dispatch_uid="blind-codes-arm-deleted")
 
 
 def is_blinded(user, trial: Trial) -> bool:

@@ -88,6 +88,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL character anywhere in a request is refused with 400 before the session, a view or
+    # the database sees it (PostgreSQL text cannot hold one); see trial/bad_input.py.
+    "trial.bad_input.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

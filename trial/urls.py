@@ -11,6 +11,9 @@ admin.site.site_title = "Trial administration"
 # The admin's home page also links the results dashboards (statisticians have no models).
 admin.site.index_template = "admin/trialdesk_index.html"
 
+# Malformed requests (trial.bad_input.BadInput and Django's own refusals): 400 with a message.
+handler400 = "trial.bad_input.bad_request"
+
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

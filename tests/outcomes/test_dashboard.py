@@ -197,6 +197,7 @@ def test_blinded_rows_follow_the_codes_not_the_real_arm_codes(
 ):
     # "exercise" sorts before "rest": give exercise the code B, so sorting by the real arm
     # code would put B first and give the mapping away.
+    Arm.objects.filter(trial=trial_with_data).update(blind_code="")  # drawn at creation
     Arm.objects.filter(trial=trial_with_data, code="exercise").update(blind_code="B")
     Arm.objects.filter(trial=trial_with_data, code="rest").update(blind_code="A")
     client.force_login(statistician)

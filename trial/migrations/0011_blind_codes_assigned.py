@@ -1,0 +1,34 @@
+"""Existing trials get their arms' neutral codes here, instead of on the first blinded read
+(trial.blinding: codes are assigned when arms are created or change, never while a page is
+read). Codes already assigned are kept — blinded pages or exports may have shown them — and
+missing ones get unused letters at random, as trial.blind_codes decides for a trial whose
+arms are frozen."""
+
+import random
+
+from django.db import migrations
+
+from trial.blind_codes import decide_blind_codes
+
+
+def assign_missing_blind_codes(apps, schema_editor):
+    Arm = apps.get_model("trial", "Arm")
+    rng = random.SystemRandom()
+    trial_ids = Arm.objects.filter(blind_code="").values_list("trial_id", flat=True).distinct()
+    for trial_id in sorted(set(trial_ids)):
+        current = dict(Arm.objects.filter(trial_id=trial_id).values_list("pk", "blind_code"))
+        decided = decide_blind_codes(list(current), current, redraw=False, rng=rng)
+        for pk, code in decided.items():
+            if current[pk] != code:
+                Arm.objects.filter(pk=pk).update(blind_code=code)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("trial", "0010_free_text_limits"),
+    ]
+
+    operations = [
+        # Backwards: the codes stay; the previous code would have assigned the same way.
+        migrations.RunPython(assign_missing_blind_codes, migrations.RunPython.noop),
+    ]
