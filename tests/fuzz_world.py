@@ -9,15 +9,23 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from axes.models import AccessLog
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from outcomes.models import EQ5DValueSet
 from participants import services
 from participants.models import ContactAttempt, Participant
 from tests import factories
 from tests.url_walk import Param, Pattern, resolves_to
+from trial.models import Membership
 
 # Values that name nothing, per parameter, used in turn: a number past every id, text that
 # is no id at all, and odd code values.
@@ -31,6 +39,8 @@ MISSING = {
     "content_type_id": ("999999999", "0"),
     "app_label": ("nope",),
     "url": ("nope/", "trial/trial/999/extra/"),
+    "uidb64": ("MQ", "!!", "x" * 100),
+    "token": ("set-password", "abc-def", "x" * 100),
 }
 
 
@@ -53,6 +63,8 @@ class Fill:
 
     trial_code: str
     by_segment: dict[str, list]
+    # A password reset link's parts (accounts/reset/<uidb64>/<token>/), for a real user.
+    reset: dict[str, str] = field(default_factory=dict)
     representative: dict[type, object] = field(default_factory=dict)
 
     def _object(self, model):
@@ -72,6 +84,8 @@ class Fill:
         name = param.name
         if name == "code":
             return [self.trial_code]
+        if name in self.reset:
+            return [self.reset[name]]
         if name in ("pk", "job_id"):
             if param.segment not in self.by_segment:
                 raise LookupError(
@@ -181,6 +195,14 @@ def build_world(trial, *, site1, site2, users: dict) -> World:
     EQ5DValueSet.objects.get().save()
     export, _ = jobs.export_request(trial=trial, user=users["statistician"], shift_dates=False)
     jobs.export_run(export.pk)
+    # Account administration's rows: a group, and django-axes' logs of a failed login (an
+    # attempt and its failure) and of a successful one.
+    Group.objects.get_or_create(name="Fuzz world")
+    Client().post(reverse("login"), {"username": "intruder", "password": "wrong"})
+    AccessLog.objects.create(
+        username=manager.username, ip_address="127.0.0.1", user_agent="fuzz",
+        http_accept="*/*", path_info="/accounts/login/",
+    )  # fmt: skip
 
     empty = [
         m.__name__
@@ -197,6 +219,11 @@ def build_world(trial, *, site1, site2, users: dict) -> World:
             "visits": [visit],
             "screening": [screened, enrolled.screening],
             "exports": [export],
+            "team": list(Membership.objects.filter(trial=trial).order_by("pk")[:2]),
+        },
+        reset={
+            "uidb64": urlsafe_base64_encode(force_bytes(clinician.pk)),
+            "token": default_token_generator.make_token(clinician),
         },
         representative={Participant: randomized, type(trial): trial},
     )

@@ -28,7 +28,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router
 from django.forms.formsets import ManagementForm
 from django.forms.models import BaseInlineFormSet, InlineForeignKeyField
@@ -38,7 +38,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from trial.bad_input import BadInput
+from trial.bad_input import BadInput, IdsChoiceField
 
 # The first and last year whose whole range, in any time zone, is a representable datetime.
 FIRST_YEAR, LAST_YEAR = dt.MINYEAR + 1, dt.MAXYEAR - 1
@@ -101,7 +101,9 @@ class InputCheckedAdmin:
     def get_changelist_instance(self, request):
         try:
             return super().get_changelist_instance(request)
-        except IncorrectLookupParameters as exc:
+        except (IncorrectLookupParameters, OverflowError) as exc:
+            # OverflowError: a date past what a datetime can hold once moved into the
+            # database's time zone (logout_time__lt=0001-01-01), raised when the list counts.
             if isinstance(exc, BadDateFilter):
                 message = str(exc)
             else:
@@ -110,6 +112,10 @@ class InputCheckedAdmin:
                     "and choose the filter again from the list's side panel."
                 )
             raise BadInput(message, back_url=request.path) from exc
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", IdsChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class CheckedAdmin(InputCheckedAdmin, admin.ModelAdmin):
@@ -135,6 +141,17 @@ class CheckedHistoryAdmin(InputCheckedAdmin, SimpleHistoryAdmin):
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         self._checked(self.model._meta.pk, object_id)
         self._checked(self.model.history.model._meta.pk, version_id)
+        if request.method == "POST":
+            # An earlier version is shown, never restored: restoring would write the record
+            # outside its service, with no reason for the change and past the checks (a
+            # locked configuration raised a server error). SIMPLE_HISTORY_REVERT_DISABLED
+            # hides the button; this refuses the request a crafted form still sends.
+            raise PermissionDenied(
+                gettext(
+                    "Earlier versions are kept for the audit trail and cannot be restored "
+                    "here: change the record itself."
+                )
+            )
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

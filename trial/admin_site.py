@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from trial import roles
+from trial.admin_base import InputCheckedAdmin
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -43,6 +44,19 @@ class AdminLoginForm(AdminAuthenticationForm):
 class TrialdeskAdminSite(admin.AdminSite):
     site_header = _("Trial administration")
     site_title = _("Trial administration")
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every ModelAdmin answers bad list filters with 400, not a server error
+        (trial.admin_base.InputCheckedAdmin): ours derive from it, and the other apps'
+        (accounts, django-axes) get it here."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, InputCheckedAdmin):
+            admin_class = type(
+                admin_class.__name__,
+                (InputCheckedAdmin, admin_class),
+                {"__module__": admin_class.__module__},
+            )
+        return super().register(model_or_iterable, admin_class, **options)
     # The home page also links the results dashboards (statisticians have no models).
     index_template = "admin/trialdesk_index.html"
     login_form = AdminLoginForm

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from django.core.exceptions import BadRequest
+from django import forms
+from django.core.exceptions import BadRequest, ValidationError
+from django.db import connection, models
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import loader
 from django.utils.translation import gettext as _
@@ -102,3 +104,28 @@ class RejectNulMiddleware:
         ):
             raise _refuse()
         return None
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of objects that refuses, as an invalid choice, an id its key column
+    cannot hold. Django looks the chosen ids up with one `IN` query and passes the values
+    on: an id past the column's range (a 40-digit number) made SQLite's driver raise
+    OverflowError and PostgreSQL refuse the statement — a server error for bad input."""
+
+    def _check_values(self, value):
+        meta = self.queryset.model._meta
+        field = meta.get_field(self.to_field_name) if self.to_field_name else meta.pk
+        if isinstance(field, models.IntegerField | models.AutoField):
+            low, high = connection.ops.integer_field_range(field.get_internal_type())
+            for item in value:
+                try:
+                    number = int(str(item))
+                except ValueError:
+                    continue  # Django's own check refuses it as not a whole number
+                if (low is not None and number < low) or (high is not None and number > high):
+                    raise ValidationError(
+                        self.error_messages["invalid_choice"],
+                        code="invalid_choice",
+                        params={"value": item},
+                    )
+        return super()._check_values(value)

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from trial import roles
+from trial.bad_input import IdsChoiceField
 from trial.models import Membership, Site, Trial
 
 
@@ -23,7 +24,7 @@ class MembershipForm(forms.Form):
         required=False,
         help_text=_("No role: no access to this trial (the history is kept)."),
     )
-    sites = forms.ModelMultipleChoiceField(
+    sites = IdsChoiceField(
         label=_("Sites"),
         queryset=Site.objects.none(),
         widget=forms.CheckboxSelectMultiple,

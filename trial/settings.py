@@ -107,6 +107,9 @@ MIDDLEWARE = [
 # 100 characters, shorter than the reasons the forms accept, and PostgreSQL refused the
 # whole save of a longer one.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# History pages show earlier versions; restoring one would write a record outside its service,
+# with no reason for the change (trial.admin_base refuses the request too).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "trial.urls"
 WSGI_APPLICATION = "trial.wsgi.application"

@@ -8,6 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests import factories
+
 NUL_MESSAGE = "NUL character"
 
 
@@ -97,8 +99,12 @@ def test_a_possible_date_in_an_admin_date_filter_still_filters(lenient_client, m
     assert response.status_code == 200
 
 
-def test_any_other_invalid_admin_filter_answers_400_with_a_way_back(lenient_client, modic, manager):
-    lenient_client.force_login(manager)
+def test_any_other_invalid_admin_filter_answers_400_with_a_way_back(lenient_client, modic):
+    # A superuser: a trial manager's related filters list only their trials' values
+    # (trial.admin_scope), and Django drops such a filter when it has one value or none.
+    lenient_client.force_login(
+        factories.UserFactory(username="root", is_superuser=True, is_staff=True)
+    )
     url = reverse("admin:participants_participant_changelist")
     response = lenient_client.get(url, {"site__id__exact": "not-a-number"})
     assert response.status_code == 400
