@@ -6,6 +6,7 @@ waiting and what failed."""
 
 from django.contrib import admin
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from outcomes import services
 from outcomes.models import (
@@ -146,7 +147,7 @@ class InboundMessageAdmin(TrialScopedAdmin, ReadOnlyAdmin):
     search_fields = ("from_number", "participant__number", "gateway_message_id")
     date_hierarchy = "received_at"
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def body_shown(self, obj):
         # The list shows the start; the message's own page shows it whole.
         return Truncator(obj.body).chars(80)

@@ -17,8 +17,8 @@ from outcomes import scoring
 from outcomes.models import Instrument, OutcomeEntry
 from outcomes.sms_use import sms_use
 from participants import schedule
-from participants.models import Participant, Visit
-from participants.services.common import not_in_future, trial_today
+from participants.models import REASON_FOR_CHANGE_MAX, Participant, Visit
+from participants.services.common import not_in_future, require_within, trial_today
 from participants.services.enrollment import lock_for_baseline, participant_record_baseline
 from participants.services.followup import (
     early_attendance_reason,
@@ -124,6 +124,7 @@ def visit_record_outcomes(
         e.instrument_id: e for e in OutcomeEntry.objects.select_for_update().filter(visit=visit)
     }
     reason = reason_for_change.strip()
+    require_within("reason_for_change", reason, REASON_FOR_CHANGE_MAX)
     for item in entries:
         if item.instrument.pk not in due:
             raise ValidationError(f"{item.instrument.name} is not due at {visit.definition.label}.")

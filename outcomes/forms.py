@@ -17,7 +17,7 @@ from outcomes.entry import EntryInput
 from outcomes.models import Instrument, OutcomeEntry
 from participants import schedule
 from participants.forms import DateInput, EarlyConfirmation, TrialDateMixin, range_help
-from participants.models import Visit
+from participants.models import REASON_FOR_CHANGE_MAX, Visit
 from participants.services import trial_today
 
 NOT_DONE_CHOICES = [("", "Done (enter the data)")] + list(OutcomeEntry.NotDone.choices)
@@ -141,7 +141,7 @@ class Eq5dForm(InstrumentForm):
                 required=False,
             )
         self.fields["vas"] = forms.IntegerField(
-            label="EQ VAS (0–100)",
+            label=_("EQ VAS (0–100)"),
             help_text=_(
                 "Health today: 100 = the best health you can imagine, "
                 "0 = the worst health you can imagine."
@@ -212,8 +212,8 @@ class VisitOutcomesForm(EarlyConfirmation, TrialDateMixin, forms.Form):
 
     attended_on = forms.DateField(label="Date of the visit", widget=DateInput, required=False)
     reason_for_change = forms.CharField(
-        label="Reason for change (needed when correcting saved values)",
-        max_length=300,
+        label=_("Reason for change (needed when correcting saved values)"),
+        max_length=REASON_FOR_CHANGE_MAX,
         required=False,
     )
 

@@ -34,8 +34,10 @@ def outside_window(trial: Trial, data: pd.DataFrame, visits: pd.DataFrame, resul
 
     `data` is the analysis frame (outcomes.analysis_data.analysis_frame, indexed by
     participant); `visits` the follow-up visits with their stored in-window flag
-    (selectors_dashboard.consort_visits), which participants.schedule.in_window set."""
-    outside = visits[visits["in_window"] == False]  # noqa: E712 (True/False/None objects)
+    (selectors_dashboard.consort_visits), which participants.schedule.in_window set, and
+    whether anything was recorded ahead of the window."""
+    # Attended outside the window, or (still open) with outcomes entered ahead of it.
+    outside = visits[(visits["in_window"] == False) | (visits["early"] == True)]  # noqa: E712
     ids = {code: pd.Index(group["participant_id"]) for code, group in outside.groupby("visit")}
     # The column each analysis read, and its visit, named as the dashboard names them.
     visit_codes = [code for code, _ in selectors.followup_definitions(trial)]

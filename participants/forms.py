@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from participants import schedule
 from participants.models import (
+    EARLY_REASON_MAX,
     NOTE_MAX,
     REASON_FOR_CHANGE_MAX,
     REASON_MAX,
@@ -46,10 +47,10 @@ class DateInput(forms.DateInput):
 def _helper(submit_label: str, css_class: str = "btn-primary") -> FormHelper:
     helper = FormHelper()
     submit = Submit("submit", submit_label, css_class=css_class)
-    # Only the colour asked for: crispy's Submit also adds btn-primary, and which of two
-    # colour classes wins depends on stylesheet order (black on blue, 3.3:1, once our
+    # Only the colour asked for: crispy's Submit puts btn-primary before it, and which of
+    # two colour classes wins depends on stylesheet order (black on blue, 3.3:1, once our
     # stylesheet darkened the primary colour).
-    submit.field_classes = "btn"
+    submit.field_classes = f"btn {css_class}"
     helper.add_input(submit)
     return helper
 
@@ -103,6 +104,10 @@ class ScreeningForm(forms.Form):
                 error_messages={"required": "Answer this question."},
             )
         self.helper = _helper("Record screening")
+        # Back after submitting fetches the form again (the view is never cached) with a new
+        # token; a browser that then restored the answers typed before would make a resubmit
+        # a second record. Not restoring them makes going back show an empty form.
+        self.helper.attrs = {"autocomplete": "off"}
 
     def clean_initials(self):
         value = self.cleaned_data["initials"].strip()
@@ -370,7 +375,7 @@ class EarlyConfirmation:
         self.fields["confirm_early"] = forms.BooleanField(label=confirm_label, required=False)
         self.fields["early_reason"] = forms.CharField(
             label=_("Reason for recording it ahead of the window"),
-            max_length=300,
+            max_length=EARLY_REASON_MAX,
             required=False,
             widget=forms.Textarea(attrs={"rows": 2}),
         )
@@ -474,7 +479,12 @@ class ContactForm(forms.Form):
 
 
 class StatusChangeForm(TrialDateMixin, forms.Form):
-    to_status = forms.ChoiceField(label="New status")
+    # No preselected status: a change of status is a decision, so nothing is chosen for the
+    # user (as the contact attempt's result).
+    to_status = forms.ChoiceField(
+        label=_("New status"),
+        error_messages={"required": _("Choose the new status.")},
+    )
     effective_on = forms.DateField(label="Effective date", widget=DateInput)
     reason = forms.CharField(max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}))
     followup_allowed = forms.TypedChoiceField(
@@ -488,7 +498,7 @@ class StatusChangeForm(TrialDateMixin, forms.Form):
     def __init__(self, *args, trial: Trial, allowed: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.trial = trial
-        self.fields["to_status"].choices = allowed
+        self.fields["to_status"].choices = [("", _("— Choose the new status —")), *allowed]
         self.fields["effective_on"].initial = trial_today(trial)
         self.helper = _helper("Change status", css_class="btn-warning")
 

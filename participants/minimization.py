@@ -112,8 +112,9 @@ def slots(arms: Sequence[str], ratios: Mapping[str, int] | None = None) -> list[
 def preferred_probability_bound(ratios: Iterable[int]) -> Fraction:
     """The smallest p for which no slot that worsens balance is likelier than one that
     improves it: (S − 1)/S, S = the sum of the arms' ratios (the number of slots). Equal
-    arms: (K − 1)/K for K arms. The one place this rule lives (forms, models and readiness
-    checks call it)."""
+    arms: (K − 1)/K for K arms. The one place this rule lives (the trial's validation, the
+    admin's arm formset and the recruiting precondition call it, through
+    trial.models.preferred_probability_error)."""
     total = sum(ratios)
     if total < 2:
         raise MinimizationError("minimization needs at least two arms")

@@ -16,6 +16,7 @@ from trial.models import Arm, FactorLevel, Site, Trial, text_length_check
 # what each holds; a 5,000-character paste into a reason is an accident, not a reason.
 REASON_MAX = 1000  # why a status changed, why a record was voided or a change reversed
 REASON_FOR_CHANGE_MAX = 300  # a correction's reason (as the outcome entry page asks)
+EARLY_REASON_MAX = 300  # why a visit was recorded ahead of its window
 NOTE_MAX = 5000  # a contact attempt's note: what was said on the phone
 
 
@@ -434,7 +435,7 @@ class Visit(models.Model):
     # or missed before it closed (participants.schedule.early_recording). Confirmed by the
     # person recording it; empty otherwise.
     early_reason = models.CharField(
-        _("reason for recording ahead of the window"), max_length=300, blank=True
+        _("reason for recording ahead of the window"), max_length=EARLY_REASON_MAX, blank=True
     )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -13,7 +13,7 @@ from outcomes import selectors as sms_selectors
 from participants import selectors
 from participants.models import Participant, Visit
 from trial import roles
-from trial.models import Membership, Trial
+from trial.models import Trial
 
 # Trials with follow-up going on: recruiting, or closed to recruitment with visits still due.
 FOLLOWUP_STATUSES = (Trial.Status.RECRUITING, Trial.Status.CLOSED)
@@ -29,13 +29,7 @@ def trials_with_reminders() -> QuerySet[Trial]:
 
 def digest_recipients(trial: Trial) -> QuerySet[User]:
     """Active coordinators of the trial with an e-mail address."""
-    return (
-        User.objects.filter(
-            is_active=True, trial_memberships__trial=trial, trial_memberships__coordinator=True
-        )
-        .exclude(email="")
-        .order_by("pk")
-    )
+    return roles.holders(trial, roles.COORDINATOR).exclude(email="").order_by("pk")
 
 
 def is_digest_recipient(user: User, trial: Trial) -> bool:
@@ -43,7 +37,7 @@ def is_digest_recipient(user: User, trial: Trial) -> bool:
     return (
         user.is_active
         and trial.status in FOLLOWUP_STATUSES
-        and Membership.objects.filter(user=user, trial=trial, coordinator=True).exists()
+        and roles.holders(trial, roles.COORDINATOR).filter(pk=user.pk).exists()
     )
 
 

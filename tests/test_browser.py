@@ -27,7 +27,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from outcomes.models import OutcomeEntry
 from outcomes.scoring import RMDQ_ITEM_WORDING
-from participants.models import Allocation, Participant
+from participants.models import Allocation, Participant, ScreeningRecord
 from participants.services import trial_today
 from tests import factories
 from tests.a11y import A11yAudit
@@ -343,3 +343,25 @@ def test_double_clicking_randomize_creates_exactly_one_allocation(
         assert Allocation.objects.filter(participant=participant).count() == 1
         assert Allocation.objects.get(participant=participant).arm.name == arm
         assert Allocation.objects.filter(trial=demo_trial).count() == 1
+
+
+@pytest.mark.timeout(120)
+def test_going_back_to_the_screening_form_and_submitting_again_records_one_screening(
+    page: Page, demo_trial: Trial, request: pytest.FixtureRequest
+):
+    before = ScreeningRecord.objects.filter(trial=demo_trial).count()
+    with screenshot_on_failure(page, request):
+        log_in(page, *demo_credentials("clinician"))
+        screen_eligible_patient(page, demo_trial)
+        expect(page).to_have_url(re.compile(r"/screening/\d+/consent/$"))
+        page.go_back()
+        expect(page.get_by_role("heading", name="Screen a patient")).to_be_visible()
+        button = page.get_by_role("button", name="Record screening")
+        # The submit button carries its colour, not only Bootstrap's bare .btn.
+        expect(button).to_have_class(re.compile(r"\bbtn-primary\b"))
+        # Nothing typed before comes back, so submitting again records nothing.
+        expect(page.get_by_label("Initials")).to_have_value("")
+        button.click()  # the browser itself refuses the empty required fields
+        page.wait_for_load_state("networkidle")
+        expect(page).to_have_url(re.compile(r"/screening/new/$"))
+        assert ScreeningRecord.objects.filter(trial=demo_trial).count() == before + 1

@@ -340,9 +340,9 @@ class MembershipAdmin(SuperusersOnly, SameTrialPickers, CheckedHistoryAdmin):
             "None"
         )
 
-    @admin.display(description="Sites")
+    @admin.display(description=_("Sites"))
     def site_list(self, obj):
-        return ", ".join(s.code for s in obj.sites.all()) or "All"
+        return ", ".join(s.code for s in obj.sites.all()) or _("All")
 
     def get_queryset(self, request):
         return (

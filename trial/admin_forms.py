@@ -153,6 +153,14 @@ def trial_setup(trial, pending: dict, factors=None) -> readiness.Setup | None:
     }
     if any(value is None for value in rows.values()):
         return None
+    site_factor = ""
+    if trial.pk:
+        site_factor = (
+            MinimizationFactor.objects.filter(trial=trial, kind=MinimizationFactor.Kind.SITE)
+            .values_list("name", flat=True)
+            .first()
+            or ""
+        )
     if factors is None:
         factors = (
             tuple(
@@ -171,6 +179,7 @@ def trial_setup(trial, pending: dict, factors=None) -> readiness.Setup | None:
         active_consent_documents=sum(1 for r in rows[ConsentDocument] if r["active"]),
         criteria=len(rows[EligibilityCriterion]),
         factors=tuple(factors),
+        site_factor=site_factor,
     )
 
 
@@ -184,6 +193,11 @@ def describe_missing(missing: readiness.Missing) -> str:
     if missing.what == readiness.FACTOR_LEVELS:
         return gettext(
             "at least two levels for the minimization factor “%(factor)s” (%(n)d so far)"
+        ) % {"factor": missing.subject, "n": missing.have}
+    if missing.what == readiness.SITE_FACTOR_SITES:
+        return gettext(
+            "a second site: the minimization factor “%(factor)s” takes its levels from the "
+            "sites (%(n)d so far)"
         ) % {"factor": missing.subject, "n": missing.have}
     if missing.what == readiness.FOLLOW_UP_VISIT:
         return gettext("a follow-up visit in the visit schedule (one not done at randomization)")

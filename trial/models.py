@@ -366,9 +366,12 @@ class Trial(MaintainedCounters):
                 changed = [f for f in MINIMIZATION_SETTINGS if stored[f] != getattr(self, f)]
                 if changed:
                     raise ConfigurationLocked()
-        if self.pk and not self.allocation_count:
-            # A locked trial's p and arms cannot change (a trial that v1 let through with a
-            # lower p is refused at randomization instead, with the same message).
+        pending = getattr(self, "_pending_formsets", {})  # the admin page's (trial.admin_forms)
+        if self.pk and not self.allocation_count and Arm not in pending:
+            # Against the stored arms, unless the page also edits the arms: then its arm
+            # formset checks p against the arms the page leaves (trial.admin.ArmFormSet).
+            # A locked trial's p and arms cannot change (one that v1 let through with a
+            # lower p is refused by participants.services.common.require_recruiting).
             ratios = list(self.arms.values_list("allocation_ratio", flat=True))
             errors = allocation_design_errors(self.preferred_probability, ratios)
             if errors:
@@ -473,7 +476,8 @@ class Arm(FrozenAfterRandomization):
         ),
     )
     # The neutral code ("A", "B", ...) blinded users see instead of the name: a random
-    # mapping, fixed per trial the first time it is needed (trial.blinding.blind_codes).
+    # mapping, drawn again whenever arms are added or removed before anyone is randomized
+    # and fixed from then on (trial.blind_codes, trial.blinding.trial_assign_blind_codes).
     blind_code = models.CharField(max_length=2, blank=True, editable=False)
     history = HistoricalRecords()
 
@@ -570,8 +574,8 @@ class BaselineVariable(models.Model):
 
 class MinimizationFactor(TrialFixed, FrozenAfterRandomization):
     class Kind(models.TextChoices):
-        CHOICE = "choice", "Level chosen directly"
-        DERIVED = "derived", "Level derived from a baseline value by cut points"
+        CHOICE = "choice", _("Level chosen directly")
+        DERIVED = "derived", _("Level derived from a baseline value by cut points")
         # One level per site, made and kept by trial.site_levels; nothing to choose.
         SITE = "site", _("Level is the participant's site")
 
@@ -705,6 +709,8 @@ class FactorLevel(FrozenAfterRandomization):
                 )
             if self.lower is not None or self.upper is not None:
                 raise ValidationError(_("A site factor's levels have no cut points."))
+        if self.factor_id and self.site_id:
+            refuse_other_trials(self.factor.trial_id, "site", [self.site])
 
     def _assert_editable(self) -> None:
         # A site added after randomization started gets its level all the same: no earlier

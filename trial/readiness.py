@@ -23,8 +23,9 @@ What is required, and why:
    every protocol states its criteria (SPIRIT 2013 item 10; CONSORT 2010 item 4a).
 
 Settings that must suit the configuration (such as a preferred-arm probability that fits
-the number of arms) are not "missing" parts: they are checked with the settings, on the
-trial page (trial.admin_forms.TrialForm, which knows the number of arms the page leaves).
+the number of arms) are not "missing" parts: they are checked with the settings (Trial.clean,
+and on the trial page the arm formset, which knows the arms the page leaves), and a trial
+that fails them cannot screen or enroll (participants.services.common.require_recruiting).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FACTOR_LEVELS = "factor_levels"
 FOLLOW_UP_VISIT = "follow_up_visit"
 CONSENT_DOCUMENT = "consent_document"
 CRITERIA = "criteria"
+SITE_FACTOR_SITES = "site_factor_sites"
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,16 @@ class Setup:
     criteria: int  # eligibility criteria, inclusion and exclusion
     # (factor name, number of levels) for each minimization factor
     factors: tuple[tuple[str, int], ...] = field(default=())
+    # The name of the factor whose levels are the sites, if any: it has one level per site,
+    # so it needs a second site rather than levels of its own.
+    site_factor: str = ""
 
 
 @dataclass(frozen=True)
 class Missing:
     """One missing part: `what` is one of the names above; `subject` names the factor for
-    FACTOR_LEVELS; `have` is how many there are (for ARMS and FACTOR_LEVELS)."""
+    FACTOR_LEVELS and SITE_FACTOR_SITES; `have` is how many there are (arms, levels,
+    sites)."""
 
     what: str
     subject: str = ""
@@ -74,7 +80,10 @@ def missing_for_recruiting(setup: Setup) -> list[Missing]:
     if setup.arms < MIN_ARMS:
         missing.append(Missing(ARMS, have=setup.arms))
     for name, levels in setup.factors:
-        if levels < MIN_LEVELS:
+        if name == setup.site_factor:
+            if setup.sites < MIN_LEVELS:
+                missing.append(Missing(SITE_FACTOR_SITES, subject=name, have=setup.sites))
+        elif levels < MIN_LEVELS:
             missing.append(Missing(FACTOR_LEVELS, subject=name, have=levels))
     if setup.follow_up_visits < 1:
         missing.append(Missing(FOLLOW_UP_VISIT))

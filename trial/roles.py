@@ -86,6 +86,15 @@ def places(user: User | AnonymousUser) -> dict[int, Place]:
     return cached
 
 
+def holders(trial, role: str) -> QuerySet[User]:
+    """The active users who hold `role` in `trial` (for whom to send a trial's mail)."""
+    return User.objects.filter(
+        is_active=True,
+        trial_memberships__trial=trial,
+        **{f"trial_memberships__{ROLE_FIELDS[role]}": True},
+    )
+
+
 def forget(user) -> None:
     """Drop what this user object remembers of its roles (after changing them)."""
     user.__dict__.pop("_trial_places", None)

@@ -211,4 +211,12 @@ RULES = (
         columns=("membership_id", "site_id"),
         message="A membership cannot include a site of another trial.",
     ),
+    SameTrial(
+        name="trial_factorlevel_site_same_trial",
+        table="trial_factorlevel",
+        left=trial_of("trial_minimizationfactor", "factor_id"),
+        right=trial_of("trial_site", "site_id"),
+        columns=("factor_id", "site_id"),
+        message="A site factor's level cannot stand for a site of another trial.",
+    ),
 )

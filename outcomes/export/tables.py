@@ -553,11 +553,11 @@ class Builder:
         v(
             table,
             "voided",
-            "Voided as entered in error (not counted as assessed in CONSORT)",
+            gettext("Voided as entered in error (not counted as assessed in CONSORT)"),
             "boolean",
             value_labels=YES_NO,
         )
-        v(table, "void_reason", "Why the record was voided", "string")
+        v(table, "void_reason", gettext("Why the record was voided"), "string")
         rows = (
             ScreeningRecord.objects.filter(trial=self.trial)
             .order_by("pk")

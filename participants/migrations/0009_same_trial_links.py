@@ -2,9 +2,8 @@
 participant's site, consent document and screening, and a screening's site.
 
 The rules are repeated here rather than imported from participants.links: this migration
-must create the triggers it was written with, whatever that module says later. Last of
-this app's migrations so far: on SQLite, rebuilding a table drops its triggers (the app
-re-creates missing ones after every migrate all the same).
+must create the triggers it was written with, whatever that module says later. On SQLite
+it creates none: they exist only between migrate runs (trial.same_trial.connect).
 """
 
 from django.db import migrations

@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
-from trial.models import Trial
+from trial.models import Trial, preferred_probability_error
 
 
 def trial_today(trial: Trial) -> dt.date:
@@ -19,12 +19,42 @@ def trial_today(trial: Trial) -> dt.date:
     return timezone.localdate(timezone=trial.zone)
 
 
-def require_recruiting(trial: Trial) -> None:
+def require_recruiting(trial: Trial, *, ratios: list[int] | None = None) -> None:
+    """Refuse screening, enrollment and randomization unless the trial recruits and can
+    randomize: its p meets the bound for its arms' ratios (`ratios`, read when not given).
+    A trial set up before the bound existed (any p >= 0.5 was accepted) and locked by its
+    first randomization would otherwise go on consenting patients it cannot randomize."""
     if trial.status != Trial.Status.RECRUITING:
         raise ValidationError(
-            f"{trial.code} is not recruiting (status: {trial.get_status_display()}); "
-            "nobody can be screened, enrolled or randomized.",
+            _(
+                "%(code)s is not recruiting (status: %(status)s); nobody can be screened, "
+                "enrolled or randomized."
+            )
+            % {"code": trial.code, "status": trial.get_status_display()},
             code="not_recruiting",
+        )
+    if ratios is None:
+        ratios = list(trial.arms.values_list("allocation_ratio", flat=True))
+    error = preferred_probability_error(trial.preferred_probability, ratios)
+    if error:
+        raise ValidationError(
+            _(
+                "%(error)s Screening, enrollment and randomization are paused until the "
+                "minimization settings are decided again."
+            )
+            % {"error": error},
+            code="config",
+        )
+
+
+def require_within(field: str, text: str, limit: int) -> None:
+    """Refuse `text` longer than `limit` characters, the message next to `field`: the
+    database refuses it too (a column's length or a check constraint), but as an error
+    page; services are also called by commands and tasks that skip the forms."""
+    if len(text) > limit:
+        raise ValidationError(
+            {field: gettext("Keep the reason within %(n)d characters.") % {"n": limit}},
+            code="too_long",
         )
 
 

@@ -19,6 +19,7 @@ from participants.services.common import (
     not_in_future,
     phone_or_field_error,
     require_recruiting,
+    require_within,
 )
 from participants.services.screening import lock_eligible_screening
 from trial.models import ConsentDocument, Trial
@@ -139,13 +140,7 @@ def participant_update_details(
                 )
             }
         )
-    if len(reason) > REASON_FOR_CHANGE_MAX:
-        raise ValidationError(
-            {
-                "reason_for_change": gettext("Keep the reason within %(n)d characters.")
-                % {"n": REASON_FOR_CHANGE_MAX}
-            }
-        )
+    require_within("reason_for_change", reason, REASON_FOR_CHANGE_MAX)
     for name, value in new.items():
         setattr(participant, name, value)
     participant._history_user = by

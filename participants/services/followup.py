@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 
 from participants import schedule
 from participants.models import (
+    EARLY_REASON_MAX,
     NOTE_MAX,
     REASON_MAX,
     ContactAttempt,
@@ -21,7 +22,7 @@ from participants.models import (
     StatusChange,
     Visit,
 )
-from participants.services.common import not_in_future, trial_today
+from participants.services.common import not_in_future, require_within, trial_today
 from trial.models import Trial, VisitDefinition
 
 Status = Participant.Status
@@ -132,6 +133,7 @@ def early_attendance_reason(visit: Visit, attended_on: dt.date, early_reason: st
             },
             code="early_attendance",
         )
+    require_within("early_reason", early_reason.strip(), EARLY_REASON_MAX)
     return early_reason.strip()
 
 
@@ -151,6 +153,7 @@ def early_miss_reason(visit: Visit, today: dt.date, early_reason: str) -> str:
             },
             code="early_miss",
         )
+    require_within("early_reason", early_reason.strip(), EARLY_REASON_MAX)
     return early_reason.strip()
 
 
@@ -335,10 +338,7 @@ def participant_status_change(
                     "or missed first."
                 }
             )
-    if len(reason.strip()) > REASON_MAX:
-        raise ValidationError(
-            {"reason": gettext("Keep the reason within %(n)d characters.") % {"n": REASON_MAX}}
-        )
+    require_within("reason", reason.strip(), REASON_MAX)
     change = StatusChange.objects.create(
         participant=participant,
         from_status=current,

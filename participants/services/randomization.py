@@ -15,7 +15,7 @@ from participants.selectors import trial_config
 from participants.services.common import require_recruiting
 from participants.services.followup import visits_planned
 from trial import batch
-from trial.models import FactorLevel, Site, Trial, preferred_probability_error
+from trial.models import FactorLevel, Site, Trial
 
 # --- Randomization --------------------------------------------------------------------------
 
@@ -88,10 +88,11 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
             "randomized.",
             code="not_enrolled",
         )
-    _require_room(trial)
+    config = trial_config(trial)
+    ratios = {arm.code: arm.allocation_ratio for arm in config.arms}
+    _require_room(trial, ratios)
     if not participant.baseline_complete:
         raise ValidationError("Complete the baseline form before randomizing.", code="no_baseline")
-    config = trial_config(trial)
     if len(config.arms) < 2:
         raise ValidationError("The trial needs at least two arms to randomize.", code="config")
     # The site factor's level is the site's, whatever the baseline stored (it may predate
@@ -155,13 +156,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         or timezone.localdate(now, timezone=trial.zone) != randomized_on
     ):
         raise _Retry
-    _require_room(trial)
-    ratios = {arm.code: arm.allocation_ratio for arm in config.arms}
-    # Checked by the trial's validation too; a trial configured before the bound existed
-    # (v1 accepted any p >= 0.5) is refused here, with the same message, not allocated.
-    error = preferred_probability_error(trial.preferred_probability, list(ratios.values()))
-    if error:
-        raise ValidationError(error, code="config")
+    _require_room(trial, ratios)
 
     # 5. The counts per arm's slot (one slot per arm with equal ratios) with the patient's
     #    level of each factor: (factors × slots) rows, independent of trial size. Then decide.
@@ -191,7 +186,8 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         for *_, level_id, arm_id, slot, count in rows
         if level_id is not None
     }
-    slots = [(arm, n) for arm in config.arms for n in range(1, arm.allocation_ratio + 1)]
+    arm_by_code = {arm.code: arm for arm in config.arms}
+    slots = [(arm_by_code[code], n) for code, n in minimization.slots(list(ratios), ratios)]
     missing_rows = [
         FactorLevelCount(trial=trial, level_id=level_id, arm=arm, slot=n, count=0)
         for level_id in level_ids.values()
@@ -200,7 +196,6 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     ]
     if missing_rows:  # only while some level has never been seen in some slot
         FactorLevelCount.objects.bulk_create(missing_rows)
-    arm_by_code = {arm.code: arm for arm in config.arms}
     arm_codes = [arm.code for arm in config.arms]
     # In the record's shape (minimization.record): a number per arm with ratio 1, else a list.
     counts = {
@@ -292,8 +287,8 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     return allocation, True
 
 
-def _require_room(trial: Trial) -> None:
-    require_recruiting(trial)
+def _require_room(trial: Trial, ratios: dict[str, int]) -> None:
+    require_recruiting(trial, ratios=list(ratios.values()))
     if trial.allocation_count >= trial.target_sample_size:
         raise ValidationError(
             f"{trial.code} has reached its target of {trial.target_sample_size} participants; "

@@ -13,7 +13,11 @@ from django.utils.translation import gettext
 
 from participants import eligibility
 from participants.models import REASON_MAX, ScreeningRecord
-from participants.services.common import require_recruiting, screening_date_error
+from participants.services.common import (
+    require_recruiting,
+    require_within,
+    screening_date_error,
+)
 from trial.models import Site, Trial
 
 
@@ -113,10 +117,7 @@ def screening_void(*, screening: ScreeningRecord, reason: str, by) -> ScreeningR
         )
     if not reason:
         raise ValidationError({"reason": gettext("Give the reason for voiding the record.")})
-    if len(reason) > REASON_MAX:
-        raise ValidationError(
-            {"reason": gettext("Keep the reason within %(n)d characters.") % {"n": REASON_MAX}}
-        )
+    require_within("reason", reason, REASON_MAX)
     screening.voided_at = timezone.now()
     screening.voided_by = by
     screening.void_reason = reason
@@ -150,10 +151,7 @@ def lock_eligible_screening(screening: ScreeningRecord) -> ScreeningRecord:
 def screening_decline(*, screening: ScreeningRecord, reason: str, by) -> ScreeningRecord:
     """Record that an eligible patient declined to take part."""
     limit = ScreeningRecord._meta.get_field("declined_reason").max_length
-    if len(reason.strip()) > limit:
-        raise ValidationError(
-            {"declined_reason": gettext("Keep the reason within %(n)d characters.") % {"n": limit}}
-        )
+    require_within("declined_reason", reason.strip(), limit)
     screening = lock_eligible_screening(screening)
     screening.outcome = ScreeningRecord.Outcome.DECLINED
     screening.declined_reason = reason.strip()

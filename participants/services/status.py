@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from participants import selectors, status_reversal
 from participants.models import REASON_MAX, Participant, StatusChange, Visit
+from participants.services.common import require_within
 
 Status = Participant.Status
 
@@ -46,10 +47,7 @@ def status_change_reverse(*, change: StatusChange, reason: str, by) -> Reversed:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": gettext("Give the reason for the reversal.")})
-    if len(reason) > REASON_MAX:
-        raise ValidationError(
-            {"reason": gettext("Keep the reason within %(n)d characters.") % {"n": REASON_MAX}}
-        )
+    require_within("reason", reason, REASON_MAX)
     # 1. Lock the participant, as participant_status_change does: a status change and a
     #    reversal at the same moment queue here, so each decides from the other's result.
     participant = Participant.objects.select_for_update(of=("self",)).get(pk=change.participant_id)

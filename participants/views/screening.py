@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from participants import selectors, services
@@ -33,6 +34,7 @@ def _screening(request: HttpRequest, trial: Trial, pk: int) -> ScreeningRecord:
 
 
 @require_http_methods(["GET", "POST"])
+@never_cache  # back to this page asks for a new one (a new token), never the old copy
 def screening_new(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_enroll)
     form = ScreeningForm(

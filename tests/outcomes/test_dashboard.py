@@ -308,3 +308,23 @@ def test_the_results_say_how_many_analysed_values_were_measured_outside_their_wi
     html = response.content.decode()
     assert 'id="outside-window"' in html
     assert "Values measured outside their visit window" in html
+
+
+def test_values_entered_ahead_of_the_window_count_as_outside_it_while_the_visit_is_open(
+    client, trial_with_data, site1, clinician, manager, statistician
+):
+    # Only part of the 1-year instruments entered, a year early: the visit stays open (not
+    # attended, so no in-window flag), yet its pain score is analysed.
+    early = randomized(trial_with_data, site1, clinician, pain=6)
+    y1 = Visit.objects.get(participant=early, definition__code="y1")
+    pain = factories.baseline_entries(trial_with_data, pain=3)[:1]
+    visit_record_outcomes(
+        visit=y1, entries=pain, by=manager, attended_on=early.randomized_on,
+        early_reason="Emigrates next month",
+    )  # fmt: skip
+    y1.refresh_from_db()
+    assert y1.outcome == Visit.Outcome.OPEN and y1.early_reason
+    client.force_login(statistician)
+    response = client.get(url("trial_results", trial_with_data))
+    rows = {(row.label, row.visit): row for row in response.context["r"].outside_window}
+    assert (rows[("Current low back pain (0–10)", "1 year")].n_outside) == 1

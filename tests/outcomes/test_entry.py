@@ -813,9 +813,13 @@ def test_garbage_posted_to_the_outcomes_page_never_gives_a_500_and_saves_nothing
     before = snapshot(w10)
     client.force_login(coordinator)
     response = client.post(outcomes_url(modic, w10), data)
-    assert response.status_code == 200
-    assert response.context["any_errors"]
-    assertNotContains(response, "<script>alert(1)</script>")
+    if any("\x00" in str(value) for value in changes.values()):
+        # A NUL character is refused for the whole request (trial.bad_input), before the form.
+        assert response.status_code == 400
+    else:
+        assert response.status_code == 200
+        assert response.context["any_errors"]
+    assertNotContains(response, "<script>alert(1)</script>", status_code=response.status_code)
     assert snapshot(w10) == before
 
 

@@ -557,6 +557,7 @@ def test_withdrawing_without_follow_up_makes_the_open_visits_not_required(
     client.force_login(coordinator)
     response = client.get(url("participant_status", modic, active.pk))
     assert [c for c, _ in response.context["form"].fields["to_status"].choices] == [
+        "",
         "withdrawn",
         "lost",
         "deceased",
@@ -720,7 +721,7 @@ def test_withdrawing_twice_is_refused_the_second_time(client, modic, coordinator
     # Withdrawn with follow-up allowed: the only "withdrawn" on offer is refusing it now.
     page = client.get(url("participant_status", modic, active.pk))
     choices = dict(page.context["form"].fields["to_status"].choices)
-    assert list(choices) == ["withdrawn", "deceased"]
+    assert list(choices) == ["", "withdrawn", "deceased"]
     assert "refusing any further follow-up" in choices["withdrawn"]
     second = client.post(
         url("participant_status", modic, active.pk),

@@ -173,3 +173,26 @@ def test_the_history_change_reason_is_a_text_column_in_every_app():
             fields = {f.name: f for f in model._meta.concrete_fields}
             if "history_change_reason" in fields:
                 assert isinstance(fields["history_change_reason"], models.TextField), model
+
+
+def test_services_refuse_an_early_reason_over_its_limit_and_save_nothing(
+    modic, site1, clinician
+):
+    # A command or task calls the service without the form: the field's message, not an
+    # error from the database (PostgreSQL refuses the 301st character of the column).
+    from django.core.exceptions import ValidationError
+
+    from participants.models import EARLY_REASON_MAX
+
+    participant = randomized(modic, site1, clinician)
+    visit = participant.visits.get(definition__code="w10")
+    with pytest.raises(ValidationError) as refused:
+        services.visit_record_missed(
+            visit=visit, reason="Moved", by=clinician, early_reason="x" * (EARLY_REASON_MAX + 1)
+        )
+    assert "early_reason" in refused.value.message_dict
+    visit.refresh_from_db()
+    assert (visit.outcome, visit.early_reason) == ("open", "")
+    services.visit_record_missed(
+        visit=visit, reason="Moved", by=clinician, early_reason="x" * EARLY_REASON_MAX
+    )

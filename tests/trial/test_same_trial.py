@@ -89,6 +89,21 @@ def test_the_database_refuses_a_factor_derived_from_another_trials_variable(modi
     )
 
 
+def test_a_site_factors_level_cannot_stand_for_another_trials_site(modic, knee):
+    factor = MinimizationFactor.objects.create(
+        trial=modic, code="site", name="Site", kind=MinimizationFactor.Kind.SITE, order=9
+    )
+    level = factor.levels.get(site__code="01")  # made from MOD's sites
+    theirs = knee.sites.get(code="02")
+    refused(
+        lambda: type(level).objects.filter(pk=level.pk).update(site=theirs),
+        "site of another trial",
+    )
+    level.site = theirs
+    with pytest.raises(ValidationError, match="belongs to trial KNEE"):
+        level.full_clean()
+
+
 def test_the_database_refuses_a_question_text_joining_two_trials(modic, knee):
     question = SmsQuestion.objects.get(trial=modic, code="bothersome")
     question.texts.all().delete()

@@ -3,9 +3,10 @@
 Until now a role was a global Django group (Clinician, Coordinator, Statistician, Trial
 manager), so a role held for one trial held in every trial, and the trial manager group
 carried the admin permissions to add and change users. Each member of a role group now
-holds that role on every membership they have; a trial manager with no membership at all
-(who managed every trial) gets one, with that role, in every trial, so no install loses its
-managers. Each membership changed gets one history row saying so. The four groups are then
+holds that role on every membership they have. A trial manager managed every trial, with a
+membership or without: they get a membership in every trial they lacked one in, so nobody
+loses a trial they managed and no trial is left without a manager (its managers narrow
+that on the team page). Each membership changed gets one history row saying so. The four groups are then
 deleted, with their permissions.
 
 Reversible: going back recreates the groups and puts each user in the groups of the roles
@@ -43,11 +44,13 @@ def groups_to_memberships(apps, schema_editor):
         held[user_id].add(ROLE_FIELDS[name])
 
     created = set()
-    with_membership = set(Membership.objects.values_list("user_id", flat=True))
+    has = set(Membership.objects.values_list("user_id", "trial_id"))
     trial_ids = list(Trial.objects.values_list("pk", flat=True))
     for user_id in sorted(held):
-        if "trial_manager" in held[user_id] and user_id not in with_membership:
-            for trial_id in trial_ids:
+        if "trial_manager" not in held[user_id]:
+            continue
+        for trial_id in trial_ids:
+            if (user_id, trial_id) not in has:
                 created.add(Membership.objects.create(user_id=user_id, trial_id=trial_id).pk)
 
     now = timezone.now()
