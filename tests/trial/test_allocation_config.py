@@ -151,6 +151,34 @@ def test_a_trial_v1_accepted_with_a_low_p_is_refused_at_randomization_with_the_b
     assert not participant.visits.exists()
 
 
+def test_a_trial_below_the_bound_screens_and_enrolls_nobody_it_could_not_randomize(
+    modic, site1, clinician
+):
+    # Enrolling and consenting patients the trial cannot randomize would be worse than
+    # refusing them at the door: the same message, at screening.
+    sham(modic).save()
+    Trial.objects.filter(pk=modic.pk).update(preferred_probability=Decimal("0.6"))
+    modic.refresh_from_db()
+    with pytest.raises(ValidationError, match=r"at least 2/3 \(0\.667\).*paused"):
+        factories.screened(modic, site1, clinician)
+
+
+def test_the_trial_page_checks_p_against_the_arms_it_leaves(admin_client_for_manager, modic):
+    # Three arms stored; the page removes one and lowers p to what two arms allow.
+    sham(modic).save()
+    Trial.objects.filter(pk=modic.pk).update(preferred_probability=Decimal("0.7"))
+    page = admin_client_for_manager.get(trial_change_url(modic))
+    data = BrowserForm.of(page, "trial_form")
+    third = next(k for k, v in data.items() if k.endswith("-code") and v == ["sham"])
+    data[third.replace("-code", "-DELETE")] = ["on"]
+    data["preferred_probability"] = ["0.55"]
+    response = admin_client_for_manager.post(trial_change_url(modic), data)
+    assertRedirects(response, reverse("admin:trial_trial_changelist"))
+    modic.refresh_from_db()
+    assert modic.preferred_probability == Decimal("0.550")
+    assert modic.arms.count() == 2
+
+
 # --- Item 3: the site factor ----------------------------------------------------------------
 
 
@@ -264,3 +292,24 @@ def test_the_manager_adds_a_site_factor_in_the_admin_and_its_levels_are_read_onl
 def test_the_factor_admin_offers_the_site_kind(admin_client_for_manager, modic):
     page = admin_client_for_manager.get(reverse("admin:trial_minimizationfactor_add"))
     assertContains(page, '<option value="site">Level is the participant&#x27;s site</option>')
+
+
+def test_a_recruiting_trial_keeps_the_two_sites_its_site_factor_needs(
+    admin_client_for_manager, modic
+):
+    # Deleting a site deletes its level: the site factor would balance nothing.
+    MinimizationFactor.objects.create(
+        trial=modic, code="site", name="Site", kind=MinimizationFactor.Kind.SITE, order=9
+    )
+    page = admin_client_for_manager.get(trial_change_url(modic))
+    data = BrowserForm.of(page, "trial_form")
+    second = next(k for k, v in data.items() if k.startswith("sites-") and v == ["02"])
+    data[second.replace("-code", "-DELETE")] = ["on"]
+    response = admin_client_for_manager.post(trial_change_url(modic), data)
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["status"]
+    assert "a second site: the minimization factor “Site” takes its levels from the sites" in (
+        message
+    )
+    assert modic.sites.count() == 2
+
