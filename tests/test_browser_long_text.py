@@ -49,7 +49,20 @@ def page_overflow(on: Page) -> int:
 def assert_fits(on: Page) -> None:
     for width in (1280, 390):  # a desktop and a phone
         on.set_viewport_size({"width": width, "height": 900})
-        assert page_overflow(on) <= 0, f"{page_overflow(on)} px wider than a {width} px window"
+        assert page_overflow(on) <= 0, (
+            f"{page_overflow(on)} px wider than a {width} px window: {widest(on)}"
+        )
+
+
+def widest(on: Page) -> list[str]:
+    """The elements that end past the window's right edge, to say what overflows."""
+    return on.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5)
+            .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className + ': '
+                 + (e.textContent || '').trim().slice(0, 40))"""
+    )
 
 
 @pytest.mark.timeout(180)

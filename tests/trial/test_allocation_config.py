@@ -143,8 +143,8 @@ def test_a_trial_v1_accepted_with_a_low_p_is_refused_at_randomization_with_the_b
     modic, site1, clinician
 ):
     sham(modic).save()
-    Trial.objects.filter(pk=modic.pk).update(preferred_probability=Decimal("0.6"))
     participant = factories.enrolled_participant(modic, site1, clinician)
+    Trial.objects.filter(pk=modic.pk).update(preferred_probability=Decimal("0.6"))
     with pytest.raises(ValidationError, match=r"at least 2/3 \(0\.667\)"):
         services.participant_randomize(participant=participant, by=clinician)
     assert not Allocation.objects.exists()
