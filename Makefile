@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 DEV_ENV := DEBUG=1
 
-.PHONY: run test test-sqlite test-postgres lint bench system-deps lock clean help
+.PHONY: run test test-sqlite test-postgres lint bench system-deps runtime-deps lock clean help
 
 help:
 	@echo "make run    - set up (venv, migrations, demo trial and users) and serve http://127.0.0.1:8000"
@@ -25,15 +25,26 @@ $(STAMP): requirements.lock requirements-dev.lock
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) runtime-deps
 	$(DEV_ENV) $(BIN)/python manage.py migrate --no-input
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# Machine libraries the product itself loads: Cairo (CairoSVG draws the CONSORT PDF with it)
+# and a sans-serif font for the diagram's text.
+runtime-deps:
+	@missing=""; \
+	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libcairo\.so\.2 ' || missing="$$missing libcairo2"; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
 # Machine packages the tests drive for real: Debian's Chromium (Playwright cannot download
 # browsers here) and the PostgreSQL server binaries for the throwaway test cluster.
-system-deps:
+system-deps: runtime-deps
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -43,7 +54,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-lint: $(STAMP)
+lint: $(STAMP) runtime-deps
 	$(BIN)/ruff check .
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
@@ -84,6 +95,6 @@ clean:
 # must then see the same CELERY_BROKER_URL, or the web process runs tasks itself. -B suits one
 # machine; with several workers run a single `celery -A trial beat` instead.
 .PHONY: worker
-worker: $(STAMP)
+worker: $(STAMP) runtime-deps
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} $(DEV_ENV) \
 	  $(BIN)/celery -A trial worker -B --loglevel=info --schedule $(VENV)/celerybeat-schedule

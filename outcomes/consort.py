@@ -16,10 +16,13 @@ randomization).
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections import Counter
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+import cairocffi
+import cairosvg
 import numpy as np
 import pandas as pd
 
@@ -161,16 +164,13 @@ def _visit_reasons(
 
 
 # --- Drawing ----------------------------------------------------------------------------------
-# One layout (boxes of text lines and arrows, in points, y downwards) rendered two ways: SVG
-# for the page and a one-page PDF for download. The PDF is written by hand (a few drawing
-# operators and the standard Helvetica font) because the diagram needs nothing more and a
-# PDF library or a headless browser would be a heavy dependency for one figure.
+# One layout (boxes of text lines and arrows, in points, y downwards) drawn as SVG for the
+# page; the PDF download is that same SVG converted by CairoSVG, so the two cannot differ.
 
 BOX_W = 300
 LINE_H = 17
 PAD = 8
 GAP = 26
-FONT_SIZE = 11
 
 
 @dataclass(frozen=True)
@@ -270,63 +270,15 @@ def svg(consort: Consort, *, title: str = "CONSORT flow diagram") -> str:
     )
 
 
-def _pdf_text(text: str) -> str:
-    """A PDF string literal in WinAnsi (cp1252), the standard fonts' encoding."""
-    raw = text.encode("cp1252", errors="replace").decode("latin-1")
-    return "(" + raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
-
-
 def pdf(consort: Consort, *, title: str = "CONSORT flow diagram") -> bytes:
-    """The diagram as a one-page PDF (Helvetica, vector boxes and arrows)."""
-    width, height, items = layout(consort)
-    ops = ["0.2 G 0.2 g 0.8 w"]
-    for item in items:
-        if isinstance(item, _Box):
-            top = height - item.y
-            ops.append(f"{item.x:.1f} {top - item.height:.1f} {BOX_W} {item.height:.1f} re S")
-            for i, line in enumerate(item.lines):
-                font = "/F2" if i == 0 else "/F1"
-                baseline = top - PAD - LINE_H * (i + 0.8)
-                ops.append(
-                    f"BT {font} {FONT_SIZE} Tf {item.x + PAD:.1f} {baseline:.1f} Td "
-                    f"{_pdf_text(line)} Tj ET"
-                )
-        else:
-            x1, y1, x2, y2 = item.x1, height - item.y1, item.x2, height - item.y2
-            ops.append(f"{x1:.1f} {y1:.1f} m {x2:.1f} {y2:.1f} l S")
-            length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1e-9)
-            ux, uy = (x2 - x1) / length, (y2 - y1) / length
-            left = (x2 - 7 * ux - 3.5 * uy, y2 - 7 * uy + 3.5 * ux)
-            right = (x2 - 7 * ux + 3.5 * uy, y2 - 7 * uy - 3.5 * ux)
-            ops.append(
-                f"{x2:.1f} {y2:.1f} m {left[0]:.1f} {left[1]:.1f} l "
-                f"{right[0]:.1f} {right[1]:.1f} l h f"
-            )
-    content = "\n".join(ops).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        (
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width:.0f} {height:.0f}] "
-            "/Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> /Contents 4 0 R >>"
-        ).encode(),
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
-        f"<< /Title {_pdf_text(title)} /Producer (Trialdesk) >>".encode("latin-1"),
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        len(objects),
-        xref,
-    )
-    return bytes(out)
+    """The diagram as a one-page vector PDF: `svg` converted by CairoSVG, its fonts embedded.
+
+    At 72 dpi one SVG unit is one PDF point, so the page is the diagram's size. The title is
+    set in the PDF's metadata, where viewers show it (the SVG's <title> is not carried over).
+    """
+    tree = cairosvg.parser.Tree(bytestring=svg(consort, title=title).encode())
+    out = io.BytesIO()
+    surface = cairosvg.surface.PDFSurface(tree, out, 72)
+    surface.cairo.set_metadata(cairocffi.PDF_METADATA_TITLE, title)
+    surface.finish()
+    return out.getvalue()

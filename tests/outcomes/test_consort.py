@@ -215,10 +215,35 @@ def test_the_pdf_is_a_valid_one_page_document_with_the_numbers():
     assert reader.metadata.title == "CONSORT flow diagram"
 
 
-def test_pdf_text_with_parentheses_backslashes_and_unencodable_characters():
-    odd = build(arm_labels=[("rest", "A (\\) ≥ ✓"), ("exercise", "B")])
+def svg_lines(text: str) -> list[str]:
+    root = ET.fromstring(text)
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_the_pdf_says_every_line_of_the_svg_in_order():
+    result = build()
+    text = pypdf.PdfReader(io.BytesIO(consort.pdf(result)), strict=True).pages[0].extract_text()
+    lines = svg_lines(consort.svg(result))
+    assert len(lines) > 20
+    assert text.splitlines() == lines
+
+
+def test_pdf_text_keeps_parentheses_backslashes_and_characters_beyond_latin1():
+    # Arm labels are free text in any language: a Cyrillic, a Greek or a Danish label must
+    # reach the PDF as typed (the SVG keeps them; the PDF carries its fonts).
+    odd = build(arm_labels=[("rest", "A (\\) ≥ ✓"), ("exercise", "Сон Øvelse α")])
     text = pypdf.PdfReader(io.BytesIO(consort.pdf(odd)), strict=True).pages[0].extract_text()
-    assert "Allocated to A (\\) ? ? (n = 3)" in text
+    assert "Allocated to A (\\) ≥ ✓ (n = 3)" in text
+    assert "Allocated to Сон Øvelse α (n = 4)" in text
+
+
+def test_the_pdf_page_is_the_svg_size_in_points():
+    result = build()
+    root = ET.fromstring(consort.svg(result))
+    page = pypdf.PdfReader(io.BytesIO(consort.pdf(result)), strict=True).pages[0]
+    assert (float(page.mediabox.width), float(page.mediabox.height)) == (
+        float(root.get("width")), float(root.get("height")),
+    )  # fmt: skip
 
 
 def test_a_voided_screening_is_neither_assessed_nor_excluded(modic, site1, clinician, manager):

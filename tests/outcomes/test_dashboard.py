@@ -84,6 +84,24 @@ def test_the_consort_numbers_reconcile_with_the_data(client, trial_with_data, st
     assert "Randomized (n = 6)" in page.extract_text()
 
 
+@pytest.mark.parametrize("who", ["statistician", "manager"])
+def test_the_consort_pdf_download_says_what_the_svg_download_says(
+    client, trial_with_data, who, request
+):
+    """Both downloads draw the same diagram: blinded, neither names an arm; unblinded, both
+    do."""
+    client.force_login(request.getfixturevalue(who))
+    svg = client.get(url("trial_consort_svg", trial_with_data))
+    pdf = client.get(url("trial_consort_pdf", trial_with_data))
+    assert (svg.status_code, pdf.status_code) == (200, 200)
+    lines = [t.text for t in ET.fromstring(svg.content).iter("{http://www.w3.org/2000/svg}text")]
+    text = pypdf.PdfReader(io.BytesIO(pdf.content), strict=True).pages[0].extract_text()
+    assert text.splitlines() == lines
+    names = [arm.name for arm in Arm.objects.filter(trial=trial_with_data)]
+    shown = [name for name in names if any(name in line for line in lines)]
+    assert shown == ([] if who == "statistician" else names)
+
+
 def test_a_trial_manager_sees_names_and_each_view_is_audited(client, trial_with_data, manager):
     client.force_login(manager)
     html = client.get(url("trial_results", trial_with_data)).content.decode()
