@@ -77,6 +77,8 @@ def _stored_values(item: EntryInput) -> tuple[dict, dict]:
     return ({} if item.not_done else item.responses), values
 
 
+# long: one locked transaction over a visit's entries (lock, check, save each entry, close
+# the visit); its steps share the locked rows and read in the order they happen.
 @transaction.atomic
 def visit_record_outcomes(
     *,

@@ -190,6 +190,8 @@ def sms_weekly_send(*, trial: Trial, now: dt.datetime | None = None) -> WeeklyRe
     return WeeklyResult(send_date, opened, already)
 
 
+# long: one locked batch of the weekly job (lock, skip weeks already open, open the rest,
+# queue their first questions, count silent weeks, totals last); the order is the locking.
 @transaction.atomic
 def _open_weeks(
     trial: Trial, config: SmsConfig, send_date: dt.date, now: dt.datetime, batch: list[dict]

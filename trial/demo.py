@@ -52,6 +52,8 @@ EXCLUSION = (
 )
 
 
+# long: the demo trial's configuration, one row after another in the protocol's order; it
+# reads as the protocol's table and has no branches to split along.
 @transaction.atomic
 def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITING) -> Trial:
     """Create the Modic trial configuration (idempotent on the trial code)."""

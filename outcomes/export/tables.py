@@ -586,6 +586,8 @@ class Builder:
 
         return self.write_rows(table, out())
 
+    # long: the allocation log's codebook, one declaration per exported column with its
+    # documented meaning, then its rows; the declarations are the codebook's text.
     def allocations(self) -> int:
         table = "allocations"
         v = self.var

@@ -307,6 +307,8 @@ class Command(BaseCommand):
 
     # --- Output ------------------------------------------------------------------------------
 
+    # long: the benchmark's report, one row per figure in the order docs/PERFORMANCE.md
+    # shows them; each row is a line of formatting, with nothing to decide.
     def _table(self, trials, sizes, build, weeks) -> str:
         r = self.results
         large, small = sizes[-1], sizes[0]
