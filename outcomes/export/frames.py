@@ -48,8 +48,7 @@ def frame_members(
         with (
             deflate.open_member(zf, f"{table}.csv") as raw,
             io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
-            statfiles.DtaWriter(folder / f"{table}.dta", columns) as dta,
-            statfiles.SavWriter(folder / f"{table}.sav", columns) as sav,
+            statfiles.open_table(folder, table, columns) as files,
         ):
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(names)
@@ -60,11 +59,10 @@ def frame_members(
                 arrays = [
                     stat_array(part[i], texts[i], v, codes[i]) for i, v in enumerate(variables)
                 ]
-                dta.write_columns(arrays)
-                sav.write_columns(arrays)
-        for writer_, suffix in ((dta, ".dta"), (sav, ".sav")):
-            note_truncation(variables, writer_.result)
-            deflate.add_file(zf, folder / f"{table}{suffix}", f"{table}{suffix}")
+                files.write_columns(arrays)
+        note_truncation(variables, files.result)
+        for path in files.paths:
+            deflate.add_file(zf, path, path.name)
     return len(frame)
 
 

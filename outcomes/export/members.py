@@ -97,18 +97,11 @@ class TableMember:
         self._spool.close()
         try:
             columns = stat_columns(self.variables, self.widths)
-            folder = Path(self._tmp.name)
-            paths = [folder / f"{self.table}.dta", folder / f"{self.table}.sav"]
-            with (
-                statfiles.DtaWriter(paths[0], columns) as dta,
-                statfiles.SavWriter(paths[1], columns) as sav,
-            ):
+            with statfiles.open_table(Path(self._tmp.name), self.table, columns) as files:
                 for chunk in self._spooled_chunks():
-                    arrays = stat_arrays(columns, chunk)
-                    dta.write_columns(arrays)
-                    sav.write_columns(arrays)
-            for writer, path in ((dta, paths[0]), (sav, paths[1])):
-                self._note_truncation(writer.result)
+                    files.write_columns(stat_arrays(columns, chunk))
+            self._note_truncation(files.result)
+            for path in files.paths:
                 deflate.add_file(self.zf, path, path.name)
                 path.unlink()
         finally:
@@ -228,18 +221,11 @@ def csv_stat_files(
                     if len(encoded):
                         widths[i] = max(widths[i], int(np.strings.str_len(encoded).max()))
     columns = stat_columns(variables, widths)
-    paths = [folder / f"{table}.dta", folder / f"{table}.sav"]
-    with (
-        statfiles.DtaWriter(paths[0], columns) as dta,
-        statfiles.SavWriter(paths[1], columns) as sav,
-    ):
+    with statfiles.open_table(folder, table, columns) as files:
         for chunk in _chunks(source, variables):
-            arrays = [_array(chunk[v.name], v) for v in variables]
-            dta.write_columns(arrays)
-            sav.write_columns(arrays)
-    for writer in (dta, sav):
-        note_truncation(variables, writer.result)
-    return paths
+            files.write_columns([_array(chunk[v.name], v) for v in variables])
+    note_truncation(variables, files.result)
+    return list(files.paths)
 
 
 def add_csv_members(zf: zipfile.ZipFile, table: str, csv_path: Path, stat_paths: list[Path]):

@@ -1,10 +1,18 @@
 """Streaming writers for Stata (.dta) and SPSS (.sav) files, by row or by chunk of columns.
 
-pyreadstat writes a whole DataFrame at once and cannot append, so a long table (the weekly SMS
-table reaches millions of rows) would have to sit in memory. These writers take rows one by
-one, encode each into a pre-built layout and write it through a buffered file; memory does
-not depend on the number of rows. The row count, which these formats keep in their headers,
-is written as a placeholder and patched when the writer is closed.
+The export calls one interface: `open_table(folder, table, columns)`, which writes a table's
+.dta and .sav together, a chunk of column arrays at a time (table.py).
+
+Why these are kept rather than pyreadstat (which the tests use to read the files back):
+pyreadstat writes a whole DataFrame at once and cannot append, and the export must stay
+within its memory budget at 100,000 participants (peak RSS < 500 MB, docs/PERFORMANCE.md).
+There the weekly SMS table has ~12 million rows (sms.dta 971 MB, sms.sav 568 MB, "Fifth
+round"); the export streams it and peaks at 386-426 MB, while pandas holding the same tables
+peaks at 744-773 MB (the benchmark's baseline rows, "Fifth round" and "Sixth round"), before
+any DataFrame handed to pyreadstat. These writers take rows one by one (or a chunk of column
+arrays), encode each into a pre-built layout and write it through a buffered file; memory
+does not depend on the number of rows. The row count, which these formats keep in their
+headers, is written as a placeholder and patched when the writer is closed.
 
 Both formats are written from their published specifications, not from another library:
 
@@ -34,7 +42,8 @@ Values, per `Column.kind` (None is missing everywhere):
               None is written as "". Stata ends a string at a NUL character; SPSS pads with
               spaces, so readers drop trailing spaces.
 
-Usage, e.g. CSV, .dta and .sav of the same rows in one pass over a cursor:
+The writers themselves (tested against the specifications in tests/outcomes/test_statfiles.py),
+e.g. CSV, .dta and .sav of the same rows in one pass over a cursor:
 
     with DtaWriter(dta_path, columns) as dta, SavWriter(sav_path, columns) as sav:
         for row in cursor:
@@ -58,12 +67,15 @@ to 32,000 bytes (Stata) or 120 bytes (SPSS, its documented maximum), at a charac
 from .common import Column, WriteResult, check_columns, reserved
 from .dta import DtaWriter, write_dta
 from .sav import SavWriter, write_sav
+from .table import TableFiles, open_table
 
 __all__ = [
     "reserved",
+    "open_table",
     "Column",
     "DtaWriter",
     "SavWriter",
+    "TableFiles",
     "WriteResult",
     "check_columns",
     "write_dta",
