@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import LARGEST, Column, _cut_bytes
+from .columns import LARGEST, Column, _cut_bytes
 
 # A slice of the output row layout is built and written at a time: large enough that numpy's
 # per-call overhead vanishes, small enough that a 640-byte-wide string column does not

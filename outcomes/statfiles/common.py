@@ -5,17 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .columns import LARGEST, Column, _cut_bytes
+
 KINDS = ("number", "date", "datetime", "string")
 MAX_STRING_WIDTH = 2045  # Stata's widest str#; SPSS takes it as a very long string.
-
-# Stata's largest non-missing double (0x7fdfffffffffffff); larger values are its missing
-# codes. SPSS reserves -DBL_MAX (system-missing) and the next one up; one common range keeps
-# the two files of a table identical.
-LARGEST = struct.unpack("<d", bytes.fromhex("ffffffffffffdf7f"))[0]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _STATA_RESERVED = frozenset(
@@ -24,18 +20,6 @@ _STATA_RESERVED = frozenset(
 )
 _SPSS_RESERVED = frozenset(("ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT"))
 _SPSS_RESERVED |= {"OR", "TO", "WITH"}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One variable: a valid Stata/SPSS name, a label, a kind (see the module docstring),
-    the width in UTF-8 bytes of a string, and labels for the integer codes of a number."""
-
-    name: str
-    label: str
-    kind: str
-    width: int = 0
-    value_labels: dict[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +115,6 @@ def _milliseconds(value, epoch: dt.datetime) -> int:
         if value.tzinfo is not None:
             raise ValueError("datetimes must be naive (local time); got an aware one") from None
         raise
-
-
-def _cut_bytes(data: bytes, width: int) -> bytes:
-    """The longest prefix of UTF-8 `data` of at most `width` bytes ending on a character."""
-    end = width
-    while end and data[end] & 0xC0 == 0x80:  # a continuation byte: the character straddles
-        end -= 1
-    return data[:end]
 
 
 def _text(value, width: int, cut: list[int], index: int) -> bytes:

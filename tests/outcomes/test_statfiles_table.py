@@ -102,3 +102,25 @@ def test_the_export_writes_stat_files_only_through_open_table():
                 used |= {alias.name for alias in node.names}
     assert "open_table" in used
     assert used <= allowed, used - allowed
+
+
+def test_the_package_modules_import_each_other_without_a_cycle():
+    """Imports inside functions count too: the chunk path (arrays.py, numpy) is imported
+    only when a chunk is written, but it must not import the row path that imports it."""
+    package = Path(statfiles.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for module in sorted(package.glob("*.py")):
+        edges = graph.setdefault(module.stem, set())
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                edges |= {node.module} if node.module else {a.name for a in node.names}
+    assert graph["common"] >= {"arrays"} and graph["dta"] >= {"arrays"}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert cycles == []
