@@ -13,9 +13,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from participants import services
-from participants.management.commands import bench_enroll
 from participants.models import Allocation, FactorLevelCount, Participant
 from tests import factories
+from trial.devtools.management.commands import bench_enroll
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -66,7 +66,7 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         status=status,
         time_zone="Europe/Copenhagen",
         # The consent form's date: the demo's screenings (at most ~31 months back from
-        # today, trial.demo_participants) all fall after it.
+        # today, trial.devtools.demo_participants) all fall after it.
         recruitment_start=dt.date(2024, 1, 1),
         imbalance_measure=Trial.ImbalanceMeasure.RANGE,
         preferred_probability=Decimal("0.8"),

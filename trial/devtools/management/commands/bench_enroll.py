@@ -83,13 +83,13 @@ from django.utils import timezone
 from kombu import pools
 
 from outcomes import tracking
-from outcomes.management.commands import bench_sms
 from outcomes.models import OutboundMessage, SmsWeek
 from participants import services
-from participants.management.commands.bench_allocation import Command as AllocationBench
 from participants.models import Allocation, Participant
 from trial.celery import app
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
+from trial.devtools.management.commands import bench_sms
+from trial.devtools.management.commands.bench_allocation import Command as AllocationBench
 from trial.models import Membership, Site, Trial
 
 GOAL_PER_SECOND = 250
@@ -102,7 +102,7 @@ HUNG_SECONDS = 10
 # Randomizations made one at a time in process, for statements and uncontended timings.
 IN_PROCESS = 21
 PASSWORD = "bench-only-password-not-secret"
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 BARE_PREFIX = "bench_bare_"
 
 
