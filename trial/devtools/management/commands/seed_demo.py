@@ -5,6 +5,7 @@ import random
 
 from django.core.management.base import BaseCommand
 
+from outcomes.models import SmsWeek
 from trial.devtools.demo import build_modic_trial, create_demo_users
 from trial.devtools.demo_participants import (
     enroll_and_randomize_demo_participants,
@@ -51,7 +52,6 @@ class Command(BaseCommand):
 
     def _show_reply_example(self, trial) -> None:
         """How to answer a demo participant's open SMS question as the gateway would."""
-        from outcomes.models import SmsWeek
 
         week = (
             SmsWeek.objects.filter(
