@@ -71,7 +71,7 @@ test: lint test-sqlite test-postgres
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m tests.pgcluster -- bash -c '\
-	  export SECRET_KEY=bench-only-not-secret; \
+	  export SECRET_KEY=bench-only-not-secret TRIALDESK_DEVTOOLS=1; \
 	  $(BIN)/python manage.py migrate --no-input -v0 && \
 	  $(BIN)/python manage.py bench_allocation --n 10000 --write docs/PERFORMANCE.md && \
 	  $(BIN)/python manage.py bench_worklist --sizes 1000 100000 --write docs/PERFORMANCE.md && \

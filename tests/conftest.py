@@ -73,7 +73,7 @@ def _test_server_settings(settings, tmp_path):
 @pytest.fixture
 def modic(db):
     """The demo Modic trial, recruiting, with its two sites."""
-    from trial.demo import build_modic_trial
+    from trial.devtools.demo import build_modic_trial
 
     return build_modic_trial()
 

@@ -166,9 +166,9 @@ class World:
 def build_world(trial, *, site1, site2, users: dict) -> World:
     from outcomes.export import jobs
     from trial import blinding
-    from trial.demo import create_demo_users
-    from trial.demo_participants import enroll_and_randomize_demo_participants
-    from trial.demo_sms import simulate_sms_history
+    from trial.devtools.demo import create_demo_users
+    from trial.devtools.demo_participants import enroll_and_randomize_demo_participants
+    from trial.devtools.demo_sms import simulate_sms_history
 
     clinician, manager = users["clinician"], users["manager"]
     create_demo_users(trial)  # the demo builders act as the demo manager

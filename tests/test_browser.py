@@ -31,7 +31,7 @@ from participants.models import Allocation, Participant, ScreeningRecord
 from participants.services import trial_today
 from tests import factories
 from tests.a11y import A11yAudit
-from trial.demo import DEMO_USERS, build_modic_trial, create_demo_users
+from trial.devtools.demo import DEMO_USERS, build_modic_trial, create_demo_users
 from trial.models import Trial
 
 # Playwright's sync API runs an event loop in this thread; without this, every Django ORM

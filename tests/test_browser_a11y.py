@@ -26,11 +26,11 @@ from participants import services
 from participants.models import Participant, ScreeningRecord, Visit
 from tests import factories, test_browser
 from tests.test_browser import demo_credentials, log_in, screenshot_on_failure
-from trial.demo_participants import (
+from trial.devtools.demo_participants import (
     enroll_and_randomize_demo_participants,
     screen_demo_non_participants,
 )
-from trial.demo_sms import simulate_sms_history
+from trial.devtools.demo_sms import simulate_sms_history
 from trial.models import Trial
 
 # Playwright's sync API runs an event loop in this thread (see tests/test_browser.py).

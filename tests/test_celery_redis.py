@@ -321,7 +321,7 @@ def test_visit_reminders_run_by_the_worker_send_each_sms_once(on_broker, modic, 
 
 def sms_trial(n: int) -> Trial:
     """A trial of n participants all due this week, built by bulk insert (bench_sms's)."""
-    from outcomes.management.commands.bench_sms import Command as BenchSms
+    from trial.devtools.management.commands.bench_sms import Command as BenchSms
 
     return BenchSms()._build(n, "R")
 

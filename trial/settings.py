@@ -25,6 +25,8 @@ Environment variables:
                         its own, made 0700 (the bundles are 0600)
     EXPORT_KEEP_HOURS   how long an export stays downloadable (default: 72)
     EXPORT_STALE_MINUTES  a running export silent this long is marked failed (default: 20)
+    TRIALDESK_DEVTOOLS  "1" installs trial.devtools (demo data, benchmarks) without DEBUG, as
+                        `make bench` does (default: on with DEBUG and in the tests, else off)
 """
 
 import os
@@ -85,6 +87,13 @@ INSTALLED_APPS = [
     "participants.apps.ParticipantsConfig",
     "outcomes.apps.OutcomesConfig",
 ]
+
+# The demo data and the benchmark harness (seed_demo, bench_*) are for development only: a
+# production deployment should not offer a command that creates users with published
+# passwords or bulk-writes synthetic participants into the trial database.
+DEVTOOLS = env_bool("TRIALDESK_DEVTOOLS", DEBUG or "pytest" in sys.modules)
+if DEVTOOLS:
+    INSTALLED_APPS.append("trial.devtools.apps.DevtoolsConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

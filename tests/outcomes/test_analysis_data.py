@@ -15,7 +15,7 @@ from outcomes.models import Instrument
 from participants.models import Allocation, Participant, Visit
 from participants.services import participant_randomize
 from tests import factories
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 
 
 def randomized(trial, site, by, **kwargs) -> Participant:

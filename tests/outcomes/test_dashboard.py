@@ -120,7 +120,7 @@ def test_clinicians_and_coordinators_are_kept_out(client, trial_with_data, reque
 
 
 def test_a_staff_statistician_of_another_trial_gets_404(client, trial_with_data):
-    from trial.demo import build_modic_trial
+    from trial.devtools.demo import build_modic_trial
 
     knee = build_modic_trial(code="KNEE")
     other = factories.persona("Statistician", trial=knee, username="stat2", staff=True)

@@ -13,7 +13,7 @@ from participants import services
 from participants.models import Participant
 from tests import factories
 from tests.participants.test_views import BASELINE_POST
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Trial
 
 

@@ -1006,7 +1006,7 @@ def test_follow_up_pages_of_unknown_objects_answer_404(client, modic, coordinato
 
 
 def test_a_visit_asked_for_under_another_trial_answers_404(client, modic, site1, manager):
-    from trial.demo import build_modic_trial
+    from trial.devtools.demo import build_modic_trial
 
     other_trial = build_modic_trial(code="OTH")
     participant = randomized_participant(modic, site1, manager)

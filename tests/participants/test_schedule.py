@@ -38,7 +38,7 @@ CPH = "Europe/Copenhagen"
 CPH_ZONE = ZoneInfo(CPH)
 UTC = dt.UTC
 
-# The Modic trial's follow-up schedule (as in trial/demo.py).
+# The Modic trial's follow-up schedule (as in trial/devtools/demo.py).
 MODIC = [
     VisitSpec("baseline", 0, 0, 0),
     VisitSpec("w10", 70, 7, 21),

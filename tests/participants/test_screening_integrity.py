@@ -138,7 +138,7 @@ def test_the_database_refuses_a_second_record_with_the_same_form_token(modic, si
 
 
 def test_a_token_of_another_trial_is_refused(modic, site1, clinician, manager):
-    from trial.demo import build_modic_trial
+    from trial.devtools.demo import build_modic_trial
 
     other = build_modic_trial(code="OTH")
     record(other, other.sites.get(code="01"), manager, token="v" * 43)
@@ -330,8 +330,8 @@ def test_recruitment_start_cannot_move_after_a_screening_already_recorded(modic,
 def test_the_demo_trial_recruits_from_a_date_before_every_demo_screening(db):
     from django.contrib.auth.models import User
 
-    from trial.demo import build_modic_trial, create_demo_users
-    from trial.demo_participants import (
+    from trial.devtools.demo import build_modic_trial, create_demo_users
+    from trial.devtools.demo_participants import (
         enroll_and_randomize_demo_participants,
         screen_demo_non_participants,
     )

@@ -17,7 +17,7 @@ from participants.services import participant_randomize
 from tests import factories
 from trial import blinding
 from trial.blind_codes import LETTERS, decide_blind_codes
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Arm, Trial
 
 

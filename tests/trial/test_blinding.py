@@ -25,7 +25,7 @@ def test_codes_are_a_random_permutation_assigned_once(modic):
 
 
 def test_both_mappings_occur(db):
-    from trial.demo import build_modic_trial
+    from trial.devtools.demo import build_modic_trial
 
     seen = set()
     for n in range(30):

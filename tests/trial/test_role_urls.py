@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from tests import factories
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 
 ROLES = ("clinician", "coordinator", "statistician", "manager", "knee_manager", "superuser")
 NOT_SUPERUSERS = tuple(r for r in ROLES if r != "superuser")

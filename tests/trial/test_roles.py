@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from tests import factories
 from trial import roles
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Membership, Site
 
 

@@ -11,7 +11,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from participants.models import Participant
 from tests import factories
 from trial import blinding
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Membership
 
 

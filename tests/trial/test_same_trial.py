@@ -23,7 +23,7 @@ from outcomes.models import (
 from participants.models import Participant, ScreeningRecord
 from tests import factories
 from trial import roles
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import BaselineVariable, Membership, MinimizationFactor, Site, VisitDefinition
 
 

@@ -17,7 +17,7 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 
 from tests import factories
 from trial import roles, services, team
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Membership, Trial
 from trial.permissions import manager_permissions
 

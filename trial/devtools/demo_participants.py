@@ -9,8 +9,19 @@ import itertools
 import random
 from dataclasses import dataclass
 
+import phonenumbers
 from django.contrib.auth.models import User
 
+from outcomes.entry import (
+    EntryInput,
+    baseline_instruments,
+    participant_record_baseline_with_instruments,
+    visit_record_outcomes,
+)
+from outcomes.models import Instrument, OutcomeEntry
+from outcomes.scoring import RMDQ_ITEMS
+from participants import schedule, services
+from participants.models import Participant, Visit
 from trial.models import Trial
 
 # --- Demo participants --------------------------------------------------------------------------
@@ -80,8 +91,6 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
     default seed is one whose arm means and shares improved sit close to the reference
     trial's (with 50 per arm, chance alone moves an arm's mean pain by ±0.6).
     """
-    from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
-    from participants import services
 
     rng = random.Random(seed)
     by = User.objects.get(username="manager")
@@ -170,7 +179,6 @@ def _demo_visits_without_data(
 
 def _instruments_by_visit(trial: Trial) -> dict[int, list]:
     """The instruments due at each visit definition (id), in form order."""
-    from outcomes.models import Instrument
 
     due: dict[int, list] = {}
     instruments = (
@@ -244,9 +252,6 @@ def _demo_global(improvement: float, rng: random.Random) -> int:
 
 def _demo_entry(instrument, *, pain: int, rmdq: int, baseline_pain: int, rng: random.Random):
     """One instrument's responses, in the format its form gives (outcomes.forms)."""
-    from outcomes.entry import EntryInput
-    from outcomes.models import Instrument
-    from outcomes.scoring import RMDQ_ITEMS
 
     kind = instrument.kind
     if kind == Instrument.Kind.PAIN_NRS:
@@ -265,8 +270,6 @@ def _demo_baseline_entries(instruments, course: _Course, rng: random.Random) -> 
     """Plausible baseline questionnaires for an eligible patient (pain 4–10): more pain,
     more disability and worse health; now and then a questionnaire not done (never the pain
     rating, which randomization needs)."""
-    from outcomes.entry import EntryInput
-    from outcomes.models import Instrument, OutcomeEntry
 
     entries = []
     for instrument in instruments:
@@ -303,7 +306,6 @@ def _demo_followup_entries(
 ) -> list:
     """The questionnaires of an attended follow-up visit; now and then one other than the
     primary outcome not done, with the reason."""
-    from outcomes.entry import EntryInput
 
     pain, rmdq = _demo_followup_scores(course, visit_code, arm, rng)
     entries = []
@@ -325,8 +327,6 @@ def _demo_followup_entries(
 
 def _backdate_for_demo(participant_id: int, randomized_on: dt.date, trial: Trial) -> None:
     """Demo data only: move a fresh randomization into the past and re-plan its visits."""
-    from participants import schedule
-    from participants.models import Participant, Visit
 
     randomized_at = dt.datetime.combine(randomized_on, dt.time(10, 0), tzinfo=trial.zone)
     Participant.objects.filter(pk=participant_id).update(
@@ -387,9 +387,6 @@ def _simulate_followup(
     services: outcome data at attended visits (most in the window, some late), missed
     visits, visits still due or overdue; and the participant's status `event`, if any, in
     date order with the visits (no data after a death, a loss or a refusal of follow-up)."""
-    from outcomes.entry import EntryInput, visit_record_outcomes
-    from participants import services
-    from participants.models import Participant, Visit
 
     participant = Participant.objects.get(pk=participant_id)
     event_on = None
@@ -435,7 +432,6 @@ def _simulate_followup(
 
 
 def _demo_status_change(participant, event: tuple[str, str, bool | None], on: dt.date, by):
-    from participants import services
 
     to_status, reason, followup_allowed = event
     services.participant_status_change(
@@ -446,7 +442,6 @@ def _demo_status_change(participant, event: tuple[str, str, bool | None], on: dt
 
 def _demo_phone(rng: random.Random) -> str:
     """A Danish mobile number that passes real validation (some ranges are unallocated)."""
-    import phonenumbers
 
     while True:
         number = f"+45{rng.choice('2345')}{rng.randint(0, 9999999):07d}"
@@ -460,7 +455,6 @@ def screen_demo_non_participants(trial: Trial, *, seed: int = 7) -> int:
     criterion, eligible patients who declined, and a few eligible patients still waiting to
     consent — so the CONSORT diagram's exclusion box has every reason — and one record
     entered twice, voided by the trial manager."""
-    from participants import services
 
     rng = random.Random(seed)
     by = User.objects.get(username="manager")

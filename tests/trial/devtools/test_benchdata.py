@@ -1,4 +1,4 @@
-"""The synthetic trials of the benchmarks (trial.benchdata) hold what the services would have
+"""The synthetic trials of the benchmarks (trial.devtools.benchdata) hold what the services would have
 stored: the project's own invariants pass on them, and the pages, the dashboard, the export
 and randomization work on them. Runs on SQLite and PostgreSQL at a tiny size."""
 
@@ -40,7 +40,7 @@ from participants.services import (
     trial_today,
 )
 from tests import factories
-from trial import benchdata
+from trial.devtools import benchdata
 from trial.models import Site, VisitDefinition
 
 N, WEEKS, READY = 60, 6, 5

@@ -2,8 +2,8 @@
 
     manage.py bench_scale --sizes 1000 10000 100000 --write docs/PERFORMANCE.md
 
-For each size a synthetic trial is built (trial.benchdata: three visits with outcomes and
-`--weeks` weeks of SMS per participant; 6.2 million SMS weeks at 100,000), then, after
+For each size a synthetic trial is built (trial.devtools.benchdata: three visits with outcomes
+and `--weeks` weeks of SMS per participant; 6.2 million SMS weeks at 100,000), then, after
 ANALYZE, every figure is measured beside a baseline taken in the same run, because these
 machines are shared and noisy. Samples that are compared are taken interleaved (one of each
 size in turn), never minutes apart:
@@ -15,13 +15,13 @@ size in turn), never minutes apart:
 3. Results dashboard: cold (cache cleared: fingerprint, full compute, cache write, as
    outcomes.dashboard does it), each followed at once by a raw SQL aggregate of its headline
    numbers (n per arm, mean primary outcome per arm and visit, SMS weeks answered per week
-   and arm; outcomes.bench_baselines), the sizes in turn; the ratio is the median of those
+   and arm; trial.devtools.bench_baselines), the sizes in turn; the ratio is the median of those
    pairs' ratios, with one decimal, and the machine's load average is recorded at each pair
    (other work on the machine moves both figures); then warm (the cached results page, as a
    statistician).
 4. Export bundle: outcomes.export.export_build in a child process (wall time and the
    child's peak RSS), beside pandas.DataFrame.to_csv of the same tables (one SQL query per
-   table, streamed in chunks into pandas; outcomes.bench_baselines) in another child,
+   table, streamed in chunks into pandas; trial.devtools.bench_baselines) in another child,
    interleaved per size.
 
 The table is printed and, with --write, appended under a dated heading with the machine.
@@ -53,11 +53,11 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from outcomes.bench_baselines import headline_sql, pandas_tables
 from outcomes.models import ExportJob, OutcomeEntry, SmsAnswer, SmsWeek
 from participants.models import Participant
 from participants.services import participant_randomize
-from trial import benchdata
+from trial.devtools import benchdata
+from trial.devtools.bench_baselines import headline_sql, pandas_tables
 from trial.models import Membership, Trial
 
 # Goals at the largest size (issue 6).
@@ -70,7 +70,7 @@ GOAL_DASHBOARD_COLD_S, GOAL_DASHBOARD_WARM_MS = 2.0, 100.0
 # sizes in a run of smaller ones).
 GOAL_DASHBOARD_RATIO, GOAL_DASHBOARD_RATIO_FROM = 2.0, 10_000
 GOAL_EXPORT_S, GOAL_EXPORT_MB = 60.0, 500.0
-MANAGE = Path(__file__).resolve().parents[3] / "manage.py"
+MANAGE = Path(__file__).resolve().parents[4] / "manage.py"
 # An export child still running after this long is stopped (the benchmark then fails).
 CHILD_TIMEOUT = 3600
 
@@ -258,7 +258,9 @@ class Command(BaseCommand):
 
     def _run_child(self, kind: str, trial: Trial, user: User, folder: str) -> dict:
         """Run one export (or its baseline) in a fresh process on the same database."""
-        env = {**os.environ, "DATABASE_URL": _database_url()}
+        # The child runs this command again, so it needs this app installed whatever the
+        # parent's reason was (DEBUG, the tests, or the flag itself).
+        env = {**os.environ, "DATABASE_URL": _database_url(), "TRIALDESK_DEVTOOLS": "1"}
         command = [
             sys.executable, str(MANAGE), "bench_scale", "--child", kind, "--trial",
             str(trial.pk), "--user", str(user.pk), "--dir", folder,

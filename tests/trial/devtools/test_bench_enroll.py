@@ -13,9 +13,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from participants import services
-from participants.management.commands import bench_enroll
 from participants.models import Allocation, FactorLevelCount, Participant
 from tests import factories
+from trial.devtools.bench_enroll import report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -68,10 +68,10 @@ def test_fault_run_keeps_enrolling_while_redis_is_down_and_sends_every_sms_once(
 def test_the_anomaly_check_catches_a_count_that_differs_from_the_recount(modic, site1, clinician):
     participant = factories.enrolled_participant(modic, site1, clinician)
     services.participant_randomize(participant=participant, by=clinician)
-    assert bench_enroll._anomalies(modic, answered=1) == []
+    assert report.anomalies(modic, answered=1) == []
     row = FactorLevelCount.objects.filter(trial=modic, count=1).first()
     FactorLevelCount.objects.filter(pk=row.pk).update(count=2)
-    assert bench_enroll._anomalies(modic, answered=1) == [
+    assert report.anomalies(modic, answered=1) == [
         "FactorLevelCount differs from the recount of allocations"
     ]
 
@@ -79,14 +79,14 @@ def test_the_anomaly_check_catches_a_count_that_differs_from_the_recount(modic, 
 def test_the_anomaly_check_catches_a_success_without_an_allocation(modic, site1, clinician):
     participant = factories.enrolled_participant(modic, site1, clinician)
     services.participant_randomize(participant=participant, by=clinician)
-    assert bench_enroll._anomalies(modic, answered=2) == ["2 randomizations answered, 1 stored"]
+    assert report.anomalies(modic, answered=2) == ["2 randomizations answered, 1 stored"]
 
 
 def test_the_anomaly_check_catches_a_gap_in_a_sites_numbers(modic, site1, clinician):
     participant = factories.enrolled_participant(modic, site1, clinician)
     services.participant_randomize(participant=participant, by=clinician)
     Participant.objects.filter(pk=participant.pk).update(number=f"{modic.code}-01-0002")
-    assert bench_enroll._anomalies(modic, answered=1) == [
+    assert report.anomalies(modic, answered=1) == [
         "site 01: numbers not unique and gap-free"
     ]
 

@@ -1,7 +1,7 @@
 """Synthetic trials at scale, for the benchmarks (`make bench`, manage.py bench_scale).
 
 `build_synthetic_trial(code, n)` creates a trial with the demo Modic configuration
-(trial.demo.build_modic_trial) and fills it with `n` randomized participants and their
+(trial.devtools.demo.build_modic_trial) and fills it with `n` randomized participants and their
 history, as the services would have left it, in minutes even at n = 100,000:
 
 - a screening record (enrolled), the participant (number per site, gap-free), baseline
@@ -77,8 +77,8 @@ from participants.models import (
 from participants.search import fold
 from participants.selectors import trial_config
 from participants.services.followup import LOST_REASON
-from trial import demo
-from trial.demo_sms import DECLINE_RATE, DEFAULT_DECLINE_RATE
+from trial.devtools import demo
+from trial.devtools.demo_sms import DECLINE_RATE, DEFAULT_DECLINE_RATE
 from trial.models import Site, Trial, VisitDefinition
 
 # Rows buffered per table before they are written (one COPY or executemany each).

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from participants.models import Participant, ScreeningRecord
 from participants.services import participant_randomize, trial_today
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Trial
 
 GOAL_RATIO = 1.5

@@ -26,7 +26,7 @@ from django.utils import timezone
 from participants import schedule, selectors
 from participants.models import Participant, ScreeningRecord, Visit
 from participants.services import trial_today
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Membership, Trial, VisitDefinition
 
 GOAL_P95_MS = 300

@@ -5,12 +5,13 @@ import random
 
 from django.core.management.base import BaseCommand
 
-from trial.demo import build_modic_trial, create_demo_users
-from trial.demo_participants import (
+from outcomes.models import SmsWeek
+from trial.devtools.demo import build_modic_trial, create_demo_users
+from trial.devtools.demo_participants import (
     enroll_and_randomize_demo_participants,
     screen_demo_non_participants,
 )
-from trial.demo_sms import simulate_sms_history
+from trial.devtools.demo_sms import simulate_sms_history
 
 
 class Command(BaseCommand):
@@ -51,7 +52,6 @@ class Command(BaseCommand):
 
     def _show_reply_example(self, trial) -> None:
         """How to answer a demo participant's open SMS question as the gateway would."""
-        from outcomes.models import SmsWeek
 
         week = (
             SmsWeek.objects.filter(

@@ -14,7 +14,7 @@ from outcomes import sms_totals
 from outcomes.models import OutcomeEntry
 from participants.models import Allocation, Participant, Visit
 from participants.services import trial_today
-from trial.demo import DEMO_CODE
+from trial.devtools.demo import DEMO_CODE
 from trial.models import Trial
 
 

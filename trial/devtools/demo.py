@@ -13,6 +13,15 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from outcomes.models import (
+    EQ5DValueSet,
+    Instrument,
+    SmsLanguage,
+    SmsQuestion,
+    SmsQuestionText,
+    SmsSchedule,
+)
+from outcomes.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
 from trial import roles
 from trial.models import (
     Arm,
@@ -68,7 +77,7 @@ def build_modic_trial(code: str = DEMO_CODE, status: str = Trial.Status.RECRUITI
         status=status,
         time_zone="Europe/Copenhagen",
         # The consent form's date: the demo's screenings (at most ~31 months back from
-        # today, trial.demo_participants) all fall after it.
+        # today, trial.devtools.demo_participants) all fall after it.
         recruitment_start=dt.date(2024, 1, 1),
         imbalance_measure=Trial.ImbalanceMeasure.RANGE,
         preferred_probability=Decimal("0.8"),
@@ -182,7 +191,6 @@ SMS_LANGUAGES = (
 
 
 def _add_modic_sms(trial: Trial) -> None:
-    from outcomes.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
 
     SmsSchedule.objects.create(
         trial=trial,
@@ -204,7 +212,6 @@ def _add_modic_sms(trial: Trial) -> None:
 def _add_modic_instruments(trial: Trial) -> None:
     """Pain (primary), Roland–Morris and EQ-5D-3L at every visit; global assessment at
     follow-up only (it asks about change since the start)."""
-    from outcomes.models import EQ5DValueSet, Instrument
 
     visits = {v.code: v for v in trial.visit_definitions.all()}
     follow_up = [visits["w10"], visits["y1"]]
@@ -217,7 +224,6 @@ def _add_modic_instruments(trial: Trial) -> None:
         ("eq5d", "EQ-5D-3L", Instrument.Kind.EQ5D_3L, list(visits.values())),
         ("global", "Global assessment", Instrument.Kind.GLOBAL_7, follow_up),
     ]
-    from outcomes.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
 
     # Loaded by a migration; created here too for databases flushed since (test runs).
     uk, _ = EQ5DValueSet.objects.get_or_create(

@@ -51,12 +51,12 @@ from outcomes.models import OutboundMessage, SmsSchedule, SmsWeek
 from outcomes.tasks import sms_send
 from participants.models import Allocation, Participant, ScreeningRecord
 from trial.celery import app
-from trial.demo import build_modic_trial
+from trial.devtools.demo import build_modic_trial
 from trial.models import Trial
 
 GOAL_REQUESTS_PER_SECOND = 200
 TOKEN = "bench-only-twilio-token"
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 class NullBackend(sms.BaseBackend):
