@@ -39,6 +39,8 @@ from trial.models import Trial
 # --- The fault run --------------------------------------------------------------------------
 
 
+# long: one benchmark scenario in the order it runs (start, break Redis, measure) and
+# its report, whose rows name the figures measured just above them.
 def fault_run(trial, sessions, queues, spec, redis, log_dir, *, seconds, outage,
            sms_participants) -> tuple[str, int, list[str]]:  # fmt: skip
     """Enrollment and inbound SMS while Redis goes away and comes back (issue 6 §3).
