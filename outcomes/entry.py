@@ -16,7 +16,7 @@ from django.db import transaction
 from outcomes import scoring
 from outcomes.models import Instrument, OutcomeEntry
 from outcomes.sms_use import sms_use
-from participants import schedule
+from participants import schedule, status_rules
 from participants.models import REASON_FOR_CHANGE_MAX, Participant, Visit
 from participants.services.common import not_in_future, require_within, trial_today
 from participants.services.enrollment import lock_for_baseline, participant_record_baseline
@@ -99,8 +99,10 @@ def visit_record_outcomes(
         .select_related("participant__trial", "definition")
         .get(pk=visit.pk)
     )
-    require_followup(visit.participant)
-    if visit.outcome in (Visit.Outcome.MISSED, Visit.Outcome.NOT_REQUIRED):
+    if not status_rules.outcomes_enterable(
+        in_followup=visit.participant.in_followup, visit_outcome=visit.outcome
+    ):
+        require_followup(visit.participant)  # says why the participant is out of follow-up
         raise ValidationError(
             f"This visit is recorded as {visit.get_outcome_display().lower()}; "
             "no outcome data can be entered."
