@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
-from outcomes import scoring
+from outcomes import baseline_rules, scoring
 from outcomes.models import Instrument, OutcomeEntry
 from outcomes.sms_use import sms_use
-from participants import schedule
+from participants import schedule, status_rules
 from participants.models import REASON_FOR_CHANGE_MAX, Participant, Visit
 from participants.services.common import not_in_future, require_within, trial_today
 from participants.services.enrollment import lock_for_baseline, participant_record_baseline
@@ -101,8 +102,10 @@ def visit_record_outcomes(
         .select_related("participant__trial", "definition")
         .get(pk=visit.pk)
     )
-    require_followup(visit.participant)
-    if visit.outcome in (Visit.Outcome.MISSED, Visit.Outcome.NOT_REQUIRED):
+    if not status_rules.outcomes_enterable(
+        in_followup=visit.participant.in_followup, visit_outcome=visit.outcome
+    ):
+        require_followup(visit.participant)  # says why the participant is out of follow-up
         raise ValidationError(
             f"This visit is recorded as {visit.get_outcome_display().lower()}; "
             "no outcome data can be entered."
@@ -233,10 +236,8 @@ def baseline_instruments(trial) -> list[Instrument]:
 
 
 def instrument_error_key(instrument: Instrument, field_name: str = "__all__") -> str:
-    """The key of an error about an instrument's field: the field's name on a page where the
-    instrument's form carries its code as prefix (outcomes.forms); "__all__" for the whole
-    instrument."""
-    return f"{instrument.code}-{field_name}"
+    """The key of an error about an instrument's field (outcomes.baseline_rules.error_key)."""
+    return baseline_rules.error_key(instrument.code, field_name)
 
 
 def _scoring_error_field(instrument: Instrument, responses: dict) -> str:
@@ -257,11 +258,6 @@ def _scoring_error_field(instrument: Instrument, responses: dict) -> str:
             except scoring.ScoringError:
                 return dim
     return "__all__"
-
-
-def _sourced_field(instrument: Instrument) -> str:
-    # The pain rating is one field; a Roland–Morris score comes from 23 items.
-    return "value" if instrument.kind == Instrument.Kind.PAIN_NRS else "__all__"
 
 
 @transaction.atomic
@@ -291,74 +287,33 @@ def participant_record_baseline_with_instruments(
     #    under an allocation being made, nor entries appear after it.
     participant = lock_for_baseline(participant)
 
-    # 2. Check and score every instrument due at baseline.
+    # 2. Score what was entered, and decide (outcomes.baseline_rules).
     due = baseline_instruments(participant.trial)
-    due_ids = {i.pk for i in due}
-    given: dict[int, EntryInput] = {}
-    for item in entries:
-        if item.instrument.pk not in due_ids:
-            raise ValidationError(f"{item.instrument.name} is not due at baseline.")
-        if item.instrument.pk in given:
-            raise ValidationError(f"{item.instrument.name} was entered twice.")
-        given[item.instrument.pk] = item
-    errors: dict[str, list[str]] = {}
-    stored: dict[int, tuple[dict, dict]] = {}
-    for instrument in due:
-        item = given.get(instrument.pk)
-        if item is None:
-            errors[instrument_error_key(instrument)] = [
-                "Enter the data, or mark the instrument not done."
-            ]
-        elif item.not_done and item.not_done not in OutcomeEntry.NotDone.values:
-            errors[instrument_error_key(instrument, "not_done")] = ["Unknown reason."]
-        elif item.not_done == OutcomeEntry.NotDone.OTHER and not item.not_done_note.strip():
-            errors[instrument_error_key(instrument, "not_done_note")] = ["Say why it was not done."]
-        else:
-            try:
-                stored[instrument.pk] = _stored_values(item)
-            except scoring.ScoringError as exc:
-                field_name = _scoring_error_field(instrument, item.responses)
-                key = instrument_error_key(instrument, field_name)
-                errors[key] = [f"{instrument.name}: {exc}"]
-
-    # 3. Baseline variables sourced from an instrument take its score. Randomization needs
-    #    them (a minimization factor may be derived from one), so a sourced instrument must
-    #    be done and scorable.
-    all_values = dict(values)
-    remap: dict[str, str] = {}  # variable code -> error key on the page
-    explained: set[str] = set()  # variables whose error is already given
-    for instrument in due:
-        variable = instrument.baseline_variable
-        if variable is None:
-            continue
-        if variable.code in values:
-            raise ValueError(f"{variable.code} is taken from {instrument.code}; do not pass it")
-        remap[variable.code] = instrument_error_key(instrument, _sourced_field(instrument))
-        all_values[variable.code] = None
-        item = given.get(instrument.pk)
-        if instrument.pk not in stored:
-            explained.add(variable.code)  # the instrument's own error says what is wrong
-        elif item.not_done:
-            errors[instrument_error_key(instrument, "not_done")] = [
-                f"{variable.label} is needed for randomization: enter {instrument.name}; "
-                "it cannot be marked not done at baseline."
-            ]
-            explained.add(variable.code)
-        elif stored[instrument.pk][1]["score"] is None:
-            what = (
-                "enter the rating"
-                if instrument.kind == Instrument.Kind.PAIN_NRS
-                else f"answer every item of {instrument.name}"
+    decision = baseline_rules.decide(
+        due=[
+            baseline_rules.Due(
+                id=i.pk,
+                code=i.code,
+                name=i.name,
+                kind=i.kind,
+                variable_code=i.baseline_variable.code if i.baseline_variable else None,
+                variable_label=i.baseline_variable.label if i.baseline_variable else "",
             )
-            errors[remap[variable.code]] = [
-                f"{variable.label} is needed for randomization: {what}."
-            ]
-            explained.add(variable.code)
-        else:
-            all_values[variable.code] = int(stored[instrument.pk][1]["score"])
+            for i in due
+        ],
+        given=[_scored(item) for item in entries],
+        not_done_codes=OutcomeEntry.NotDone.values,
+        own_values=list(values),
+    )
+    if decision.refusal:
+        raise ValidationError(BASELINE_REFUSALS[decision.refusal] % {"name": decision.refused})
+    errors: dict[str, list[str]] = {}
+    for error in decision.errors:
+        errors.setdefault(error.key, []).append(BASELINE_ERRORS[error.code] % error.params)
 
-    # 4. Contact details, values and factor levels. Called even when an instrument has an
-    #    error, so that every error is reported at once; raising below undoes its write.
+    # 3. Contact details, values (with those sourced from instruments) and factor levels.
+    #    Called even when an instrument has an error, so that every error is reported at
+    #    once; raising below undoes its write.
     try:
         participant = participant_record_baseline(
             participant=participant,
@@ -366,7 +321,7 @@ def participant_record_baseline_with_instruments(
             phone=phone,
             phone_required=sms_use(participant.trial).phone_required,
             sms_language=sms_language,
-            values=all_values,
+            values={**values, **decision.sourced_values},
             chosen_levels=chosen_levels,
             by=by,
         )
@@ -374,13 +329,59 @@ def participant_record_baseline_with_instruments(
         if not hasattr(exc, "error_dict"):
             raise
         for key, messages in exc.message_dict.items():
-            if key in explained:
-                continue
-            errors.setdefault(remap.get(key, key), []).extend(messages)
+            if key not in decision.explained:
+                errors.setdefault(decision.remap.get(key, key), []).extend(messages)
     if errors:
         raise ValidationError(errors)
 
-    # 5. The entries, without a visit until randomization links them to the baseline visit.
+    # 4. The entries, without a visit until randomization links them to the baseline visit.
+    _write_baseline_entries(participant, due, decision.store, by)
+    return participant
+
+
+BASELINE_REFUSALS = {
+    baseline_rules.NOT_DUE: gettext_lazy("%(name)s is not due at baseline."),
+    baseline_rules.TWICE: gettext_lazy("%(name)s was entered twice."),
+}
+BASELINE_ERRORS = {
+    baseline_rules.MISSING: gettext_lazy("Enter the data, or mark the instrument not done."),
+    baseline_rules.UNKNOWN_NOT_DONE: gettext_lazy("Unknown reason."),
+    baseline_rules.NOTE_NEEDED: gettext_lazy("Say why it was not done."),
+    baseline_rules.UNSCORABLE: gettext_lazy("%(name)s: %(error)s"),
+    baseline_rules.SOURCED_NOT_DONE: gettext_lazy(
+        "%(label)s is needed for randomization: enter %(name)s; it cannot be marked not done "
+        "at baseline."
+    ),
+    baseline_rules.SOURCED_NO_RATING: gettext_lazy(
+        "%(label)s is needed for randomization: enter the rating."
+    ),
+    baseline_rules.SOURCED_ITEMS_MISSING: gettext_lazy(
+        "%(label)s is needed for randomization: answer every item of %(name)s."
+    ),
+}
+
+
+def _scored(item: EntryInput) -> baseline_rules.Given:
+    """One instrument's input as baseline_rules takes it: scored, or why it cannot be."""
+    given = baseline_rules.Given(
+        instrument_id=item.instrument.pk,
+        name=item.instrument.name,
+        not_done=item.not_done,
+        not_done_note=item.not_done_note,
+    )
+    try:
+        return replace(given, stored=_stored_values(item))
+    except scoring.ScoringError as exc:
+        return replace(
+            given,
+            scoring_error=str(exc),
+            scoring_field=_scoring_error_field(item.instrument, item.responses),
+        )
+
+
+def _write_baseline_entries(participant: Participant, due, store, by) -> None:
+    """Create, change or delete the participant's visit-less entries as
+    baseline_rules.entry_changes says, each with its history row."""
     # order_by("pk"): the default ordering joins the (nullable) visit, and PostgreSQL
     # cannot lock the nullable side of an outer join.
     rows = (
@@ -389,30 +390,35 @@ def participant_record_baseline_with_instruments(
         .order_by("pk")
     )
     existing = {e.instrument_id: e for e in rows}
-    for instrument in due:
-        responses, fields = stored[instrument.pk]
-        entry = existing.pop(instrument.pk, None)
-        if entry is None:
+    changes = baseline_rules.entry_changes(
+        existing={
+            pk: (e.responses, {f: getattr(e, f) for f in SCORE_FIELDS})
+            for pk, e in existing.items()
+        },
+        store=store,
+    )
+    instruments = {i.pk: i for i in due}
+    for pk in store:
+        if pk in changes.create:
             entry = OutcomeEntry(
                 trial_id=participant.trial_id,
                 participant=participant,
                 visit=None,
-                instrument=instrument,
+                instrument=instruments[pk],
                 entered_by=by,
             )
-        elif entry.responses == responses and all(
-            getattr(entry, f) == fields[f] for f in SCORE_FIELDS
-        ):
-            continue  # unchanged
-        else:
+        elif pk in changes.update:
+            entry = existing[pk]
             entry._change_reason = "Baseline entered again before randomization"
-        entry.responses = responses
+        else:
+            continue  # unchanged
+        entry.responses, fields = store[pk]
         for name, value in fields.items():
             setattr(entry, name, value)
         entry._history_user = by
         entry.save()
-    for stale in existing.values():  # no longer due at baseline (configuration changed)
+    for pk in changes.delete:  # no longer due at baseline (configuration changed)
+        stale = existing[pk]
         stale._history_user = by
         stale._change_reason = "No longer due at baseline"
         stale.delete()
-    return participant

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from participants import status_rules
 from participants.search import fold
 from trial.models import Arm, FactorLevel, Site, Trial, text_length_check
 
@@ -255,7 +256,11 @@ class Participant(models.Model):
     @property
     def in_followup(self) -> bool:
         """Visits can be recorded: randomized, and not withdrawn from follow-up or dead."""
-        return self.is_randomized and self.followup_allowed and self.status != self.Status.DECEASED
+        return status_rules.in_followup(
+            status=self.status,
+            randomized=self.is_randomized,
+            followup_allowed=self.followup_allowed,
+        )
 
     @property
     def baseline_complete(self) -> bool:

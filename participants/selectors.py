@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from outcomes import selectors as sms_selectors
-from participants import status_reversal
+from participants import status_reversal, status_rules
 from participants.models import (
     Allocation,
     ContactAttempt,
@@ -309,14 +309,19 @@ def worklist_counts(
 
 
 def participant_timeline(participant: Participant, today: dt.date) -> dict:
-    """Visits with their status on `today`, contact attempts and status history: each
+    """Visits with their status on `today` and whether their outcomes may be entered
+    (`can_enter_outcomes`, participants.status_rules), contact attempts and status history: each
     change says whether it was reversed (`is_reversed`) and whether it is the one that may
     be reversed now (`can_reverse`, participants.status_reversal)."""
     visits = list(
         participant.visits.select_related("definition", "recorded_by").order_by("target_date")
     )
+    in_followup = participant.in_followup
     for visit in visits:
         visit.status_today = visit.status(today)
+        visit.can_enter_outcomes = status_rules.outcomes_enterable(
+            in_followup=in_followup, visit_outcome=visit.outcome
+        )
     changes = list(participant.status_changes.select_related("by", "reverses").order_by("at", "pk"))
     reversed_ids = {c.reverses_id for c in changes if c.reverses_id}
     latest = status_reversal.reversible(as_reversal_changes(changes))

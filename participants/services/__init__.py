@@ -20,11 +20,8 @@ from participants.services.followup import (
     visits_planned,
     visits_replan,
 )
-from participants.services.randomization import (
-    participant_randomize,
-    recount_level_counts,
-    stored_level_counts,
-)
+from participants.services.level_counts import recount_level_counts, stored_level_counts
+from participants.services.randomization import participant_randomize
 from participants.services.screening import screening_decline, screening_record, screening_void
 from participants.services.status import status_change_reverse
 

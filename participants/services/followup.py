@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
-from participants import schedule
+from participants import schedule, status_rules
 from participants.models import (
     EARLY_REASON_MAX,
     NOTE_MAX,
@@ -27,32 +27,17 @@ from trial.models import Trial, VisitDefinition
 
 Status = Participant.Status
 
-# Which status changes make sense. Everyone randomized stays in the ITT population
-# whatever their status; these only record what happened to them.
-ALLOWED_CHANGES: dict[str, set[str]] = {
-    Status.ENROLLED: {Status.WITHDRAWN},
-    Status.ACTIVE: {Status.WITHDRAWN, Status.LOST, Status.DECEASED, Status.COMPLETED},
-    Status.LOST: {Status.ACTIVE, Status.WITHDRAWN, Status.DECEASED},
-    Status.WITHDRAWN: {Status.DECEASED},
-    Status.COMPLETED: {Status.DECEASED},
-    Status.DECEASED: set(),
-}
+# The rule lives in participants.status_rules; these names stay for the callers.
+ALLOWED_CHANGES = status_rules.ALLOWED_CHANGES
 
 
 def allowed_changes(participant: Participant) -> set[str]:
-    """The statuses this participant may move to. Before randomization only withdrawal
-    (and nothing after it: the follow-up statuses need a randomization); a participant
-    withdrawn with follow-up allowed may later refuse it (withdrawn → withdrawn)."""
-    if not participant.is_randomized:
-        return (
-            set(ALLOWED_CHANGES[Status.ENROLLED])
-            if participant.status == Status.ENROLLED
-            else set()
-        )
-    allowed = set(ALLOWED_CHANGES[participant.status])
-    if participant.status == Status.WITHDRAWN and participant.followup_allowed:
-        allowed.add(Status.WITHDRAWN)
-    return allowed
+    """The statuses this participant may move to (participants.status_rules)."""
+    return status_rules.allowed_changes(
+        status=participant.status,
+        randomized=participant.is_randomized,
+        followup_allowed=participant.followup_allowed,
+    )
 
 
 def _specs(definitions: Iterable[VisitDefinition]) -> list[schedule.VisitSpec]:
@@ -105,6 +90,9 @@ def _lock_visit(visit: Visit) -> Visit:
 
 
 def require_followup(participant: Participant) -> None:
+    """Refuse, saying why, unless the participant is in follow-up (participants.status_rules)."""
+    if participant.in_followup:
+        return
     if not participant.is_randomized:
         raise ValidationError("This participant has not been randomized; there are no visits.")
     if participant.status == Status.DECEASED:
@@ -267,112 +255,119 @@ def participant_status_change(
     """Change a participant's status with a reason; audited in StatusChange and history.
 
     Open visits become "not required" when the participant dies or withdraws from
-    follow-up, and "missed" when lost to follow-up; completing needs no open visits.
+    follow-up, and "missed" when lost to follow-up; completing needs no open visits
+    (participants.status_rules decides).
     """
-    # Lock the participant: two status changes at once must not both pass the checks.
+    # 1. Lock the participant: two status changes at once must not both pass the checks.
     participant = (
         Participant.objects.select_for_update(of=("self",))
         .select_related("trial")
         .get(pk=participant.pk)
     )
     trial: Trial = participant.trial
-    current = participant.status
-    if to_status not in Status.values:
-        raise ValidationError({"to_status": "Unknown status."})
-    refusing_followup = (
-        to_status == current == Status.WITHDRAWN
-        and participant.followup_allowed
-        and followup_allowed is False
-    )
-    if to_status == current and not refusing_followup:
-        raise ValidationError(
-            {"to_status": f"The participant is already {participant.get_status_display().lower()}."}
-        )
-    if to_status not in allowed_changes(participant) and not refusing_followup:
-        raise ValidationError(
-            {
-                "to_status": f"A participant who is {participant.get_status_display().lower()} "
-                f"cannot become {Status(to_status).label.lower()}."
-            }
-        )
-    if not reason.strip():
-        raise ValidationError({"reason": "Give the reason for the change."})
-    not_in_future(trial, "effective_on", effective_on, "date")
-    earliest = participant.randomized_on or participant.consent_date
-    if effective_on < earliest:
-        raise ValidationError(
-            {"effective_on": f"The date cannot precede {earliest:%d %b %Y} (enrollment)."}
-        )
-    if participant.status_changed_on and effective_on < participant.status_changed_on:
-        raise ValidationError(
-            {
-                "effective_on": "The date cannot precede the previous status change "
-                f"({participant.status_changed_on:%d %b %Y})."
-            }
-        )
-    if to_status in (Status.DECEASED, Status.LOST, Status.WITHDRAWN, Status.COMPLETED):
-        last_seen = (
-            Visit.objects.filter(participant=participant, attended_on__isnull=False)
-            .order_by("-attended_on")
-            .values_list("attended_on", flat=True)
-            .first()
-        )
-        if to_status == Status.DECEASED and last_seen and effective_on < last_seen:
-            raise ValidationError(
-                {
-                    "effective_on": "A visit was attended on "
-                    f"{last_seen:%d %b %Y}; the date of death cannot precede it."
-                }
-            )
-    if to_status == Status.WITHDRAWN and followup_allowed is None:
-        raise ValidationError(
-            {"followup_allowed": "Say whether follow-up data may still be collected."}
-        )
+    reason = reason.strip()
+    # 2. Decide, reading only what this change needs: the last attendance for a death,
+    #    the open visits for a completion.
     open_visits = Visit.objects.filter(participant=participant, outcome=Visit.Outcome.OPEN)
-    if to_status == Status.COMPLETED:
-        n_open = open_visits.count()
-        if n_open:
-            raise ValidationError(
-                {
-                    "to_status": f"{n_open} visit(s) are still open: record them as attended "
-                    "or missed first."
-                }
-            )
-    require_within("reason", reason.strip(), REASON_MAX)
-    change = StatusChange.objects.create(
-        participant=participant,
-        from_status=current,
+    facts = status_rules.Participant(
+        status=participant.status,
+        randomized=participant.is_randomized,
+        followup_allowed=participant.followup_allowed,
+        earliest=participant.randomized_on or participant.consent_date,
+        status_changed_on=participant.status_changed_on,
+        last_attended_on=_last_attended_on(participant) if to_status == Status.DECEASED else None,
+        open_visits=open_visits.count() if to_status == Status.COMPLETED else 0,
+    )
+    decision = status_rules.decide_status_change(
+        facts,
         to_status=to_status,
         effective_on=effective_on,
-        reason=reason.strip(),
-        followup_allowed=followup_allowed if to_status == Status.WITHDRAWN else None,
+        reason=reason,
+        followup_allowed=followup_allowed,
+        today=trial_today(trial),
+    )
+    if decision.refusal:
+        raise ValidationError(
+            {
+                decision.field: _status_refusal_message(
+                    decision.refusal, participant, facts, to_status
+                )
+            }
+        )
+    require_within("reason", reason, REASON_MAX)
+    # 3. Write and audit: the change row, the visits it closes, the participant.
+    change = StatusChange.objects.create(
+        participant=participant,
+        from_status=participant.status,
+        to_status=to_status,
+        effective_on=effective_on,
+        reason=reason,
+        followup_allowed=decision.change_followup_allowed,
         by=by,
     )
     history_reason = gettext("Status changed to %(status)s: %(reason)s") % {
         "status": Status(to_status).label.lower(),
-        "reason": reason.strip(),
+        "reason": reason,
     }
-    if to_status == Status.DECEASED or (to_status == Status.WITHDRAWN and not followup_allowed):
-        _close_open_visits(open_visits, Visit.Outcome.NOT_REQUIRED, "", change, history_reason)
-    elif to_status == Status.LOST:
-        today = trial_today(trial)
-        # Only visits whose window has closed are missed; open and later windows stay
-        # planned, so a participant who is found again (lost → active) can still attend.
-        _close_open_visits(
-            open_visits.filter(window_end__lt=today),
-            Visit.Outcome.MISSED,
-            LOST_REASON,
-            change,
-            history_reason,
-        )
+    if decision.close_as:
+        closing = open_visits
+        if decision.close_before is not None:
+            closing = closing.filter(window_end__lt=decision.close_before)
+        why_missed = LOST_REASON if decision.close_as == Visit.Outcome.MISSED else ""
+        _close_open_visits(closing, decision.close_as, why_missed, change, history_reason)
     participant.status = to_status
     participant.status_changed_on = effective_on
-    if to_status == Status.WITHDRAWN:
-        participant.followup_allowed = bool(followup_allowed)
+    participant.followup_allowed = decision.followup_allowed
     participant._history_user = by
     participant._change_reason = history_reason
     participant.save(update_fields=["status", "status_changed_on", "followup_allowed"])
     return participant
+
+
+def _last_attended_on(participant: Participant) -> dt.date | None:
+    return (
+        Visit.objects.filter(participant=participant, attended_on__isnull=False)
+        .order_by("-attended_on")
+        .values_list("attended_on", flat=True)
+        .first()
+    )
+
+
+def _status_refusal_message(
+    refusal: str, participant: Participant, facts: status_rules.Participant, to_status: str
+) -> str:
+    """A status_rules refusal in words, for the field it names."""
+    now = participant.get_status_display().lower()
+    if refusal == status_rules.UNKNOWN_STATUS:
+        return gettext("Unknown status.")
+    if refusal == status_rules.ALREADY:
+        return gettext("The participant is already %(status)s.") % {"status": now}
+    if refusal == status_rules.NOT_ALLOWED:
+        return gettext("A participant who is %(now)s cannot become %(to)s.") % {
+            "now": now,
+            "to": Status(to_status).label.lower(),
+        }
+    if refusal == status_rules.NO_REASON:
+        return gettext("Give the reason for the change.")
+    if refusal == status_rules.IN_FUTURE:
+        return gettext("The date cannot be in the future.")
+    if refusal == status_rules.BEFORE_ENROLLMENT:
+        return gettext("The date cannot precede %(date)s (enrollment).") % {
+            "date": f"{facts.earliest:%d %b %Y}"
+        }
+    if refusal == status_rules.BEFORE_PREVIOUS_CHANGE:
+        return gettext("The date cannot precede the previous status change (%(date)s).") % {
+            "date": f"{facts.status_changed_on:%d %b %Y}"
+        }
+    if refusal == status_rules.DEATH_BEFORE_VISIT:
+        return gettext("A visit was attended on %(date)s; the date of death cannot precede it.") % {
+            "date": f"{facts.last_attended_on:%d %b %Y}"
+        }
+    if refusal == status_rules.FOLLOWUP_UNSAID:
+        return gettext("Say whether follow-up data may still be collected.")
+    return gettext("%(n)d visit(s) are still open: record them as attended or missed first.") % {
+        "n": facts.open_visits
+    }
 
 
 LOST_REASON = "Participant lost to follow-up"

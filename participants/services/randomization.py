@@ -1,4 +1,4 @@
-"""Randomization by minimization, and the recount that audits its maintained counts."""
+"""Randomization by minimization: lock, decide (participants.randomization_rules), write."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from participants import minimization
+from participants import randomization_rules as rules
 from participants.models import Allocation, FactorLevelCount, Participant, Visit
 from participants.selectors import trial_config
 from participants.services.common import require_recruiting
 from participants.services.followup import visits_planned
 from trial import batch
-from trial.models import FactorLevel, Site, Trial
+from trial.models import Site, Trial
 
 # --- Randomization --------------------------------------------------------------------------
 
@@ -67,60 +68,17 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     # participant takes (an SMS reply, a visit, an outcome), which FOR UPDATE would make
     # wait for us.
 
-    # 1. Lock and re-read the participant, with the site and the trial (not locked yet). A
-    #    second request for the same participant waits here and then finds the first's
-    #    allocation, read by a statement of its own: the rows joined to a locked row come
-    #    from before the wait (READ COMMITTED), only the locked row itself is re-read.
-    participant = (
-        Participant.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("site", "trial")
-        .get(pk=participant.pk)
-    )
+    # 1. Lock and re-read the participant; one already randomized gets its allocation back.
+    participant = _lock_participant(participant)
     if participant.is_randomized:
         existing = Allocation.objects.select_related("arm").filter(participant=participant)
         return existing.get(), False
 
     # 2. Preconditions (those on the trial row are checked again under its lock).
     trial = participant.trial
-    if participant.status != Participant.Status.ENROLLED:
-        raise ValidationError(
-            f"This participant is {participant.get_status_display().lower()} and cannot be "
-            "randomized.",
-            code="not_enrolled",
-        )
     config = trial_config(trial)
     ratios = {arm.code: arm.allocation_ratio for arm in config.arms}
-    _require_room(trial, ratios)
-    if not participant.baseline_complete:
-        raise ValidationError("Complete the baseline form before randomizing.", code="no_baseline")
-    if len(config.arms) < 2:
-        raise ValidationError("The trial needs at least two arms to randomize.", code="config")
-    # The site factor's level is the site's, whatever the baseline stored (it may predate
-    # the factor); the other levels are the baseline's.
-    factor_levels = {**participant.factor_levels, **config.site_levels(participant.site_id)}
-    for factor in config.factors:
-        if factor.kind == "site" and factor.code not in factor_levels:
-            raise ValidationError(
-                gettext(
-                    "The site %(site)s has no level of the factor %(factor)s yet; a trial "
-                    "manager can give it one by saving the site in the admin."
-                )
-                % {"site": participant.site.code, "factor": factor.name},
-                code="config",
-            )
-    missing = [f.name for f in config.factors if f.code not in factor_levels]
-    if missing:
-        raise ValidationError(
-            f"Baseline lacks the minimization factor(s) {', '.join(missing)}; "
-            "enter the baseline again.",
-            code="no_baseline",
-        )
-    level_ids = {}
-    for factor in config.factors:
-        level = factor.level(factor_levels[factor.code])
-        if level is None:
-            raise ValidationError(f"Stored level for {factor.name} no longer exists.")
-        level_ids[factor.code] = level.id
+    admission = _admit(participant, config, ratios)
 
     # 3. The visit schedule from today's date in the trial's zone (no randomized
     #    participant without it) and the baseline instruments' link to the baseline visit,
@@ -128,6 +86,125 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     now = timezone.now()
     randomized_on = timezone.localdate(now, timezone=trial.zone)
     participant.randomized_on = randomized_on
+    _plan_visits(participant, config, by, now)
+
+    # 4. Lock the trial row. If its configuration or the date moved while we waited, what
+    #    was planned above may be wrong: roll back and start over.
+    trial = Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
+    now = timezone.now()
+    if (
+        trial.config_version != participant.trial.config_version
+        or timezone.localdate(now, timezone=trial.zone) != randomized_on
+    ):
+        raise _Retry
+    _require_room(trial, ratios)
+
+    # 5. Read the counts and the site's counter, then decide.
+    site = participant.site
+    site.randomized_count, site.code, stored = _read_counts(participant, admission.level_ids)
+    decision = rules.allocate(
+        trial=rules.Settings(
+            code=trial.code,
+            imbalance_measure=trial.imbalance_measure,
+            preferred_probability=trial.preferred_probability,
+            initial_random_allocations=trial.initial_random_allocations,
+            allocation_count=trial.allocation_count,
+        ),
+        arms=[rules.Arm(arm.pk, arm.code, arm.allocation_ratio) for arm in config.arms],
+        factors=config.factors,
+        level_ids=admission.level_ids,
+        stored=stored,
+        site_code=site.code,
+        site_randomized=site.randomized_count,
+        rng=rng or random.SystemRandom(),
+    )
+    if decision.missing_counts:  # only while some level has never been seen in some slot
+        FactorLevelCount.objects.bulk_create(
+            FactorLevelCount(trial=trial, level_id=level_id, arm_id=arm_id, slot=slot, count=0)
+            for level_id, arm_id, slot in decision.missing_counts
+        )
+
+    # 6. Write (_write_allocation).
+    arm = next(arm for arm in config.arms if arm.pk == decision.arm_id)
+    allocation = _write_allocation(participant, trial, arm, decision, admission, by=by, now=now)
+    participant.trial = trial
+    return allocation, True
+
+
+def _lock_participant(participant: Participant) -> Participant:
+    """Lock and re-read the participant, with the site and the trial (not locked yet). A
+    second request for the same participant waits here and then finds the first's
+    allocation, read by a statement of its own: the rows joined to a locked row come from
+    before the wait (READ COMMITTED), only the locked row itself is re-read."""
+    return (
+        Participant.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("site", "trial")
+        .get(pk=participant.pk)
+    )
+
+
+def _admit(participant: Participant, config, ratios: dict[str, int]) -> rules.Admission:
+    """Step 2: randomization_rules.admit, and the trial's room, in the order the user is
+    told (a participant who is not enrolled first); raise the first refusal."""
+    admission = rules.admit(
+        enrolled=participant.status == Participant.Status.ENROLLED,
+        baseline_complete=participant.baseline_complete,
+        n_arms=len(config.arms),
+        factors=config.factors,
+        baseline_levels=participant.factor_levels,
+        site_levels=config.site_levels(participant.site_id),
+    )
+    if admission.refusal == rules.NOT_ENROLLED:
+        _refuse(admission, participant)
+    _require_room(participant.trial, ratios)
+    if admission.refusal:
+        _refuse(admission, participant)
+    return admission
+
+
+def _refuse(admission: rules.Admission, participant: Participant) -> None:
+    """Raise the refusal of randomization_rules.admit, in words, with its error code."""
+    words = {
+        rules.NOT_ENROLLED: (
+            gettext("This participant is %(status)s and cannot be randomized."),
+            "not_enrolled",
+        ),
+        rules.NO_BASELINE: (
+            gettext("Complete the baseline form before randomizing."),
+            "no_baseline",
+        ),
+        rules.TOO_FEW_ARMS: (gettext("The trial needs at least two arms to randomize."), "config"),
+        rules.SITE_WITHOUT_LEVEL: (
+            gettext(
+                "The site %(site)s has no level of the factor %(factor)s yet; a trial "
+                "manager can give it one by saving the site in the admin."
+            ),
+            "config",
+        ),
+        rules.MISSING_FACTORS: (
+            gettext(
+                "Baseline lacks the minimization factor(s) %(factors)s; enter the baseline again."
+            ),
+            "no_baseline",
+        ),
+        rules.LEVEL_GONE: (gettext("Stored level for %(factor)s no longer exists."), None),
+    }
+    message, code = words[admission.refusal]
+    raise ValidationError(
+        message
+        % {
+            "status": participant.get_status_display().lower(),
+            "site": participant.site.code,
+            "factor": admission.factor,
+            "factors": ", ".join(admission.missing),
+        },
+        code=code,
+    )
+
+
+def _plan_visits(participant: Participant, config, by, now) -> None:
+    """Step 3: the visits planned from `participant.randomized_on` and the baseline
+    instruments' link, with their history rows, in one batch."""
     visits = visits_planned(participant=participant, by=by, definitions=config.visits, now=now)
     statements = _baseline_links(participant, config.visits, by, now)
     if visits:  # a trial may have no visit schedule
@@ -147,21 +224,13 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     if statements:
         batch.execute(statements)
 
-    # 4. Lock the trial row. If its configuration or the date moved while we waited, what
-    #    was planned above may be wrong: roll back and start over.
-    trial = Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
-    now = timezone.now()
-    if (
-        trial.config_version != participant.trial.config_version
-        or timezone.localdate(now, timezone=trial.zone) != randomized_on
-    ):
-        raise _Retry
-    _require_room(trial, ratios)
 
-    # 5. The counts per arm's slot (one slot per arm with equal ratios) with the patient's
-    #    level of each factor: (factors × slots) rows, independent of trial size. Then decide.
-    #    The site's number counter and code come in the same statement (read after the
-    #    lock: the site joined to the participant's row, read before, may be older).
+def _read_counts(participant: Participant, level_ids) -> tuple[int, str, dict]:
+    """Step 5: the counts per arm's slot with the patient's level of each factor ((factors ×
+    slots) rows, independent of trial size), with the site's number counter and code in the
+    same statement (read after the trial lock: the site joined to the participant's row,
+    read before, may be older). Returns (randomized count, site code, {(level id, arm id,
+    slot): count})."""
     q = batch.quote
     rows = batch.execute(
         [
@@ -179,73 +248,44 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
             )
         ]
     )
-    site = participant.site
-    site.randomized_count, site.code = rows[0][:2]
     stored = {
         (level_id, arm_id, slot): count
         for *_, level_id, arm_id, slot, count in rows
         if level_id is not None
     }
-    arm_by_code = {arm.code: arm for arm in config.arms}
-    slots = [(arm_by_code[code], n) for code, n in minimization.slots(list(ratios), ratios)]
-    missing_rows = [
-        FactorLevelCount(trial=trial, level_id=level_id, arm=arm, slot=n, count=0)
-        for level_id in level_ids.values()
-        for arm, n in slots
-        if (level_id, arm.pk, n) not in stored
-    ]
-    if missing_rows:  # only while some level has never been seen in some slot
-        FactorLevelCount.objects.bulk_create(missing_rows)
-    arm_codes = [arm.code for arm in config.arms]
-    # In the record's shape (minimization.record): a number per arm with ratio 1, else a list.
-    counts = {
-        factor: minimization.record(
-            arm_codes,
-            ratios,
-            {(arm.code, n): stored.get((level_id, arm.pk, n), 0) for arm, n in slots},
-        )
-        for factor, level_id in level_ids.items()
-    }
-    weights = {f.code: f.weight for f in config.factors}
-    decision = minimization.allocate(
-        arms=arm_codes,
-        counts=counts,
-        weights=weights,
-        measure=trial.imbalance_measure,
-        p=float(trial.preferred_probability),
-        rng=rng or random.SystemRandom(),
-        ratios=ratios,
-        simple_randomization=trial.allocation_count < trial.initial_random_allocations,
-    )
-    arm = arm_by_code[decision.arm]
+    return rows[0][0], rows[0][1], stored
 
-    # 6. Write, in one batch: the trial's sequence and the site's number (safe to
-    #    read-then-write under the trial lock: only randomization changes them), the
-    #    counts, the participant and its history row, and last the allocation, whose key
-    #    comes back.
+
+def _write_allocation(
+    participant: Participant,
+    trial: Trial,
+    arm,
+    decision: rules.Allocation,
+    admission: rules.Admission,
+    *,
+    by,
+    now,
+) -> Allocation:
+    """Step 6, in one batch: the trial's sequence and the site's number (safe to
+    read-then-write under the trial lock: only randomization changes them), the counts, the
+    participant and its history row, and last the allocation, whose key comes back."""
+    q = batch.quote
     participant.status = Participant.Status.ACTIVE
-    participant.number = f"{trial.code}-{site.code}-{site.randomized_count + 1:04d}"
+    participant.number = decision.number
     participant.randomized_at = now
     allocation = Allocation(
         trial=trial,
         participant=participant,
-        sequence=trial.allocation_count + 1,
+        sequence=decision.sequence,
         arm=arm,
         slot=decision.slot,
         method=decision.method,
-        factor_levels=factor_levels,
-        counts_seen=counts,
+        factor_levels=admission.factor_levels,
+        counts_seen=decision.counts_seen,
         scores=decision.scores,
         probabilities=decision.probabilities,
         draw=decision.draw,
-        settings_used={
-            "imbalance_measure": trial.imbalance_measure,
-            "preferred_probability": str(trial.preferred_probability),
-            "initial_random_allocations": trial.initial_random_allocations,
-            "weights": weights,
-            "arms": arm_codes,  # the order the draw walks
-            "ratios": ratios,
-        },
+        settings_used=decision.settings_used,
         algorithm_version=minimization.ALGORITHM_VERSION,
         allocated_by=by,
         allocated_at=now,
@@ -260,9 +300,9 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
         (
             f"UPDATE {q(Site._meta.db_table)} SET randomized_count = randomized_count + 1 "
             "WHERE id = %s",
-            [site.pk],
+            [participant.site_id],
         ),
-        *_count_increments(trial, arm, decision.slot, level_ids.values()),
+        *_count_increments(trial, arm, decision.slot, admission.level_ids.values()),
         (
             f"UPDATE {q(Participant._meta.db_table)} SET "
             + ", ".join(f"{q(name)} = %s" for name in changed)
@@ -283,8 +323,7 @@ def _randomize(participant: Participant, by, rng) -> tuple[Allocation, bool]:
     ((allocation.pk,),) = batch.execute(statements)
     allocation._state.adding = False
     allocation._state.db = connection.alias
-    participant.trial = trial
-    return allocation, True
+    return allocation
 
 
 def _require_room(trial: Trial, ratios: dict[str, int]) -> None:
@@ -356,32 +395,3 @@ def _baseline_links(participant: Participant, definitions, by, now) -> list[batc
             )
         )
     return statements
-
-
-def recount_level_counts(trial: Trial) -> dict[tuple[int, int, int], int]:
-    """Recount participants per (level id, arm id, slot) from the allocations themselves.
-
-    Used by tests and audits to check the maintained FactorLevelCount rows.
-    """
-    levels = {
-        (lv.factor.code, lv.code): lv.pk
-        for lv in FactorLevel.objects.filter(factor__trial=trial).select_related("factor")
-    }
-    result: dict[tuple[int, int, int], int] = {}
-    for factor_levels, arm_id, slot in Allocation.objects.filter(trial=trial).values_list(
-        "factor_levels", "arm_id", "slot"
-    ):
-        for factor_code, level_code in factor_levels.items():
-            key = (levels[(factor_code, level_code)], arm_id, slot)
-            result[key] = result.get(key, 0) + 1
-    return result
-
-
-def stored_level_counts(trial: Trial) -> dict[tuple[int, int, int], int]:
-    """The maintained counts, non-zero ones, keyed as recount_level_counts keys them."""
-    return {
-        (level_id, arm_id, slot): count
-        for level_id, arm_id, slot, count in FactorLevelCount.objects.filter(
-            trial=trial, count__gt=0
-        ).values_list("level_id", "arm_id", "slot", "count")
-    }

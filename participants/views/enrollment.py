@@ -29,6 +29,7 @@ from participants.forms import (
 )
 from participants.models import Allocation, Participant
 from participants.search import fold
+from participants.services.followup import allowed_changes
 from trial import blinding, roles
 from trial.models import Trial
 
@@ -137,6 +138,7 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
             .first(),
             "baseline_rows": _baseline_rows(config, participant),
             "can_follow_up_here": roles.can_follow_up(request.user, trial),
+            "can_change_status": bool(allowed_changes(participant)),
             **selectors.participant_timeline(participant, services.trial_today(trial)),
             "sms_status": (
                 sms_selectors.participant_sms_status(participant)

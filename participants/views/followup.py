@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from outcomes.sms_use import sms_use
-from participants import selectors, services
+from participants import selectors, services, status_rules
 from participants.forms import (
     AttendanceForm,
     ContactForm,
@@ -61,6 +61,9 @@ def worklist(request: HttpRequest, code: str) -> HttpResponse:
     for visit in page:
         visit.status_today = visit.status(today)
         visit.days_overdue = (today - visit.window_end).days
+        visit.can_enter_outcomes = status_rules.outcomes_enterable(
+            in_followup=visit.participant.in_followup, visit_outcome=visit.outcome
+        )
     return render(
         request,
         "participants/worklist.html",
