@@ -19,9 +19,6 @@ MARK = "# long:"
 # check lands (issue 16 item 4). The lead empties this list after merging that work; an entry
 # that is no longer too long fails test_the_allow_list_holds_only_functions_still_too_long.
 ALLOWED = {
-    "_randomize",  # participants/services/randomization.py
-    "participant_status_change",  # participants/services/followup.py
-    "participant_record_baseline_with_instruments",  # outcomes/entry.py
     "_receive",  # outcomes/tracking.py
     "Builder.participants",  # outcomes/export/tables.py
 }
