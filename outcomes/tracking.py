@@ -9,9 +9,9 @@ message goes through the outbox (outcomes.services), so it is stored before it i
 the database's unique constraints allow one question, one reminder and one thank-you per
 participant and week whatever a re-run does.
 
-Who gets messages: participants who are active (randomized, not withdrawn, lost, deceased or
-completed), have a mobile number and have not opted out. The check is repeated when each
-message is sent (outcomes.services.sms_send_now), so an opt-out in between still counts.
+Who gets messages: the participants outcomes.sms_recipients calls tracked (the rule, with
+its query twin in outcomes.sms_queries). The check is repeated when each message is sent
+(outcomes.services.sms_send_now), so an opt-out in between still counts.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from outcomes import sms_rules, sms_totals
+from outcomes import sms_queries, sms_recipients, sms_rules, sms_totals
 from outcomes.models import (
     InboundMessage,
     OutboundMessage,
@@ -125,10 +125,10 @@ def _load_config(trial_id: int) -> SmsConfig | None:
 
 
 def _tracked(participant: Participant) -> bool:
-    return (
-        participant.status == Participant.Status.ACTIVE
-        and participant.sms_opted_out_at is None
-        and bool(participant.phone)
+    return sms_recipients.tracked(
+        status=participant.status,
+        opted_out=participant.sms_opted_out_at is not None,
+        phone=participant.phone,
     )
 
 
@@ -158,16 +158,9 @@ def sms_weekly_send(*, trial: Trial, now: dt.datetime | None = None) -> WeeklyRe
     schedule = config.schedule
     send_date = sms_rules.last_send_date(now, trial.zone, schedule.weekday, schedule.send_time)
     first, last = sms_rules.randomized_range(send_date, schedule.weeks)
-    due = (
-        Participant.objects.filter(
-            trial=trial,
-            status=Participant.Status.ACTIVE,
-            randomized_on__range=(first, last),
-            sms_opted_out_at__isnull=True,
-        )
-        .exclude(phone="")
-        .order_by("pk")
-    )
+    due = Participant.objects.filter(
+        sms_queries.tracked_q(), trial=trial, randomized_on__range=(first, last)
+    ).order_by("pk")
     opened = already = 0
     after = 0
     while True:
@@ -291,10 +284,8 @@ def sms_reminders_send(*, trial: Trial, now: dt.datetime | None = None) -> int:
             opened_at__lte=cutoff,
             # Still the current week: answers to it are accepted until the next one opens.
             opened_at__gt=now - dt.timedelta(days=7),
-            participant__status=Participant.Status.ACTIVE,
-            participant__sms_opted_out_at__isnull=True,
         )
-        .exclude(participant__phone="")
+        .filter(sms_queries.tracked_q("participant__"))
         .filter(
             ~Exists(
                 SmsWeek.objects.filter(
