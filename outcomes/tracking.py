@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from outcomes import sms_queries, sms_recipients, sms_rules, sms_totals
+from outcomes import consent_sms, sms_queries, sms_recipients, sms_rules, sms_totals
 from outcomes.models import (
     InboundMessage,
     OutboundMessage,
@@ -566,15 +566,9 @@ def _opt_out(message: InboundMessage, candidates: list[Participant], now) -> Inb
     """STOP: every participant with this number stops getting messages at once; queued
     ones are cancelled. No confirmation is sent (nothing more is sent after an opt-out; the
     gateway's own STOP handling may confirm). Coordinators see it on the worklist."""
-    ids = [p.pk for p in candidates]
-    for participant in candidates:
-        if participant.sms_opted_out_at is None:
-            participant.sms_opted_out_at = now
-            participant._change_reason = "Opted out of SMS by reply"
-            participant.save(update_fields=["sms_opted_out_at"])
-    OutboundMessage.objects.filter(
-        participant_id__in=ids, status=OutboundMessage.Status.QUEUED
-    ).update(status=OutboundMessage.Status.CANCELLED, last_error="Participant opted out of SMS.")
+    consent_sms.sms_opt_out(
+        participants=candidates, at=now, change_reason="Opted out of SMS by reply"
+    )
     first = candidates[0]
     message.participant = first
     message.trial_id = first.trial_id
@@ -585,11 +579,8 @@ def _opt_in(message: InboundMessage, candidates: list[Participant]) -> InboundMe
     """START: opted-out participants with this number get messages again; a confirmation
     goes to each who is still followed (active)."""
     reply = None
+    consent_sms.sms_opt_in(participants=candidates, change_reason="Opted back in to SMS by reply")
     for participant in candidates:
-        if participant.sms_opted_out_at is not None:
-            participant.sms_opted_out_at = None
-            participant._change_reason = "Opted back in to SMS by reply"
-            participant.save(update_fields=["sms_opted_out_at"])
         if reply is None and _tracked(participant):
             config = sms_config(participant.trial_id)
             if config is not None:
