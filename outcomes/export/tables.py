@@ -59,7 +59,7 @@ from outcomes.models import (
 from outcomes.scoring import GLOBAL_CHOICES
 from participants.models import Allocation, Participant, ScreeningRecord, Visit
 from trial import blinding
-from trial.models import Arm, BaselineVariable, MinimizationFactor, Site, VisitDefinition
+from trial.models import BaselineVariable, MinimizationFactor, Site, VisitDefinition
 
 CHUNK = analysis_data.CHUNK
 RAW_REPLY_STAT_BYTES = 40
@@ -78,14 +78,11 @@ class Builder:
         self.zone = self.trial_zone()
         self._sms_stream: sms_copy.SmsStream | None = None  # sms_start's COPY
         self._sms_dir: tempfile.TemporaryDirectory | None = None
-        arms = list(Arm.objects.filter(trial=self.trial).order_by("order", "pk"))
-        if job.blinded:
-            codes = blinding.blind_codes(self.trial)
-            self.arm_map = {arm.code: codes[arm.pk] for arm in arms}
-            self.arm_labels = {c: f"Arm {c}" for c in sorted(self.arm_map.values())}
-        else:
-            self.arm_map = {arm.code: arm.code for arm in arms}
-            self.arm_labels = {arm.code: arm.name for arm in arms}
+        # The arms as the job's reader may see them (trial.blinding.arm_view): the value
+        # written for each arm code, and the value labels in the order shown.
+        arms = blinding.arm_view(self.trial, blinded=job.blinded).arms
+        self.arm_map = {arm.code: arm.value for arm in arms}
+        self.arm_labels = {arm.value: arm.label for arm in arms}
 
     def trial_zone(self):
         from zoneinfo import ZoneInfo
