@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -27,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from outcomes import consent_sms, sms_queries, sms_recipients, sms_rules, sms_totals
+from outcomes import consent_sms, sms_queries, sms_recipients, sms_reply, sms_rules, sms_totals
 from outcomes.models import (
     InboundMessage,
     OutboundMessage,
@@ -76,6 +77,18 @@ class SmsConfig:
         ids = [q.pk for q in self.questions]
         position = ids.index(question.pk)
         return self.questions[position + 1] if position + 1 < len(ids) else None
+
+    @cached_property
+    def reply_rules(self) -> sms_reply.TrialSms:
+        """What outcomes.sms_reply needs of the configuration (kept with the cached config)."""
+        return sms_reply.TrialSms(
+            zone=self.zone,
+            send_time=self.schedule.send_time,
+            max_clarifications=self.schedule.max_clarifications,
+            questions=tuple(
+                sms_reply.Question(q.pk, q.min_value, q.max_value) for q in self.questions
+            ),
+        )
 
 
 # Every inbound reply needs the configuration, which changes rarely (in the admin): each
@@ -431,13 +444,34 @@ def _receive(
         return _opt_out(message, candidates, received_at)
     if word == "opt_in":
         return _opt_in(message, candidates)
+    weeks = _current_weeks(candidates)
+    configs = {trial_id: sms_config(trial_id) for trial_id in {p.trial_id for p in candidates}}
+    decision = sms_reply.decide_reply(
+        body=raw,
+        candidates=[
+            sms_reply.Candidate(p.pk, p.trial_id, _tracked(p), p.sms_missed_weeks)
+            for p in candidates
+        ],
+        weeks=[
+            sms_reply.CurrentWeek(
+                w.pk, w.participant_id, w.send_date, w.current_question_id, w.answered,
+                w.clarifications,
+            )
+            for w in weeks
+        ],
+        trials={pk: config and config.reply_rules for pk, config in configs.items()},
+        at=received_at,
+    )  # fmt: skip
+    participant = next(p for p in candidates if p.pk == decision.participant_id)
+    week = next((w for w in weeks if w.pk == decision.week_id), None)
+    return _apply_reply(
+        message, decision, participant, week, configs[participant.trial_id], received_at
+    )
 
-    # The participant this reply is for, and the week: of each participant sharing the
-    # number only the current week (the latest: answers to a week are accepted until the
-    # next one opens) counts. Among those, a week still open that awaits an answer first,
-    # the most recently opened; else the most recent week. An older week left unanswered
-    # is never the current one (it was: replies after the last week went to it).
-    weeks = list(
+
+def _current_weeks(candidates: list[Participant]) -> list[SmsWeek]:
+    """The latest week of each participant, locked, most recently opened first."""
+    return list(
         SmsWeek.objects.select_for_update()
         .filter(participant__in=candidates)
         .filter(
@@ -449,83 +483,82 @@ def _receive(
         )
         .order_by("-opened_at", "-week")
     )
-    trial_of = {p.pk: p.trial_id for p in candidates}  # a number may be in two trials
 
-    def closed(week: SmsWeek) -> bool:
-        return _closed(week, sms_config(trial_of[week.participant_id]), received_at)
 
-    latest = next(
-        (w for w in weeks if w.current_question_id is not None and not closed(w)),
-        weeks[0] if weeks else None,
-    )
-    participant = (
-        next(p for p in candidates if p.pk == latest.participant_id) if latest else candidates[0]
-    )
+def _apply_reply(
+    message: InboundMessage,
+    decision: sms_reply.ReplyDecision,
+    participant: Participant,
+    week: SmsWeek | None,
+    config: SmsConfig | None,
+    received_at: dt.datetime,
+) -> InboundMessage:
+    """Write what outcomes.sms_reply decided: the message's kind and links, a clarification
+    or the answer with the next question or the thank-you."""
     message.participant = participant
     message.trial_id = participant.trial_id
-    if not _tracked(participant):
-        return _save(message, InboundMessage.Kind.NOT_TRACKED)
-    config = sms_config(participant.trial_id)
-    if latest is None or closed(latest):
-        # Answers count until the next week's message; after the last week there is none,
-        # so a reply this late belongs to no week and no question (kept raw, no reply).
-        return _save(message, InboundMessage.Kind.NO_QUESTION)
-    message.week = latest
-    if latest.current_question_id is None:
-        return _save(message, InboundMessage.Kind.EXTRA)
-
-    question = next(
-        (q for q in (config.questions if config else []) if q.pk == latest.current_question_id),
-        None,
-    )
-    if config is None or question is None:
-        return _save(message, InboundMessage.Kind.NO_QUESTION)
+    if week is None:
+        return _save(message, decision.kind)
+    message.week = week
+    if decision.question_id is None:
+        return _save(message, decision.kind)
+    question = next(q for q in config.questions if q.pk == decision.question_id)
     message.question = question
-    reading = sms_rules.classify(raw, question.min_value, question.max_value)
     language = config.language(participant.sms_language)
-    if reading.kind != "answer":
-        if latest.clarifications < config.schedule.max_clarifications:
-            latest.clarifications += 1
-            latest.save(update_fields=["clarifications"])
+    if decision.kind == InboundMessage.Kind.INVALID:
+        if decision.clarify:
+            week.clarifications += 1
+            week.save(update_fields=["clarifications"])
             message.reply = sms_queue(
                 participant=participant,
                 body=language.clarification.format(min=question.min_value, max=question.max_value),
                 kind=Kind.SMS_CLARIFICATION,
-                week_id=latest.pk,
+                week_id=week.pk,
                 question_id=question.pk,
             )
         return _save(message, InboundMessage.Kind.INVALID)
+    return _record_answer(message, decision, participant, week, config, language, received_at)
 
-    message.value = reading.value
+
+def _record_answer(
+    message: InboundMessage,
+    decision: sms_reply.ReplyDecision,
+    participant: Participant,
+    week: SmsWeek,
+    config: SmsConfig,
+    language: SmsLanguage,
+    received_at: dt.datetime,
+) -> InboundMessage:
+    question = message.question
+    message.value = decision.value
     SmsAnswer.objects.create(
         trial_id=participant.trial_id,
         participant=participant,
-        week=latest,
+        week=week,
         question=question,
-        value=reading.value,
+        value=decision.value,
         message=message,
         answered_at=received_at,
     )
-    if participant.sms_missed_weeks:
+    if decision.reset_missed:
         Participant.objects.filter(pk=participant.pk).update(sms_missed_weeks=0)
-    following = config.next_question(question)
-    first_of_week = latest.answered == 0
-    latest.answered += 1
-    latest.current_question = following
+    following = next((q for q in config.questions if q.pk == decision.next_question_id), None)
+    week.answered += 1
+    week.current_question = following
     if following is None:
-        latest.completed_at = received_at
-    latest.save(update_fields=["answered", "current_question", "completed_at"])
+        week.completed_at = received_at
+    week.save(update_fields=["answered", "current_question", "completed_at"])
     if following is not None:
         reply = sms_queue(
             participant=participant,
             body=config.question_text(following, language.code),
             kind=Kind.SMS_QUESTION,
-            week_id=latest.pk,
+            week_id=week.pk,
             question_id=following.pk,
         )
     else:
         reply = sms_queue(
-            participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=latest.pk
+            participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=week.pk
         )
     message.reply = reply
     _save(message, InboundMessage.Kind.ANSWER)
@@ -535,25 +568,12 @@ def _receive(
         trial_id=participant.trial_id,
         participant_id=participant.pk,
         question_id=question.pk,
-        week=latest.week,
-        value=reading.value,
-        first_of_week=first_of_week,
+        week=week.week,
+        value=decision.value,
+        first_of_week=decision.first_of_week,
         completes_week=following is None,
     )
     return message
-
-
-def _week_closes(week: SmsWeek, config: SmsConfig) -> dt.datetime:
-    """When a week stops accepting answers: the next send time after it opened."""
-    schedule = config.schedule
-    next_day = week.send_date + dt.timedelta(days=7)
-    return sms_rules.send_moment(next_day, config.zone, schedule.send_time)
-
-
-def _closed(week: SmsWeek, config: SmsConfig | None, at: dt.datetime) -> bool:
-    """Whether `week` no longer accepts replies at `at`. Without a usable configuration
-    (SMS switched off) no week is open: nothing can be asked or answered."""
-    return config is None or at >= _week_closes(week, config)
 
 
 def _save(message: InboundMessage, kind: str) -> InboundMessage:
