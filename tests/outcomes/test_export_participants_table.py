@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from participants.models import Participant
+from participants.models import Allocation, Participant
 from tests.outcomes import test_export
 from tests.outcomes.test_export import members, run_export
 from trial.models import Arm
@@ -22,20 +22,29 @@ _export_dir, data = test_export._export_dir, test_export.data
 EXPECTED = Path(__file__).parent / "expected"
 
 
-def normalized(content: bytes, trial) -> str:
-    """The CSV with participant ids as P1, P2, ... (in id order) and each participant's
-    randomization date as <randomized_on>."""
+def normalized(content: bytes, trial, *, blinded: bool) -> str:
+    """The CSV with participant ids as P1, P2, ... (in id order), each participant's
+    randomization date as <randomized_on> and their arm, when it is their allocation's (its
+    code, or its neutral letter when blinded), as <arm>: the allocation follows a draw
+    seeded by the participant's id, which differs between databases."""
     people = list(Participant.objects.filter(trial=trial).order_by("pk"))
     ids = {str(p.pk): f"P{n}" for n, p in enumerate(people, 1)}
     dates = {str(p.randomized_on) for p in people if p.randomized_on}
-    rows = list(csv.reader(io.StringIO(content.decode())))
-    return "\n".join(
-        ",".join(
-            ids.get(cell, cell) if i == 0 else ("<randomized_on>" if cell in dates else cell)
-            for i, cell in enumerate(row)
-        )
-        for row in rows
-    )
+    arm_of = {
+        str(a.participant_id): a.arm.blind_code if blinded else a.arm.code
+        for a in Allocation.objects.filter(trial=trial).select_related("arm")
+    }
+    header, *rows = list(csv.reader(io.StringIO(content.decode())))
+    arm = header.index("arm")
+    lines = [",".join(header)]
+    for row in rows:
+        pid = row[0]
+        cells = ["<randomized_on>" if cell in dates else cell for cell in row]
+        cells[0] = ids.get(pid, pid)
+        if row[arm] == arm_of.get(pid):
+            cells[arm] = "<arm>"
+        lines.append(",".join(cells))
+    return "\n".join(lines)
 
 
 def codebook_rows(content: bytes) -> str:
@@ -53,7 +62,7 @@ def test_the_participants_table_and_its_codebook_are_as_expected(
     Arm.objects.filter(pk=second.pk).update(blind_code="A")
     job = run_export(modic, statistician if blinded else manager, blinded=blinded)
     files = members(job)
-    shown = normalized(files["participants.csv"], modic) + "\n----\n"
+    shown = normalized(files["participants.csv"], modic, blinded=blinded) + "\n----\n"
     shown += codebook_rows(files["codebook.csv"])
     name = "participants_table_blinded.txt" if blinded else "participants_table_names.txt"
     assert shown == (EXPECTED / name).read_text(encoding="utf-8")
