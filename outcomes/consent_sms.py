@@ -1,9 +1,12 @@
-"""Opt-out and opt-in of the weekly SMS reported to staff (by phone, in person), recorded by a
-coordinator or trial manager. A participant's own STOP/START reply is handled in
-outcomes.tracking.sms_receive; this is the same change of state with who and why.
+"""Opt-out and opt-in of the SMS: the one place either is written.
 
-    participant_sms_opt_out   nothing more is sent; queued messages are cancelled
-    participant_sms_opt_in    the weekly questions resume with the next weekly round
+    sms_opt_out               nothing more is sent; queued messages are cancelled
+    sms_opt_in                the weekly questions resume with the next weekly round
+    participant_sms_opt_out   an opt-out reported to staff (by phone, in person), recorded by
+    participant_sms_opt_in    a coordinator or trial manager: the same change, with who and why
+
+A participant's own STOP/START reply (outcomes.tracking.sms_receive) calls sms_opt_out and
+sms_opt_in for every participant with the sender's number.
 """
 
 from __future__ import annotations
@@ -15,8 +18,42 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from outcomes import sms_recipients
 from outcomes.models import OutboundMessage
 from participants.models import Participant
+
+
+def sms_opt_out(
+    *, participants: list[Participant], at: dt.datetime, change_reason: str, by: User | None = None
+) -> None:
+    """Stop every SMS to `participants`, whose rows the caller has locked: those not opted
+    out yet are from `at` (with `change_reason` in their history), and whatever is still
+    queued for any of them is cancelled. The sending task re-checks the opt-out too, so a
+    message being sent right now is the only one that may leave."""
+    for participant in participants:
+        if participant.sms_opted_out_at is None:
+            participant.sms_opted_out_at = at
+            participant._change_reason = change_reason
+            if by is not None:
+                participant._history_user = by
+            participant.save(update_fields=["sms_opted_out_at"])
+    OutboundMessage.objects.filter(
+        participant_id__in=[p.pk for p in participants], status=OutboundMessage.Status.QUEUED
+    ).update(status=OutboundMessage.Status.CANCELLED, last_error=sms_recipients.OPTED_OUT)
+
+
+def sms_opt_in(
+    *, participants: list[Participant], change_reason: str, by: User | None = None
+) -> None:
+    """SMS to `participants` (rows locked by the caller) resume: those opted out are not
+    any more, with `change_reason` in their history. Nothing is sent here."""
+    for participant in participants:
+        if participant.sms_opted_out_at is not None:
+            participant.sms_opted_out_at = None
+            participant._change_reason = change_reason
+            if by is not None:
+                participant._history_user = by
+            participant.save(update_fields=["sms_opted_out_at"])
 
 
 def _locked(participant: Participant) -> Participant:
@@ -41,15 +78,12 @@ def participant_sms_opt_out(
     locked = _locked(participant)
     if locked.sms_opted_out_at is not None:
         raise ValidationError(f"{locked} opted out of SMS already.")
-    locked.sms_opted_out_at = now or timezone.now()
-    locked._change_reason = f"Opted out of SMS, reported to staff: {reason}"
-    locked._history_user = by
-    locked.save(update_fields=["sms_opted_out_at"])
-    # As for a STOP reply: nothing queued goes out any more (the sending task re-checks
-    # the opt-out too, so a message being sent right now is the only one that may leave).
-    OutboundMessage.objects.filter(
-        participant_id=locked.pk, status=OutboundMessage.Status.QUEUED
-    ).update(status=OutboundMessage.Status.CANCELLED, last_error="Participant opted out of SMS.")
+    sms_opt_out(
+        participants=[locked],
+        at=now or timezone.now(),
+        change_reason=f"Opted out of SMS, reported to staff: {reason}",
+        by=by,
+    )
     return locked
 
 
@@ -61,8 +95,9 @@ def participant_sms_opt_in(*, participant: Participant, by: User, reason: str) -
     locked = _locked(participant)
     if locked.sms_opted_out_at is None:
         raise ValidationError(f"{locked} is not opted out of SMS.")
-    locked.sms_opted_out_at = None
-    locked._change_reason = f"Opted back in to SMS, reported to staff: {reason}"
-    locked._history_user = by
-    locked.save(update_fields=["sms_opted_out_at"])
+    sms_opt_in(
+        participants=[locked],
+        change_reason=f"Opted back in to SMS, reported to staff: {reason}",
+        by=by,
+    )
     return locked

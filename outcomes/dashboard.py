@@ -125,15 +125,10 @@ def dashboard_results(trial: Trial, *, blinded: bool, refresh: bool = False) -> 
 
 def compute(trial: Trial, *, blinded: bool) -> Results:
     today = timezone.localdate(timezone=trial.zone)
-    arms = list(Arm.objects.filter(trial=trial).order_by("order", "pk"))
-    if blinded:
-        # Columns in code order (A, B, ...): the configured order of the arms would tell
-        # which code is which arm.
-        blind = blinding.blind_codes(trial)
-        arms.sort(key=lambda arm: blind[arm.pk])
-        labels = [f"Arm {blind[arm.pk]}" for arm in arms]
-    else:
-        labels = [arm.name for arm in arms]
+    # Computed once for every blinded (or every unblinded) reader: columns in the order
+    # trial.blinding.arm_view gives.
+    arms = blinding.arm_view(trial, blinded=blinded).arms
+    labels = [arm.label for arm in arms]
     codes = [arm.code for arm in arms]
     label_of = dict(zip(codes, labels, strict=True))
 
@@ -160,7 +155,7 @@ def compute(trial: Trial, *, blinded: bool) -> Results:
         consort=consort_counts,
         consort_svg=consort.svg(consort_counts),
         table1=_table1(trial, data, codes, labels),
-        balance=_balance(trial, codes, [arm.allocation_ratio for arm in arms]),
+        balance=_balance(trial, codes, [arm.ratio for arm in arms]),
         completeness=completeness,
     )
     if randomized and len(codes) == 2:

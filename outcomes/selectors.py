@@ -11,7 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.utils import timezone
 
-from outcomes import sms_rules
+from outcomes import sms_queries, sms_recipients, sms_rules
 from outcomes.models import InboundMessage, OutboundMessage, SmsLanguage, SmsSchedule, SmsWeek
 from participants.models import Participant
 from trial.models import Trial
@@ -149,6 +149,11 @@ class SmsStatus:
     weeks_complete: int  # every question answered
     silent_weeks: int  # consecutive finished weeks without an answer
 
+    @property
+    def silent(self) -> bool:
+        """Silent long enough for the coordinator to call (outcomes.sms_recipients)."""
+        return sms_recipients.silent(self.silent_weeks)
+
 
 def participant_sms_status(participant: Participant) -> SmsStatus:
     """The participant's SMS language, opt-out and weeks answered: one query (the
@@ -234,6 +239,11 @@ class GridCell:
 class GridRow:
     participant: Participant
     cells: list[GridCell]
+
+    @property
+    def silent(self) -> bool:
+        """Silent long enough for the coordinator to call (outcomes.sms_recipients)."""
+        return sms_recipients.silent(self.participant.sms_missed_weeks)
 
 
 @dataclass(frozen=True)
@@ -384,10 +394,15 @@ class SmsAlerts:
     def any(self) -> bool:
         return bool(self.silent_count or self.opted_out_count)
 
+    @property
+    def silent_after_weeks(self) -> int:
+        return sms_recipients.SILENT_AFTER_WEEKS
+
 
 def sms_alerts(trial: Trial, sites, *, limit: int = ALERT_LIMIT) -> SmsAlerts:
-    """Active participants of the sites who have gone silent (sms_missed_weeks >= 2, read
-    through the partial index participant_sms_silent) and who opted out of the SMS: the
+    """Active participants of the sites who have gone silent (outcomes.sms_recipients: followed
+    and silent, read through the partial index participant_sms_silent) and who opted out of
+    the SMS: the
     first `limit` of each with the total, two queries (the total is a window count over
     the same rows, so no second query per list). Only active participants: for those no
     longer followed an opt-out or a silence needs nothing from the coordinator."""
@@ -395,7 +410,7 @@ def sms_alerts(trial: Trial, sites, *, limit: int = ALERT_LIMIT) -> SmsAlerts:
         trial=trial, site__in=sites, status=Participant.Status.ACTIVE
     ).select_related("site")
     silent = list(
-        base.filter(sms_missed_weeks__gte=2, sms_opted_out_at__isnull=True)
+        base.filter(sms_queries.followed_q() & sms_queries.silent_q())
         .annotate(total=Window(Count("pk")))
         .order_by("-sms_missed_weeks", "number", "pk")[:limit]
     )

@@ -13,7 +13,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from outcomes import sms
+from outcomes import sms, sms_recipients
 from outcomes.models import OutboundMessage
 from participants.models import Participant
 
@@ -100,20 +100,18 @@ TRACKING_KINDS = frozenset(
 
 
 def _why_not_send(message: OutboundMessage) -> str:
-    """A reason this participant must get nothing now, or "" (checked at sending time, so
-    an opt-out or a withdrawal after queueing still stops the message)."""
+    """A reason this participant must get nothing now, or "" (outcomes.sms_recipients)."""
     participant = message.participant
     if participant is None:
         return ""
-    if participant.sms_opted_out_at is not None:
-        return "Participant opted out of SMS."
-    if participant.status in (Participant.Status.WITHDRAWN, Participant.Status.DECEASED) or (
-        message.kind in TRACKING_KINDS and participant.status != Participant.Status.ACTIVE
-    ):
-        return f"Participant {participant.get_status_display().lower()}."
-    if participant.phone != message.to:
-        return "The participant's number changed after this message was queued."
-    return ""
+    return sms_recipients.why_not_send(
+        status=participant.status,
+        status_label=participant.get_status_display(),
+        opted_out=participant.sms_opted_out_at is not None,
+        tracking=message.kind in TRACKING_KINDS,
+        phone=participant.phone,
+        to=message.to,
+    )
 
 
 def sms_send_now(*, message_id: int) -> str:

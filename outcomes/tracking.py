@@ -9,9 +9,9 @@ message goes through the outbox (outcomes.services), so it is stored before it i
 the database's unique constraints allow one question, one reminder and one thank-you per
 participant and week whatever a re-run does.
 
-Who gets messages: participants who are active (randomized, not withdrawn, lost, deceased or
-completed), have a mobile number and have not opted out. The check is repeated when each
-message is sent (outcomes.services.sms_send_now), so an opt-out in between still counts.
+Who gets messages: the participants outcomes.sms_recipients calls tracked (the rule, with
+its query twin in outcomes.sms_queries). The check is repeated when each message is sent
+(outcomes.services.sms_send_now), so an opt-out in between still counts.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -27,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from outcomes import sms_rules, sms_totals
+from outcomes import consent_sms, sms_queries, sms_recipients, sms_reply, sms_rules, sms_totals
 from outcomes.models import (
     InboundMessage,
     OutboundMessage,
@@ -77,6 +78,18 @@ class SmsConfig:
         position = ids.index(question.pk)
         return self.questions[position + 1] if position + 1 < len(ids) else None
 
+    @cached_property
+    def reply_rules(self) -> sms_reply.TrialSms:
+        """What outcomes.sms_reply needs of the configuration (kept with the cached config)."""
+        return sms_reply.TrialSms(
+            zone=self.zone,
+            send_time=self.schedule.send_time,
+            max_clarifications=self.schedule.max_clarifications,
+            questions=tuple(
+                sms_reply.Question(q.pk, q.min_value, q.max_value) for q in self.questions
+            ),
+        )
+
 
 # Every inbound reply needs the configuration, which changes rarely (in the admin): each
 # process keeps it CONFIG_TTL seconds. A change saved in this process clears it at once
@@ -125,10 +138,10 @@ def _load_config(trial_id: int) -> SmsConfig | None:
 
 
 def _tracked(participant: Participant) -> bool:
-    return (
-        participant.status == Participant.Status.ACTIVE
-        and participant.sms_opted_out_at is None
-        and bool(participant.phone)
+    return sms_recipients.tracked(
+        status=participant.status,
+        opted_out=participant.sms_opted_out_at is not None,
+        phone=participant.phone,
     )
 
 
@@ -158,16 +171,9 @@ def sms_weekly_send(*, trial: Trial, now: dt.datetime | None = None) -> WeeklyRe
     schedule = config.schedule
     send_date = sms_rules.last_send_date(now, trial.zone, schedule.weekday, schedule.send_time)
     first, last = sms_rules.randomized_range(send_date, schedule.weeks)
-    due = (
-        Participant.objects.filter(
-            trial=trial,
-            status=Participant.Status.ACTIVE,
-            randomized_on__range=(first, last),
-            sms_opted_out_at__isnull=True,
-        )
-        .exclude(phone="")
-        .order_by("pk")
-    )
+    due = Participant.objects.filter(
+        sms_queries.tracked_q(), trial=trial, randomized_on__range=(first, last)
+    ).order_by("pk")
     opened = already = 0
     after = 0
     while True:
@@ -293,10 +299,8 @@ def sms_reminders_send(*, trial: Trial, now: dt.datetime | None = None) -> int:
             opened_at__lte=cutoff,
             # Still the current week: answers to it are accepted until the next one opens.
             opened_at__gt=now - dt.timedelta(days=7),
-            participant__status=Participant.Status.ACTIVE,
-            participant__sms_opted_out_at__isnull=True,
         )
-        .exclude(participant__phone="")
+        .filter(sms_queries.tracked_q("participant__"))
         .filter(
             ~Exists(
                 SmsWeek.objects.filter(
@@ -442,13 +446,34 @@ def _receive(
         return _opt_out(message, candidates, received_at)
     if word == "opt_in":
         return _opt_in(message, candidates)
+    weeks = _current_weeks(candidates)
+    configs = {trial_id: sms_config(trial_id) for trial_id in {p.trial_id for p in candidates}}
+    decision = sms_reply.decide_reply(
+        body=raw,
+        candidates=[
+            sms_reply.Candidate(p.pk, p.trial_id, _tracked(p), p.sms_missed_weeks)
+            for p in candidates
+        ],
+        weeks=[
+            sms_reply.CurrentWeek(
+                w.pk, w.participant_id, w.send_date, w.current_question_id, w.answered,
+                w.clarifications,
+            )
+            for w in weeks
+        ],
+        trials={pk: config and config.reply_rules for pk, config in configs.items()},
+        at=received_at,
+    )  # fmt: skip
+    participant = next(p for p in candidates if p.pk == decision.participant_id)
+    week = next((w for w in weeks if w.pk == decision.week_id), None)
+    return _apply_reply(
+        message, decision, participant, week, configs[participant.trial_id], received_at
+    )
 
-    # The participant this reply is for, and the week: of each participant sharing the
-    # number only the current week (the latest: answers to a week are accepted until the
-    # next one opens) counts. Among those, a week still open that awaits an answer first,
-    # the most recently opened; else the most recent week. An older week left unanswered
-    # is never the current one (it was: replies after the last week went to it).
-    weeks = list(
+
+def _current_weeks(candidates: list[Participant]) -> list[SmsWeek]:
+    """The latest week of each participant, locked, most recently opened first."""
+    return list(
         SmsWeek.objects.select_for_update()
         .filter(participant__in=candidates)
         .filter(
@@ -460,83 +485,82 @@ def _receive(
         )
         .order_by("-opened_at", "-week")
     )
-    trial_of = {p.pk: p.trial_id for p in candidates}  # a number may be in two trials
 
-    def closed(week: SmsWeek) -> bool:
-        return _closed(week, sms_config(trial_of[week.participant_id]), received_at)
 
-    latest = next(
-        (w for w in weeks if w.current_question_id is not None and not closed(w)),
-        weeks[0] if weeks else None,
-    )
-    participant = (
-        next(p for p in candidates if p.pk == latest.participant_id) if latest else candidates[0]
-    )
+def _apply_reply(
+    message: InboundMessage,
+    decision: sms_reply.ReplyDecision,
+    participant: Participant,
+    week: SmsWeek | None,
+    config: SmsConfig | None,
+    received_at: dt.datetime,
+) -> InboundMessage:
+    """Write what outcomes.sms_reply decided: the message's kind and links, a clarification
+    or the answer with the next question or the thank-you."""
     message.participant = participant
     message.trial_id = participant.trial_id
-    if not _tracked(participant):
-        return _save(message, InboundMessage.Kind.NOT_TRACKED)
-    config = sms_config(participant.trial_id)
-    if latest is None or closed(latest):
-        # Answers count until the next week's message; after the last week there is none,
-        # so a reply this late belongs to no week and no question (kept raw, no reply).
-        return _save(message, InboundMessage.Kind.NO_QUESTION)
-    message.week = latest
-    if latest.current_question_id is None:
-        return _save(message, InboundMessage.Kind.EXTRA)
-
-    question = next(
-        (q for q in (config.questions if config else []) if q.pk == latest.current_question_id),
-        None,
-    )
-    if config is None or question is None:
-        return _save(message, InboundMessage.Kind.NO_QUESTION)
+    if week is None:
+        return _save(message, decision.kind)
+    message.week = week
+    if decision.question_id is None:
+        return _save(message, decision.kind)
+    question = next(q for q in config.questions if q.pk == decision.question_id)
     message.question = question
-    reading = sms_rules.classify(raw, question.min_value, question.max_value)
     language = config.language(participant.sms_language)
-    if reading.kind != "answer":
-        if latest.clarifications < config.schedule.max_clarifications:
-            latest.clarifications += 1
-            latest.save(update_fields=["clarifications"])
+    if decision.kind == InboundMessage.Kind.INVALID:
+        if decision.clarify:
+            week.clarifications += 1
+            week.save(update_fields=["clarifications"])
             message.reply = sms_queue(
                 participant=participant,
                 body=language.clarification.format(min=question.min_value, max=question.max_value),
                 kind=Kind.SMS_CLARIFICATION,
-                week_id=latest.pk,
+                week_id=week.pk,
                 question_id=question.pk,
             )
         return _save(message, InboundMessage.Kind.INVALID)
+    return _record_answer(message, decision, participant, week, config, language, received_at)
 
-    message.value = reading.value
+
+def _record_answer(
+    message: InboundMessage,
+    decision: sms_reply.ReplyDecision,
+    participant: Participant,
+    week: SmsWeek,
+    config: SmsConfig,
+    language: SmsLanguage,
+    received_at: dt.datetime,
+) -> InboundMessage:
+    question = message.question
+    message.value = decision.value
     SmsAnswer.objects.create(
         trial_id=participant.trial_id,
         participant=participant,
-        week=latest,
+        week=week,
         question=question,
-        value=reading.value,
+        value=decision.value,
         message=message,
         answered_at=received_at,
     )
-    if participant.sms_missed_weeks:
+    if decision.reset_missed:
         Participant.objects.filter(pk=participant.pk).update(sms_missed_weeks=0)
-    following = config.next_question(question)
-    first_of_week = latest.answered == 0
-    latest.answered += 1
-    latest.current_question = following
+    following = next((q for q in config.questions if q.pk == decision.next_question_id), None)
+    week.answered += 1
+    week.current_question = following
     if following is None:
-        latest.completed_at = received_at
-    latest.save(update_fields=["answered", "current_question", "completed_at"])
+        week.completed_at = received_at
+    week.save(update_fields=["answered", "current_question", "completed_at"])
     if following is not None:
         reply = sms_queue(
             participant=participant,
             body=config.question_text(following, language.code),
             kind=Kind.SMS_QUESTION,
-            week_id=latest.pk,
+            week_id=week.pk,
             question_id=following.pk,
         )
     else:
         reply = sms_queue(
-            participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=latest.pk
+            participant=participant, body=language.thanks, kind=Kind.SMS_THANKS, week_id=week.pk
         )
     message.reply = reply
     _save(message, InboundMessage.Kind.ANSWER)
@@ -546,25 +570,12 @@ def _receive(
         trial_id=participant.trial_id,
         participant_id=participant.pk,
         question_id=question.pk,
-        week=latest.week,
-        value=reading.value,
-        first_of_week=first_of_week,
+        week=week.week,
+        value=decision.value,
+        first_of_week=decision.first_of_week,
         completes_week=following is None,
     )
     return message
-
-
-def _week_closes(week: SmsWeek, config: SmsConfig) -> dt.datetime:
-    """When a week stops accepting answers: the next send time after it opened."""
-    schedule = config.schedule
-    next_day = week.send_date + dt.timedelta(days=7)
-    return sms_rules.send_moment(next_day, config.zone, schedule.send_time)
-
-
-def _closed(week: SmsWeek, config: SmsConfig | None, at: dt.datetime) -> bool:
-    """Whether `week` no longer accepts replies at `at`. Without a usable configuration
-    (SMS switched off) no week is open: nothing can be asked or answered."""
-    return config is None or at >= _week_closes(week, config)
 
 
 def _save(message: InboundMessage, kind: str) -> InboundMessage:
@@ -577,15 +588,9 @@ def _opt_out(message: InboundMessage, candidates: list[Participant], now) -> Inb
     """STOP: every participant with this number stops getting messages at once; queued
     ones are cancelled. No confirmation is sent (nothing more is sent after an opt-out; the
     gateway's own STOP handling may confirm). Coordinators see it on the worklist."""
-    ids = [p.pk for p in candidates]
-    for participant in candidates:
-        if participant.sms_opted_out_at is None:
-            participant.sms_opted_out_at = now
-            participant._change_reason = "Opted out of SMS by reply"
-            participant.save(update_fields=["sms_opted_out_at"])
-    OutboundMessage.objects.filter(
-        participant_id__in=ids, status=OutboundMessage.Status.QUEUED
-    ).update(status=OutboundMessage.Status.CANCELLED, last_error="Participant opted out of SMS.")
+    consent_sms.sms_opt_out(
+        participants=candidates, at=now, change_reason="Opted out of SMS by reply"
+    )
     first = candidates[0]
     message.participant = first
     message.trial_id = first.trial_id
@@ -596,11 +601,8 @@ def _opt_in(message: InboundMessage, candidates: list[Participant]) -> InboundMe
     """START: opted-out participants with this number get messages again; a confirmation
     goes to each who is still followed (active)."""
     reply = None
+    consent_sms.sms_opt_in(participants=candidates, change_reason="Opted back in to SMS by reply")
     for participant in candidates:
-        if participant.sms_opted_out_at is not None:
-            participant.sms_opted_out_at = None
-            participant._change_reason = "Opted back in to SMS by reply"
-            participant.save(update_fields=["sms_opted_out_at"])
         if reply is None and _tracked(participant):
             config = sms_config(participant.trial_id)
             if config is not None:

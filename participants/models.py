@@ -223,7 +223,9 @@ class Participant(models.Model):
             models.Index(fields=["phone"], name="participant_phone"),
             # The weekly SMS job: active participants randomized in a date range.
             models.Index(fields=["trial", "status", "randomized_on"], name="participant_sms_due"),
-            # The worklist's SMS alert: participants with weeks of silence.
+            # The worklist's SMS alert: participants with weeks of silence. The condition is
+            # outcomes.sms_recipients.SILENT_AFTER_WEEKS (a lower layer cannot import it; a
+            # test checks the two agree).
             models.Index(
                 fields=["trial", "site"],
                 condition=Q(sms_missed_weeks__gte=2),

@@ -71,3 +71,31 @@ def test_the_capture_sees_a_write(modic):
     with captured_writes() as writes:
         Arm.objects.filter(trial=modic).update(description="Changed")
     assert not_allowed_on_read(writes)
+
+
+@pytest.mark.parametrize("role", ["statistician", "manager", "superuser"])
+def test_reading_the_main_pages_while_arms_lack_codes_assigns_none(
+    request,
+    client,
+    modic,
+    site1,
+    manager,
+    role,
+    site1_objects,  # noqa: F811
+):
+    """Blind codes are assigned by a service (trial.blinding.trial_assign_blind_codes, on a
+    change of the arms or the admin's save), never by a read: a page that finds an arm
+    without one refuses (blinded) or shows names, and the codes stay missing."""
+    record_w10(randomized(modic, site1, manager, pain=5), manager, pain=3, answer=2)
+    Arm.objects.filter(trial=modic).update(blind_code="")
+    if role == "superuser":
+        user = User.objects.create_superuser("root", "root@example.org", "pw-123456")
+    else:
+        user = request.getfixturevalue(role)
+    client.force_login(user)
+    for url in main_pages(modic, site1_objects):
+        with captured_writes() as writes:
+            response = client.get(url)
+        assert response.status_code < 500, url
+        assert not not_allowed_on_read(writes), (url, not_allowed_on_read(writes))
+    assert set(Arm.objects.filter(trial=modic).values_list("blind_code", flat=True)) == {""}

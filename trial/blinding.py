@@ -4,8 +4,9 @@ mapping assigned when the arms are created or change (`trial_assign_blind_codes`
 trial.blind_codes) and fixed from the first randomization. Trial managers may see arm names
 while the trial is blinded; every such view or export is recorded in BlindingLog.
 
-Pages and exports that show arms ask `arm_labels(user, trial)` and never print Arm.name or
-Arm.description themselves for a user who `is_blinded(user, trial)`. Reading the codes never
+Pages and exports that show arms ask `arm_view(trial, user)` (each arm's label and the order
+of the arms for that user) and never print Arm.name or Arm.description themselves for a user
+who `is_blinded(user, trial)`. Reading the codes never
 writes: an arm found without one (created past the signal, by a bulk insert or raw SQL) makes
 blinded pages refuse with `BlindCodesMissing` rather than show anything else.
 """
@@ -13,6 +14,7 @@ blinded pages refuse with `BlindCodesMissing` rather than show anything else.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -86,13 +88,63 @@ def is_blinded(user, trial: Trial) -> bool:
     return trial.unblinded_at is None and not roles.is_trial_manager(user, trial)
 
 
+@dataclass(frozen=True)
+class ArmShown:
+    pk: int
+    code: str  # the arm's configured code, as the data holds it
+    label: str  # its name, or "Arm A" while blinded
+    value: str  # as exports write it: its code, or its neutral letter while blinded
+    ratio: int  # its allocation ratio
+
+
+@dataclass(frozen=True)
+class ArmView:
+    """The trial's arms as one user (or one export) may see them, in the order shown."""
+
+    blinded: bool
+    arms: tuple[ArmShown, ...]
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """{arm id: label}."""
+        return {arm.pk: arm.label for arm in self.arms}
+
+    @property
+    def label_of_code(self) -> dict[str, str]:
+        """{arm code: label}, in the order shown."""
+        return {arm.code: arm.label for arm in self.arms}
+
+
+def arm_view(trial: Trial, user=None, *, blinded: bool | None = None, arms=None) -> ArmView:
+    """The label and order of the trial's arms for `user` (or, for a result computed once
+    for every blinded or every unblinded reader, as `blinded` says). `arms`: the trial's
+    arms if already read, in their configured order.
+
+    Unblinded: the arms' names in the configured order. Blinded: "Arm A", "Arm B", ... in
+    code order, because the configured order would tell which code is which arm."""
+    if blinded is None:
+        blinded = is_blinded(user, trial)
+    arms = list(
+        arms if arms is not None else Arm.objects.filter(trial=trial).order_by("order", "pk")
+    )
+    if not blinded:
+        return ArmView(
+            False, tuple(ArmShown(a.pk, a.code, a.name, a.code, a.allocation_ratio) for a in arms)
+        )
+    codes = blind_codes(trial)
+    arms.sort(key=lambda arm: codes[arm.pk])
+    return ArmView(
+        True,
+        tuple(
+            ArmShown(a.pk, a.code, f"Arm {codes[a.pk]}", codes[a.pk], a.allocation_ratio)
+            for a in arms
+        ),
+    )
+
+
 def arm_labels(user, trial: Trial, arms=None) -> dict[int, str]:
     """{arm id: what this user may see}: the name, or the neutral code while blinded."""
-    arms = list(arms if arms is not None else Arm.objects.filter(trial=trial))
-    if not is_blinded(user, trial):
-        return {arm.pk: arm.name for arm in arms}
-    codes = blind_codes(trial)
-    return {arm.pk: f"Arm {codes[arm.pk]}" for arm in arms}
+    return arm_view(trial, user, arms=arms).labels
 
 
 def record_unblinded_view(*, user, trial: Trial, what: str, exported: bool = False) -> None:

@@ -28,7 +28,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from outcomes import analysis_data
+from outcomes import analysis_data, participants_table
 from outcomes.background import Background
 from outcomes.export import deflate, sms_copy
 from outcomes.export.codebook import (
@@ -59,7 +59,7 @@ from outcomes.models import (
 from outcomes.scoring import GLOBAL_CHOICES
 from participants.models import Allocation, Participant, ScreeningRecord, Visit
 from trial import blinding
-from trial.models import Arm, BaselineVariable, MinimizationFactor, Site, VisitDefinition
+from trial.models import BaselineVariable, MinimizationFactor, Site, VisitDefinition
 
 CHUNK = analysis_data.CHUNK
 RAW_REPLY_STAT_BYTES = 40
@@ -78,14 +78,11 @@ class Builder:
         self.zone = self.trial_zone()
         self._sms_stream: sms_copy.SmsStream | None = None  # sms_start's COPY
         self._sms_dir: tempfile.TemporaryDirectory | None = None
-        arms = list(Arm.objects.filter(trial=self.trial).order_by("order", "pk"))
-        if job.blinded:
-            codes = blinding.blind_codes(self.trial)
-            self.arm_map = {arm.code: codes[arm.pk] for arm in arms}
-            self.arm_labels = {c: f"Arm {c}" for c in sorted(self.arm_map.values())}
-        else:
-            self.arm_map = {arm.code: arm.code for arm in arms}
-            self.arm_labels = {arm.code: arm.name for arm in arms}
+        # The arms as the job's reader may see them (trial.blinding.arm_view): the value
+        # written for each arm code, and the value labels in the order shown.
+        arms = blinding.arm_view(self.trial, blinded=job.blinded).arms
+        self.arm_map = {arm.code: arm.value for arm in arms}
+        self.arm_labels = {arm.value: arm.label for arm in arms}
 
     def trial_zone(self):
         from zoneinfo import ZoneInfo
@@ -148,116 +145,14 @@ class Builder:
 
     # -- tables
     def participants(self) -> None:
+        """The participants table: its variables and columns decided in
+        outcomes.participants_table from what is read here."""
         table = "participants"
         frame = analysis_data.analysis_frame(self.trial)
-        sites = dict(Site.objects.filter(trial=self.trial).values_list("code", "name"))
-        status = dict(Participant.Status.choices)
-        v = self.var
-        v(table, "participant_id", "Participant id (database key)", "integer")
-        v(table, "number", "Participant number", "string")
-        v(table, "site", "Site", "category", value_labels=sites)
-        v(
-            table,
-            "arm",
-            "Randomized arm" + (" (blinded code)" if self.job.blinded else ""),
-            "category",
-            value_labels=self.arm_labels,
-        )
-        v(table, "randomized_on", "Randomization date", "date")
-        v(table, "status", "Participant status", "category", value_labels=status)
-        v(
-            table,
-            "status_changed_on",
-            "Date of the last status change (withdrawal, loss...)",
-            "date",
-        )
-        v(
-            table,
-            "followup_allowed",
-            "Follow-up data may still be collected",
-            "boolean",
-            value_labels=YES_NO,
-        )
-        for factor in MinimizationFactor.objects.filter(trial=self.trial).prefetch_related(
-            "levels"
+        for column in participants_table.columns(
+            blinded=self.job.blinded, **self._participants_config()
         ):
-            levels = {lvl.code: lvl.label for lvl in factor.levels.order_by("order", "pk")}
-            v(
-                table,
-                f"factor_{factor.code}",
-                f"Minimization factor: {factor.name}",
-                "category",
-                value_labels=levels,
-            )
-        for bv in BaselineVariable.objects.filter(trial=self.trial):
-            v(
-                table,
-                f"bl_{bv.code}",
-                f"Baseline: {bv.label}",
-                "number",
-                unit=bv.unit,
-                allowed=f"{bv.min_value}..{bv.max_value}",
-            )
-        visits = list(
-            VisitDefinition.objects.filter(trial=self.trial).order_by("order", "offset_days")
-        )
-        instruments = list(Instrument.objects.filter(trial=self.trial).order_by("order", "pk"))
-        not_done = dict(OutcomeEntry.NotDone.choices)
-        global_labels = {str(k): label for k, label in GLOBAL_CHOICES}
-        visit_outcomes = dict(Visit.Outcome.choices)
-        for vd in visits:
-            v(
-                table,
-                f"visit_{vd.code}_outcome",
-                f"{vd.label}: visit outcome",
-                "category",
-                value_labels=visit_outcomes,
-            )
-            v(table, f"visit_{vd.code}_date", f"{vd.label}: date attended", "date")
-            v(
-                table,
-                f"visit_{vd.code}_in_window",
-                f"{vd.label}: attended in window",
-                "boolean",
-                value_labels=YES_NO,
-            )
-            for ins in instruments:
-                base = f"{ins.code}_{vd.code}"
-                if ins.kind == Instrument.Kind.GLOBAL_7:
-                    v(
-                        table,
-                        base,
-                        f"{ins.name}, {vd.label}",
-                        "category",
-                        value_labels=global_labels,
-                    )
-                    v(
-                        table,
-                        f"{ins.code}_improved_{vd.code}",
-                        f"{ins.name}, {vd.label}: improved (much better or better)",
-                        "boolean",
-                        value_labels=YES_NO,
-                    )
-                else:
-                    v(table, base, f"{ins.name}, {vd.label}: score", "number")
-                if ins.kind == Instrument.Kind.EQ5D_3L:
-                    v(
-                        table,
-                        f"{ins.code}_vas_{vd.code}",
-                        f"{ins.name}, {vd.label}: VAS",
-                        "integer",
-                        allowed="0..100",
-                    )
-                v(
-                    table,
-                    f"{base}_not_done",
-                    f"{ins.name}, {vd.label}: reason not done",
-                    "category",
-                    value_labels=not_done,
-                    missing="Empty = done or not recorded",
-                )
-        columns = [x.name for x in self.codebook if x.table == table]
-        out = pd.DataFrame(index=frame.index)
+            self.var(table, column.name, column.label, column.type, **column.options)
         extra = {}
         if len(frame):
             changed = dict(
@@ -268,31 +163,11 @@ class Builder:
                 .iterator(chunk_size=CHUNK)
             )
             extra["status_changed_on"] = pd.Series(changed)
-            vframe = analysis_data.visits_frame(self.trial)
-            pivots = {"outcome": "outcome", "date": "attended_on", "in_window": "in_window"}
-            for column, source in pivots.items():
-                wide = (
-                    vframe.pivot_table(
-                        index="participant_id", columns="visit", values=source, aggfunc="first"
-                    )
-                    if len(vframe)
-                    else pd.DataFrame()
-                )
-                for code in wide.columns:
-                    extra[f"visit_{code}_{column}"] = wide[code]
-        for name in columns:
-            if name in extra:
-                out[name] = extra[name].reindex(frame.index)
-            elif name in frame.columns:
-                out[name] = frame[name]
-            else:
-                out[name] = None
-        # Columns the frames have but the codebook does not know (e.g. a baseline value
-        # without a BaselineVariable) are still exported, described generically.
-        for name in frame.columns:
-            if name not in out.columns:
-                v(table, name, name, "string")
-                out[name] = frame[name]
+            extra.update(participants_table.visit_columns(analysis_data.visits_frame(self.trial)))
+        names = [x.name for x in self.codebook if x.table == table]
+        out, undescribed = participants_table.assemble(frame, names, extra)
+        for name in undescribed:
+            self.var(table, name, name, "string")
         # No astype(object) of the whole frame: at 100,000 participants its ~60 columns of
         # Python objects were the export's peak memory. Missing values stay NaN/NaT, which
         # the writers treat as missing (codebook.missing).
@@ -306,6 +181,47 @@ class Builder:
             if variable.table == table:  # (sms_start registered the SMS table's already)
                 variable.name = safe_name(variable.name)
         self.write_frame(table, out)
+
+    def _participants_config(self) -> dict:
+        """The trial's configuration as outcomes.participants_table.columns takes it."""
+        pt = participants_table
+        labels = pt.Labels(
+            sites=dict(Site.objects.filter(trial=self.trial).values_list("code", "name")),
+            arms=self.arm_labels,
+            statuses=dict(Participant.Status.choices),
+            visit_outcomes=dict(Visit.Outcome.choices),
+            not_done=dict(OutcomeEntry.NotDone.choices),
+            global_7={str(k): label for k, label in GLOBAL_CHOICES},
+            yes_no=YES_NO,
+        )
+        factors = [
+            pt.Factor(
+                f.code,
+                f.name,
+                {lvl.code: lvl.label for lvl in f.levels.order_by("order", "pk")},
+            )
+            for f in MinimizationFactor.objects.filter(trial=self.trial).prefetch_related("levels")
+        ]
+        baselines = [
+            pt.Baseline(b.code, b.label, b.unit, b.min_value, b.max_value)
+            for b in BaselineVariable.objects.filter(trial=self.trial)
+        ]
+        visits = list(
+            VisitDefinition.objects.filter(trial=self.trial)
+            .order_by("order", "offset_days")
+            .values_list("code", "label")
+        )
+        instruments = [
+            pt.Instrument(i.code, i.name, i.kind)
+            for i in Instrument.objects.filter(trial=self.trial).order_by("order", "pk")
+        ]
+        return {
+            "labels": labels,
+            "factors": factors,
+            "baselines": baselines,
+            "visits": visits,
+            "instruments": instruments,
+        }
 
     def _type(self, table: str, name: str) -> str:
         for variable in self.codebook:

@@ -322,15 +322,11 @@ def balance(request: HttpRequest, code: str) -> HttpResponse:
     trial = _trial(request, code, roles.can_view_balance)
     table = selectors.balance_table(trial)
     arms = table.arms
-    # Statisticians see neutral arm codes until the trial is unblinded (trial.blinding).
-    labels = blinding.arm_labels(request.user, trial, arms)
-    blinded = blinding.is_blinded(request.user, trial)
+    # Statisticians see neutral arm codes, in code order, until the trial is unblinded.
+    view = blinding.arm_view(trial, request.user, arms=arms)
     blinding.record_unblinded_view(user=request.user, trial=trial, what="Allocation balance")
-    # Blinded columns go in code order (A, B, ...): the configured order would tell which
-    # code is which arm.
-    order = list(range(len(arms)))
-    if blinded:
-        order.sort(key=lambda i: labels[arms[i].pk])
+    position = {arm.pk: i for i, arm in enumerate(arms)}
+    order = [position[arm.pk] for arm in view.arms]
 
     def shown(row: selectors.BalanceRow) -> dict:
         """The row with its (observed, expected) cells in the columns' order."""
@@ -342,10 +338,12 @@ def balance(request: HttpRequest, code: str) -> HttpResponse:
         "participants/balance.html",
         {
             "trial": trial,
-            "columns": [{"label": labels[arms[i].pk], "ratio": table.ratios[i]} for i in order],
+            "columns": [
+                {"label": arm.label, "ratio": table.ratios[position[arm.pk]]} for arm in view.arms
+            ],
             "ratio": ":".join(str(table.ratios[i]) for i in order),
             "unequal": table.unequal,
-            "blinded": blinded,
+            "blinded": view.blinded,
             "all_randomized": shown(table.all_randomized),
             "rows": [shown(row) for row in table.rows],
         },
