@@ -99,15 +99,26 @@ def drop_sql(rule: SameTrial, vendor: str) -> list[str]:
 
 
 def ensure(rules: Iterable[SameTrial], using: str = DEFAULT_DB_ALIAS) -> None:
-    """Create every rule's trigger whose table exists (idempotent on both backends)."""
+    """Create every rule's trigger whose table and columns exist (idempotent on both
+    backends)."""
     connection = connections[using]
     with connection.cursor() as cursor:
         tables = set(connection.introspection.table_names(cursor))
         for rule in rules:
-            if rule.table not in tables:
-                continue  # migrated backwards past the table, or not yet migrated
+            # Migrated backwards past the table or the linking column (a rule added with a
+            # new column, as the site of a factor level), or not yet migrated that far.
+            if rule.table not in tables or not _has_columns(connection, cursor, rule):
+                continue
             for statement in create_sql(rule, connection.vendor):
                 cursor.execute(statement)
+
+
+def _has_columns(connection, cursor, rule: SameTrial) -> bool:
+    present = {
+        column.name
+        for column in connection.introspection.get_table_description(cursor, rule.table)
+    }
+    return set(rule.columns) <= present
 
 
 def post_migrate_ensurer(rules: tuple[SameTrial, ...], app_label: str, migration_name: str):

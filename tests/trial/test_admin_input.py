@@ -147,9 +147,15 @@ def test_an_id_no_key_column_can_hold_is_an_invalid_choice_not_a_server_error(
 
 
 @pytest.mark.parametrize(
-    "params", [{"attempt_time__year": "99999999999"}, {"logout_time__lt": "0001-01-01"}]
+    "params, answers",
+    [
+        ({"attempt_time__year": "99999999999"}, {400}),
+        # Midnight of year 1 in the server's zone is before year 1 in UTC: SQLite's
+        # conversion overflows (400); PostgreSQL holds it and lists nothing (200).
+        ({"logout_time__lt": "0001-01-01"}, {200, 400}),
+    ],
 )
-def test_other_apps_admin_lists_answer_a_bad_filter_with_400(superuser_client, params):
+def test_other_apps_admin_lists_answer_a_bad_filter_with_400(superuser_client, params, answers):
     # django-axes' admins are registered by axes; our admin site gives them the checks.
     response = superuser_client.get(reverse("admin:axes_accesslog_changelist"), params)
-    assert response.status_code == 400
+    assert response.status_code in answers
