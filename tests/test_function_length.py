@@ -15,13 +15,6 @@ PACKAGES = ("trial", "participants", "outcomes")
 MAX_LINES = 80
 MARK = "# long:"
 
-# Long state changes that issue 16's decide/apply work is rewriting at the same time as this
-# check lands (issue 16 item 4). The lead empties this list after merging that work; an entry
-# that is no longer too long fails test_the_allow_list_holds_only_functions_still_too_long.
-ALLOWED = {
-    "_receive",  # outcomes/tracking.py
-    "Builder.participants",  # outcomes/export/tables.py
-}
 
 
 def too_long(source: str) -> list[tuple[str, int, int]]:
@@ -78,15 +71,11 @@ def offenders() -> list[tuple[str, str, int, int]]:
 
 
 def test_no_product_function_is_over_80_lines_without_a_reason():
-    unexplained = [o for o in offenders() if o[1] not in ALLOWED]
+    unexplained = offenders()
     assert not unexplained, (
         f"Functions over {MAX_LINES} lines (path, name, line, length): shorten them, or put a "
         f"'{MARK} <why>' comment on the line above the def: {unexplained}"
     )
-
-
-def test_the_allow_list_holds_only_functions_still_too_long():
-    assert {o[1] for o in offenders()} >= ALLOWED
 
 
 def test_the_check_finds_long_functions_and_accepts_a_reason():
