@@ -13,12 +13,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from outcomes import consent_sms
-from outcomes import selectors as sms_selectors
-from outcomes.entry import visit_record_outcomes
-from outcomes.forms import FORM_FOR_KIND, VisitOutcomesForm
-from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
-from outcomes.sms_use import sms_use
+from outcomes.instruments.forms import FORM_FOR_KIND, VisitOutcomesForm
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.services import visit_record_outcomes
+from outcomes.sms import consent_sms
+from outcomes.sms import selectors as sms_selectors
+from outcomes.sms.models import SmsSchedule
+from outcomes.sms.sms_use import sms_use
 from participants.views.enrollment import _add_service_errors, _participant, _trial
 from participants.views.followup import _int_or_none, _visit
 from trial import roles
@@ -106,7 +107,7 @@ class SmsConsentForm(Form):
 
 
 def _weekly_sms(trial) -> None:
-    """The SMS pages exist only for a trial with a weekly SMS schedule (outcomes.sms_use)."""
+    """The SMS pages exist only for a trial with a weekly SMS schedule (outcomes.sms.sms_use)."""
     if not sms_use(trial).weekly:
         raise Http404("This trial has no weekly SMS.")
 

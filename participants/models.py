@@ -164,7 +164,7 @@ class Participant(models.Model):
     # False once a participant withdraws and refuses any further follow-up data collection.
     followup_allowed = models.BooleanField(default=True)
 
-    # Weekly SMS tracking (outcomes.tracking). Language: a code of the trial's SMS languages
+    # Weekly SMS tracking (outcomes.sms.tracking). Language: a code of the trial's SMS languages
     # ("" = the trial's default). Opted out by replying STOP (or recorded by staff); nothing
     # is sent while set. The missed-weeks count is maintained by the weekly job: consecutive
     # finished weeks without any valid answer (reset by an answer), for the worklist alert.

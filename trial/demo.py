@@ -180,7 +180,7 @@ SMS_LANGUAGES = (
 
 
 def _add_modic_sms(trial: Trial) -> None:
-    from outcomes.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
+    from outcomes.sms.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
 
     SmsSchedule.objects.create(
         trial=trial,
@@ -202,7 +202,7 @@ def _add_modic_sms(trial: Trial) -> None:
 def _add_modic_instruments(trial: Trial) -> None:
     """Pain (primary), Roland–Morris and EQ-5D-3L at every visit; global assessment at
     follow-up only (it asks about change since the start)."""
-    from outcomes.models import EQ5DValueSet, Instrument
+    from outcomes.instruments.models import EQ5DValueSet, Instrument
 
     visits = {v.code: v for v in trial.visit_definitions.all()}
     follow_up = [visits["w10"], visits["y1"]]
@@ -215,7 +215,7 @@ def _add_modic_instruments(trial: Trial) -> None:
         ("eq5d", "EQ-5D-3L", Instrument.Kind.EQ5D_3L, list(visits.values())),
         ("global", "Global assessment", Instrument.Kind.GLOBAL_7, follow_up),
     ]
-    from outcomes.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
+    from outcomes.instruments.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
 
     # Loaded by a migration; created here too for databases flushed since (test runs).
     uk, _ = EQ5DValueSet.objects.get_or_create(

@@ -80,7 +80,10 @@ def enroll_and_randomize_demo_participants(trial: Trial, count: int, *, seed: in
     default seed is one whose arm means and shares improved sit close to the reference
     trial's (with 50 per arm, chance alone moves an arm's mean pain by ±0.6).
     """
-    from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
+    from outcomes.instruments.services import (
+        baseline_instruments,
+        participant_record_baseline_with_instruments,
+    )
     from participants import services
 
     rng = random.Random(seed)
@@ -170,7 +173,7 @@ def _demo_visits_without_data(
 
 def _instruments_by_visit(trial: Trial) -> dict[int, list]:
     """The instruments due at each visit definition (id), in form order."""
-    from outcomes.models import Instrument
+    from outcomes.instruments.models import Instrument
 
     due: dict[int, list] = {}
     instruments = (
@@ -243,10 +246,10 @@ def _demo_global(improvement: float, rng: random.Random) -> int:
 
 
 def _demo_entry(instrument, *, pain: int, rmdq: int, baseline_pain: int, rng: random.Random):
-    """One instrument's responses, in the format its form gives (outcomes.forms)."""
-    from outcomes.entry import EntryInput
-    from outcomes.models import Instrument
-    from outcomes.scoring import RMDQ_ITEMS
+    """One instrument's responses, in the format its form gives (outcomes.instruments.forms)."""
+    from outcomes.instruments.models import Instrument
+    from outcomes.instruments.scoring import RMDQ_ITEMS
+    from outcomes.instruments.services import EntryInput
 
     kind = instrument.kind
     if kind == Instrument.Kind.PAIN_NRS:
@@ -265,8 +268,8 @@ def _demo_baseline_entries(instruments, course: _Course, rng: random.Random) -> 
     """Plausible baseline questionnaires for an eligible patient (pain 4–10): more pain,
     more disability and worse health; now and then a questionnaire not done (never the pain
     rating, which randomization needs)."""
-    from outcomes.entry import EntryInput
-    from outcomes.models import Instrument, OutcomeEntry
+    from outcomes.instruments.models import Instrument, OutcomeEntry
+    from outcomes.instruments.services import EntryInput
 
     entries = []
     for instrument in instruments:
@@ -303,7 +306,7 @@ def _demo_followup_entries(
 ) -> list:
     """The questionnaires of an attended follow-up visit; now and then one other than the
     primary outcome not done, with the reason."""
-    from outcomes.entry import EntryInput
+    from outcomes.instruments.services import EntryInput
 
     pain, rmdq = _demo_followup_scores(course, visit_code, arm, rng)
     entries = []
@@ -387,7 +390,7 @@ def _simulate_followup(
     services: outcome data at attended visits (most in the window, some late), missed
     visits, visits still due or overdue; and the participant's status `event`, if any, in
     date order with the visits (no data after a death, a loss or a refusal of follow-up)."""
-    from outcomes.entry import EntryInput, visit_record_outcomes
+    from outcomes.instruments.services import EntryInput, visit_record_outcomes
     from participants import services
     from participants.models import Participant, Visit
 

@@ -5,9 +5,9 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    # The totals of the answers and weeks already stored (set-based, outcomes.sms_totals).
+    # The totals of the answers and weeks already stored (set-based, outcomes.sms.sms_totals).
     # Its SQL names the tables as the models do today; they have not changed since.
-    from outcomes import sms_totals
+    from outcomes.sms import sms_totals
 
     Trial = apps.get_model("trial", "Trial")
     sms_totals.rebuild(Trial.objects.values_list("pk", flat=True))

@@ -15,12 +15,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from outcomes import scoring
-from outcomes import selectors as sms_selectors
-from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
-from outcomes.forms import baseline_instrument_forms
-from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
-from outcomes.sms_use import sms_use
+from outcomes.instruments import scoring
+from outcomes.instruments.forms import baseline_instrument_forms
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.services import (
+    baseline_instruments,
+    participant_record_baseline_with_instruments,
+)
+from outcomes.sms import selectors as sms_selectors
+from outcomes.sms.models import SmsSchedule
+from outcomes.sms.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import (
     BaselineForm,
@@ -214,7 +218,8 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
 
 def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
     """Put the baseline service's errors next to their fields: "<instrument code>-<field>"
-    on that instrument's form (outcomes.entry.instrument_error_key), the rest on `form`."""
+    on that instrument's form (outcomes.instruments.services.instrument_error_key), the rest
+    on `form`."""
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
         return

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from outcomes.sms_use import sms_use
+from outcomes.sms.sms_use import sms_use
 from participants import selectors, services
 from participants.forms import (
     AttendanceForm,

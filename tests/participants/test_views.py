@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from outcomes.models import OutcomeEntry
+from outcomes.instruments.models import OutcomeEntry
 from participants import selectors, services
 from participants import urls as participant_urls
 from participants.models import Allocation, Participant, ScreeningRecord

@@ -28,7 +28,7 @@ measured in the same run; and (--fault) enrollment and inbound SMS through a Red
    is stopped for `--outage` seconds mid-run and started again on the same port. Reported:
    the randomization rate before, during and after the outage, the slowest request, and
    failures; then, once the worker has drained the queue, the outbox sweeper
-   (outcomes.tasks.sms_send_stale, with its 10-minute staleness wait set to 0, which is the
+   (outcomes.sms.tasks.sms_send_stale, with its 10-minute staleness wait set to 0, which is the
    only thing not as deployed) re-queues the messages whose task was lost, and every queued
    message must be in the gateway's file exactly once.
 
@@ -82,9 +82,9 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu import pools
 
-from outcomes import tracking
 from outcomes.management.commands import bench_sms
-from outcomes.models import OutboundMessage, SmsWeek
+from outcomes.sms import tracking
+from outcomes.sms.models import OutboundMessage, SmsWeek
 from participants import services
 from participants.management.commands.bench_allocation import Command as AllocationBench
 from participants.models import Allocation, Participant
@@ -1096,7 +1096,7 @@ def _start_worker(broker_url: str, sms_file: Path, log_path: Path) -> subprocess
         "CELERY_BROKER_URL": broker_url,
         "DATABASE_URL": bench_sms._database_url(),
         "SECRET_KEY": "bench-only-not-secret-" + "x" * 40,
-        "SMS_BACKEND": "outcomes.sms.FileBackend",
+        "SMS_BACKEND": "outcomes.sms.gateways.FileBackend",
         "SMS_FILE_PATH": str(sms_file),
         "PYTHONUNBUFFERED": "1",
     }
@@ -1205,8 +1205,8 @@ def _drain_and_sweep(trial: Trial, broker_url: str, worker, sms_file: Path) -> _
     queued = messages.filter(status=OutboundMessage.Status.QUEUED)
     _settle(lambda: queued.count(), worker, broker_url)
     check.lost = queued.count()
-    with _broker(broker_url), mock.patch("outcomes.tasks.STALE_AFTER", dt.timedelta(0)):
-        from outcomes.tasks import sms_send_stale
+    with _broker(broker_url), mock.patch("outcomes.sms.tasks.STALE_AFTER", dt.timedelta(0)):
+        from outcomes.sms.tasks import sms_send_stale
 
         # This trial's: earlier benchmarks in the same database (bench_sms, in `make bench`)
         # leave thousands of queued messages with no worker, which would flood this one.

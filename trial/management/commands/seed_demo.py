@@ -51,7 +51,7 @@ class Command(BaseCommand):
 
     def _show_reply_example(self, trial) -> None:
         """How to answer a demo participant's open SMS question as the gateway would."""
-        from outcomes.models import SmsWeek
+        from outcomes.sms.models import SmsWeek
 
         week = (
             SmsWeek.objects.filter(
