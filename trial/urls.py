@@ -107,8 +107,9 @@ urlpatterns = [
     path("sms/inbound/", webhooks.sms_inbound, name="sms_inbound"),
     path("sms/status/", webhooks.sms_status, name="sms_status"),
     path("", include("participants.urls")),
-    # The trial's team (roles and sites per trial), for its trial managers. After the include
-    # above, which registers the "id" converter.
+    path("", include("outcomes.urls")),
+    # The trial's team (roles and sites per trial), for its trial managers. After the includes
+    # above, which register the "id" converter.
     path("trials/<str:code>/team/", trial_views.team, name="trial_team"),
     path("trials/<str:code>/team/<id:pk>/", trial_views.team_member, name="trial_team_member"),
 ]

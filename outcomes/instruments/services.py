@@ -1,7 +1,5 @@
 """Recording outcome data: one service for a visit's entry and correction, and one for the
 baseline form, whose instruments are entered at enrollment, before randomization.
-
-Lives beside the SMS services (outcomes/services.py) but in its own module: one job each.
 """
 
 from __future__ import annotations

@@ -42,9 +42,17 @@ MOVED = {
 def _relabel(apps, old, new_of):
     ContentType = apps.get_model("contenttypes", "ContentType")
     for label, models in MOVED.items():
-        ContentType.objects.filter(app_label=old(label), model__in=models).update(
-            app_label=new_of(label)
-        )
+        moving = ContentType.objects.filter(app_label=old(label), model__in=models)
+        # After this migration was reversed, `migrate` may have created content types under
+        # the other label too (its post_migrate step sees the state of the last migration
+        # it unapplied), with permissions of their own that only a grant made in between
+        # could point at.
+        # The content types that move keep the ids every grant and log entry points at;
+        # such duplicates go.
+        ContentType.objects.filter(
+            app_label=new_of(label), model__in=moving.values("model")
+        ).delete()
+        moving.update(app_label=new_of(label))
 
 
 def move_content_types(apps, schema_editor):
