@@ -10,6 +10,11 @@ class SmsConfig(AppConfig):
     verbose_name = "Weekly SMS"
 
     def ready(self) -> None:
+        from outcomes.sms import services, tasks
+
+        # The outbox hands queued messages to this task (outcomes.sms.services says why).
+        services.connect_send_task(tasks.sms_send)
+
         # The weekly SMS configuration is cached per process (outcomes.sms.tracking.sms_config);
         # any change to it clears the cache.
         from outcomes.sms import tracking

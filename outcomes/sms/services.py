@@ -68,12 +68,21 @@ def sms_queue_many(messages: list[OutboundMessage]) -> list[OutboundMessage]:
     return created
 
 
+# The Celery task that sends one queued message (outcomes.sms.tasks.sms_send), connected by
+# SmsConfig.ready: the tasks call this module's services, so this module does not import them.
+_send_task = None
+
+
+def connect_send_task(task) -> None:
+    """Make `task` (its `.delay(message_id)`) the one that sends queued messages."""
+    global _send_task
+    _send_task = task
+
+
 def send_after_commit(message_ids: list[int]) -> None:
     """Hand the messages to the sending task once the current transaction commits."""
-    # Imported here: outcomes.sms.tasks imports this module.
-    from outcomes.sms.tasks import sms_send
-
     ids = list(message_ids)
+    sms_send = _send_task
 
     # A named function, not a partial: Django logs a failing robust callback by __qualname__.
     def send_queued_messages() -> None:

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from outcomes.sms import gateways as sms
 from outcomes.sms import services
-from outcomes.sms.models import OutboundMessage
+from outcomes.sms.models import OutboundMessage, SmsSchedule
+from outcomes.sms.tracking import sms_reminders_send, sms_weekly_send
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ def sms_send_stale(trial_id: int | None = None) -> int:
 def _each_trial(job) -> dict[str, int]:
     """Run `job(trial)` for every trial with weekly SMS; one trial's failure is logged and
     does not keep the others from their messages (the next run retries it)."""
-    from outcomes.sms.models import SmsSchedule
-
     result: dict[str, int] = {}
     failed = []
     for schedule in SmsSchedule.objects.filter(enabled=True).select_related("trial"):
@@ -121,14 +120,10 @@ def _each_trial(job) -> dict[str, int]:
 @shared_task(name="outcomes.tasks.sms_weekly")
 def sms_weekly() -> dict[str, int]:
     """Open the current week's SMS round in every trial with weekly SMS; {trial: opened}."""
-    from outcomes.sms.tracking import sms_weekly_send
-
     return _each_trial(lambda trial: sms_weekly_send(trial=trial).opened)
 
 
 @shared_task(name="outcomes.tasks.sms_reminders")
 def sms_reminders() -> dict[str, int]:
     """Send the one reminder of each week unanswered after its trial's delay."""
-    from outcomes.sms.tracking import sms_reminders_send
-
     return _each_trial(lambda trial: sms_reminders_send(trial=trial))

@@ -43,11 +43,21 @@ def _stalled(now: dt.datetime) -> Q:
     return running | Q(status=ExportJob.Status.QUEUED, created_at__lt=cutoff)
 
 
+# The Celery task that builds one export (outcomes.results.tasks.export_run), connected by
+# ResultsConfig.ready: the tasks call this module, so this module does not import them.
+_run_task = None
+
+
+def connect_run_task(task) -> None:
+    """Make `task` (its `.delay(job_id)`) the one that builds queued exports."""
+    global _run_task
+    _run_task = task
+
+
 def _enqueue(job_id: int) -> None:
     """Hand the job to the broker after the commit. robust: with the broker down the request
     still succeeds; the job stays queued and export_sweep hands it over again later."""
-    from outcomes.results.tasks import export_run
-
+    export_run = _run_task
     transaction.on_commit(lambda: export_run.delay(job_id), robust=True)
 
 
