@@ -58,6 +58,7 @@ system-deps: runtime-deps
 lint: $(STAMP) runtime-deps
 	$(BIN)/ruff check .
 	env -u DATABASE_URL EXPECT_DATABASE_VENDOR=sqlite $(BIN)/pytest -q -p no:cacheprovider tests/test_function_length.py
+	$(BIN)/lint-imports
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 test-sqlite: $(STAMP) system-deps

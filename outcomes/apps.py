@@ -1,8 +1,12 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
 
 
 class OutcomesConfig(AppConfig):
+    """The top of the outcomes layers: the pages that join instruments and SMS (outcomes.views)
+    and the migration history of the tables the nested apps (instruments, sms, results) own,
+    which were created here before the apps were split and keep their outcomes_ names; with
+    it the database triggers of outcomes.links, created by migration 0009."""
+
     name = "outcomes"
     verbose_name = "Outcomes"
 
@@ -12,16 +16,3 @@ class OutcomesConfig(AppConfig):
 
         # Before and after every migrate (trial.same_trial.connect says why).
         same_trial.connect(self, links.RULES, "0009_same_trial_links")
-
-        # The weekly SMS configuration is cached per process (outcomes.tracking.sms_config);
-        # any change to it clears the cache.
-        from outcomes import tracking
-
-        for name in ("SmsSchedule", "SmsLanguage", "SmsQuestion", "SmsQuestionText"):
-            model = self.get_model(name)
-            for signal in (post_save, post_delete):
-                signal.connect(
-                    tracking.clear_sms_config_cache,
-                    sender=model,
-                    dispatch_uid=f"sms_config_cache_{name}_{signal is post_save}",
-                )

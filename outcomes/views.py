@@ -13,21 +13,21 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from outcomes import consent_sms
-from outcomes import selectors as sms_selectors
-from outcomes.entry import visit_record_outcomes
-from outcomes.forms import FORM_FOR_KIND, VisitOutcomesForm
-from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
-from outcomes.sms_use import sms_use
-from participants.views.enrollment import _add_service_errors, _participant, _trial
-from participants.views.followup import _int_or_none, _visit
+from outcomes.instruments.forms import FORM_FOR_KIND, VisitOutcomesForm
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.services import visit_record_outcomes
+from outcomes.sms import consent_sms
+from outcomes.sms import selectors as sms_selectors
+from outcomes.sms.models import SmsSchedule
+from outcomes.sms.sms_use import sms_use
+from participants import access
 from trial import roles
 
 
 @require_http_methods(["GET", "POST"])
 def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    visit = _visit(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    visit = access.get_visit(request, trial, pk)
     instruments = list(
         Instrument.objects.filter(trial=trial, visits=visit.definition_id).select_related(
             "value_set", "baseline_variable"
@@ -61,7 +61,7 @@ def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                     by=request.user,
                 )
             except ValidationError as exc:
-                _add_service_errors(visit_form, exc)
+                access.add_service_errors(visit_form, exc)
             else:
                 messages.success(
                     request,
@@ -106,15 +106,15 @@ class SmsConsentForm(Form):
 
 
 def _weekly_sms(trial) -> None:
-    """The SMS pages exist only for a trial with a weekly SMS schedule (outcomes.sms_use)."""
+    """The SMS pages exist only for a trial with a weekly SMS schedule (outcomes.sms.sms_use)."""
     if not sms_use(trial).weekly:
         raise Http404("This trial has no weekly SMS.")
 
 
 def participant_sms(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
+    trial = access.get_trial(request, code, roles.can_follow_up)
     _weekly_sms(trial)
-    participant = _participant(request, trial, pk)
+    participant = access.get_participant(request, trial, pk)
     return render(
         request,
         "outcomes/participant_sms.html",
@@ -133,9 +133,9 @@ def participant_sms(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def participant_sms_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     """Record an opt-out (or, when opted out, an opt-in) the participant reported to staff."""
-    trial = _trial(request, code, _can_record_sms_consent)
+    trial = access.get_trial(request, code, _can_record_sms_consent)
     _weekly_sms(trial)
-    participant = _participant(request, trial, pk)
+    participant = access.get_participant(request, trial, pk)
     opting_out = participant.sms_opted_out_at is None
     form = SmsConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -147,7 +147,7 @@ def participant_sms_consent(request: HttpRequest, code: str, pk: int) -> HttpRes
         try:
             change(participant=participant, by=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -164,10 +164,10 @@ def participant_sms_consent(request: HttpRequest, code: str, pk: int) -> HttpRes
 
 
 def sms_grid(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
+    trial = access.get_trial(request, code, roles.can_follow_up)
     _weekly_sms(trial)
     sites = roles.sites_for(request.user, trial)
-    site_id = _int_or_none(request.GET.get("site"))
+    site_id = access.int_or_none(request.GET.get("site"))
     shown_sites = sites.filter(pk=site_id) if site_id else sites
     schedule = SmsSchedule.objects.filter(trial=trial).first()
     context = {

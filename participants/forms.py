@@ -197,7 +197,7 @@ class PhoneField(forms.CharField):
 
 
 def optional_phone(field: PhoneField, required: bool) -> None:
-    """A trial that sends no SMS (outcomes.sms_use) needs no mobile number."""
+    """A trial that sends no SMS (outcomes.sms.sms_use) needs no mobile number."""
     if not required:
         field.required = False
         field.help_text = _(

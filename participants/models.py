@@ -165,7 +165,7 @@ class Participant(models.Model):
     # False once a participant withdraws and refuses any further follow-up data collection.
     followup_allowed = models.BooleanField(default=True)
 
-    # Weekly SMS tracking (outcomes.tracking). Language: a code of the trial's SMS languages
+    # Weekly SMS tracking (outcomes.sms.tracking). Language: a code of the trial's SMS languages
     # ("" = the trial's default). Opted out by replying STOP (or recorded by staff); nothing
     # is sent while set. The missed-weeks count is maintained by the weekly job: consecutive
     # finished weeks without any valid answer (reset by an answer), for the worklist alert.
@@ -224,7 +224,7 @@ class Participant(models.Model):
             # The weekly SMS job: active participants randomized in a date range.
             models.Index(fields=["trial", "status", "randomized_on"], name="participant_sms_due"),
             # The worklist's SMS alert: participants with weeks of silence. The condition is
-            # outcomes.sms_recipients.SILENT_AFTER_WEEKS (a lower layer cannot import it; a
+            # outcomes.sms.sms_recipients.SILENT_AFTER_WEEKS (a lower layer cannot import it; a
             # test checks the two agree).
             models.Index(
                 fields=["trial", "site"],

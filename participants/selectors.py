@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from outcomes import selectors as sms_selectors
+from outcomes.sms import selectors as sms_selectors
 from participants import status_reversal, status_rules
 from participants.models import (
     Allocation,

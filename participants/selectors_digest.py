@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from outcomes import selectors as sms_selectors
+from outcomes.sms import selectors as sms_selectors
 from participants import selectors
 from participants.models import Participant, Visit
 from trial import roles

@@ -2,8 +2,9 @@
 outcomes may be entered, and what a status change writes or why it is refused.
 
 Pure: plain values in, plain values or a frozen decision out, no Django. The services
-(participants.services.followup, outcomes.entry) apply these rules; the pages get their
-answers as booleans, so a button is shown exactly when the service would accept its action.
+(participants.services.followup, outcomes.instruments.services) apply these rules; the pages
+get their answers as booleans, so a button is shown exactly when the service would accept its
+action.
 Everyone randomized stays in the intention-to-treat population whatever their status
 (ICH E9 5.2.1); a status only records what happened to them.
 """

@@ -1,6 +1,5 @@
 from django.urls import path, register_converter
 
-from outcomes import views as outcome_views
 from participants import views
 
 
@@ -27,23 +26,7 @@ urlpatterns = [
     path("trials/<str:code>/follow-up/", views.followup_summary, name="followup_summary"),
     path("trials/<str:code>/visits/<id:pk>/attended/", views.visit_attended, name="visit_attended"),
     path("trials/<str:code>/visits/<id:pk>/missed/", views.visit_missed, name="visit_missed"),
-    path(
-        "trials/<str:code>/visits/<id:pk>/outcomes/",
-        outcome_views.visit_outcomes,
-        name="visit_outcomes",
-    ),
     path("trials/<str:code>/participants/<id:pk>/contact/", views.contact_log, name="contact_log"),
-    path(
-        "trials/<str:code>/participants/<id:pk>/sms/",
-        outcome_views.participant_sms,
-        name="participant_sms",
-    ),
-    path(
-        "trials/<str:code>/participants/<id:pk>/sms/consent/",
-        outcome_views.participant_sms_consent,
-        name="participant_sms_consent",
-    ),
-    path("trials/<str:code>/sms/", outcome_views.sms_grid, name="sms_grid"),
     path(
         "trials/<str:code>/participants/<id:pk>/status/",
         views.participant_status,

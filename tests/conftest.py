@@ -51,7 +51,7 @@ def _database_vendor_is_the_expected_one(django_db_setup, django_db_blocker):
 def _fresh_sms_config_cache():
     """Each test reads the SMS configuration it made (a rolled-back test's rows vanish
     without signals, and SQLite reuses their ids)."""
-    from outcomes.tracking import clear_sms_config_cache
+    from outcomes.sms.tracking import clear_sms_config_cache
 
     clear_sms_config_cache()
     yield

@@ -93,7 +93,7 @@ def enrolled_participant(
         by=by,
     )
     if baseline and instruments:
-        from outcomes.entry import participant_record_baseline_with_instruments
+        from outcomes.instruments.services import participant_record_baseline_with_instruments
 
         participant = participant_record_baseline_with_instruments(
             participant=participant,
@@ -128,8 +128,8 @@ def baseline_entries(
 ):
     """EntryInputs for the instruments due at baseline (the demo: pain, RMDQ, EQ-5D-3L).
     `not_done` maps instrument codes to a reason (the note, for "other", is "Test note")."""
-    from outcomes.entry import EntryInput, baseline_instruments
-    from outcomes.scoring import EQ5D_DIMENSIONS, RMDQ_ITEMS
+    from outcomes.instruments.scoring import EQ5D_DIMENSIONS, RMDQ_ITEMS
+    from outcomes.instruments.services import EntryInput, baseline_instruments
 
     not_done = not_done or {}
     result = []

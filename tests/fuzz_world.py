@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from outcomes.models import EQ5DValueSet
+from outcomes.instruments.models import EQ5DValueSet
 from participants import services
 from participants.models import ContactAttempt, Participant
 from tests import factories
@@ -164,7 +164,7 @@ class World:
 
 
 def build_world(trial, *, site1, site2, users: dict) -> World:
-    from outcomes.export import jobs
+    from outcomes.results.export import jobs
     from trial import blinding
     from trial.devtools.demo import create_demo_users
     from trial.devtools.demo_participants import enroll_and_randomize_demo_participants
@@ -207,11 +207,11 @@ def build_world(trial, *, site1, site2, users: dict) -> World:
     empty = [
         m.__name__
         for m in admin.site._registry
-        if m._meta.app_label in ("trial", "participants", "outcomes")
+        if m._meta.app_label in ("trial", "participants", "instruments", "sms", "results")
         and not m._default_manager.exists()
     ]
     assert not empty, f"the fuzz world has no rows of {empty}"
-    assert apps.get_model("outcomes", "ExportJob").objects.filter(status="done").exists()
+    assert apps.get_model("results", "ExportJob").objects.filter(status="done").exists()
     fill = Fill(
         trial_code=trial.code,
         by_segment={

@@ -25,8 +25,8 @@ from django.test import override_settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from outcomes.models import OutcomeEntry
-from outcomes.scoring import RMDQ_ITEM_WORDING
+from outcomes.instruments.models import OutcomeEntry
+from outcomes.instruments.scoring import RMDQ_ITEM_WORDING
 from participants.models import Allocation, Participant, ScreeningRecord
 from participants.services import trial_today
 from tests import factories

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 
-from outcomes.models import SmsWeek
+from outcomes.sms.models import SmsWeek
 from participants import services
 from participants.models import Participant, ScreeningRecord, Visit
 from tests import factories, test_browser

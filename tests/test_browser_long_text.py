@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from outcomes.tracking import sms_receive
+from outcomes.sms.tracking import sms_receive
 from participants import services
 from participants.models import ContactAttempt, Participant, StatusChange
 from tests import factories, test_browser

@@ -14,8 +14,8 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from outcomes.models import OutcomeEntry
-from outcomes.scoring import RMDQ_ITEM_WORDING
+from outcomes.instruments.models import OutcomeEntry
+from outcomes.instruments.scoring import RMDQ_ITEM_WORDING
 from participants import services
 from participants.models import Participant, Visit
 from tests import factories, test_browser

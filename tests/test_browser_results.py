@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from tests import test_browser
-from tests.outcomes.test_analysis_data import randomized, record_w10
+from tests.outcomes.results.test_analysis_data import randomized, record_w10
 from tests.test_browser import demo_credentials, log_in, screenshot_on_failure
 from trial.models import Arm, Trial
 

@@ -3,7 +3,7 @@
 A throwaway redis-server on a free loopback port and a `celery worker` subprocess pointed at
 it and at the test database; the test process queues tasks on Redis as production does.
 The tests are transactional (committed data), so the worker's own connection sees what the
-test created. Mail goes to the file backend and SMS to outcomes.sms.FileBackend in a
+test created. Mail goes to the file backend and SMS to outcomes.sms.gateways.FileBackend in a
 temporary directory, where the test reads them.
 
 redis-server is Debian's package, installed by `make system-deps` (part of `make test`); if
@@ -32,8 +32,8 @@ import redis
 from django.db import connection
 from kombu import pools
 
-from outcomes.models import OutboundMessage, SmsWeek
-from outcomes.tasks import sms_send, sms_weekly
+from outcomes.sms.models import OutboundMessage, SmsWeek
+from outcomes.sms.tasks import sms_send, sms_weekly
 from participants import services
 from participants.models import DigestLog, Participant, Visit
 from participants.tasks import send_coordinator_digest, send_visit_reminders
@@ -154,10 +154,10 @@ class Worker:
         return next(line for line in self.log().splitlines() if marker in line)
 
 
-# `celery worker` with outcomes.tracking.BATCH_SIZE set first (argv[1]): a small batch gives
+# `celery worker` with outcomes.sms.tracking.BATCH_SIZE set first (argv[1]): a small batch gives
 # a weekly run of a few hundred participants several transactions to be killed between.
 WORKER_WITH_BATCH_SIZE = (
-    "import sys, django; django.setup(); import outcomes.tracking as tracking; "
+    "import sys, django; django.setup(); import outcomes.sms.tracking as tracking; "
     "tracking.BATCH_SIZE = int(sys.argv.pop(1)); from celery.__main__ import main; main()"
 )
 
@@ -175,7 +175,7 @@ def start_worker(broker_url: str, workdir: Path, *, batch_size: int | None = Non
         "SECRET_KEY": "celery-redis-test-only-not-secret",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
-        "SMS_BACKEND": "outcomes.sms.FileBackend",
+        "SMS_BACKEND": "outcomes.sms.gateways.FileBackend",
         "SMS_FILE_PATH": str(workdir / "sms.jsonl"),
         "PYTHONUNBUFFERED": "1",
     }

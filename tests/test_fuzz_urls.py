@@ -49,7 +49,7 @@ from django.urls import path
 from django.utils.datastructures import MultiValueDict
 from twilio.request_validator import RequestValidator
 
-from outcomes import sms
+from outcomes.sms import gateways as sms
 from tests import html_forms, url_walk
 from tests.db_writes import captured_writes, not_allowed_on_read
 from tests.fuzz_world import Fill, build_world

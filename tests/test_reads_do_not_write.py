@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from tests.db_writes import captured_writes, not_allowed_on_read
-from tests.outcomes.test_analysis_data import randomized, record_w10
+from tests.outcomes.results.test_analysis_data import randomized, record_w10
 from tests.participants.test_views import PAGES, page_url, site1_objects  # noqa: F401
 from trial.models import Arm
 

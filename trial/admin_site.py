@@ -4,7 +4,7 @@ Trial managers configure their trials and statisticians read the results there; 
 trial roles (trial.roles), granted by a trial's managers, who never touch an account's staff
 flag. So the site lets in active users who are staff (an account setting, superusers' to
 give) or who hold one of those roles in some trial; what each may see inside is decided per
-model and per trial (trial.permissions, trial.admin_scope, outcomes.admin_views).
+model and per trial (trial.permissions, trial.admin_scope, outcomes.results.admin_views).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class TrialdeskAdminSite(admin.AdminSite):
                 {"__module__": admin_class.__module__},
             )
         return super().register(model_or_iterable, admin_class, **options)
+
     # The home page also links the results dashboards (statisticians have no models).
     index_template = "admin/trialdesk_index.html"
     login_form = AdminLoginForm

@@ -12,7 +12,7 @@ fails on the server (the driver refuses it), while SQLite would store or compare
 same request must mean the same on both. No field of the system accepts NUL: it is never
 typed, only pasted from binary data or sent by a probe. The SMS gateway's webhooks opt out
 with `nul_characters_allowed`: they must never lose a participant's message, and replace NUL
-by U+FFFD themselves (outcomes.webhooks).
+by U+FFFD themselves (outcomes.sms.webhooks).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def secret_key_from_environment(app_configs, **kwargs):
     return []
 
 
-TWILIO_BACKEND = "outcomes.sms.TwilioBackend"
+TWILIO_BACKEND = "outcomes.sms.gateways.TwilioBackend"
 
 
 @register(Tags.security, deploy=True)

@@ -39,7 +39,7 @@ def _actions(app_label: str, model_name: str) -> tuple[str, ...]:
         if model_name == "membership":
             return ()  # on the trial's team page only, where its rules are checked
         return VIEW if model_name == "blindinglog" else ALL
-    if app_label == "outcomes" and model_name in OUTCOMES_CONFIGURATION:
+    if app_label in ("instruments", "sms") and model_name in OUTCOMES_CONFIGURATION:
         return ALL
     return VIEW  # clinical records and SMS traffic: written by services only
 
@@ -48,7 +48,7 @@ def _actions(app_label: str, model_name: str) -> tuple[str, ...]:
 def manager_permissions() -> frozenset[str]:
     """The permissions ("app_label.codename") a trial manager holds in the admin."""
     perms = set()
-    for app_label in ("trial", "participants", "outcomes"):
+    for app_label in ("trial", "participants", "instruments", "sms", "results"):
         for model in apps.get_app_config(app_label).get_models():
             if getattr(model, "instance_type", None) is not None:
                 continue  # simple-history's historical models: shown by their model's admin

@@ -86,6 +86,9 @@ INSTALLED_APPS = [
     "trial.apps.TrialConfig",
     "participants.apps.ParticipantsConfig",
     "outcomes.apps.OutcomesConfig",
+    "outcomes.instruments.apps.InstrumentsConfig",
+    "outcomes.sms.apps.SmsConfig",
+    "outcomes.results.apps.ResultsConfig",
 ]
 
 # The demo data and the benchmark harness (seed_demo, bench_*) are for development only: a
@@ -134,7 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trial.context_processors.roles",
-                "outcomes.sms_use.context",
+                "outcomes.sms.sms_use.context",
             ],
         },
     },
@@ -286,10 +289,11 @@ LOGGING = {
 #     EMAIL_TIMEOUT (seconds), DEFAULT_FROM_EMAIL  SMTP, with EMAIL_BACKEND set to
 #                         django.core.mail.backends.smtp.EmailBackend
 #     EMAIL_FILE_PATH     directory for django.core.mail.backends.filebased.EmailBackend
-#     SMS_BACKEND         dotted path (default outcomes.sms.ConsoleBackend; see outcomes/sms.py)
-#     SMS_FILE_PATH       file for outcomes.sms.FileBackend (one JSON line per message)
+#     SMS_BACKEND         dotted path (default outcomes.sms.gateways.ConsoleBackend; see
+#                         outcomes/sms/gateways.py)
+#     SMS_FILE_PATH       file for outcomes.sms.gateways.FileBackend (one JSON line per message)
 #     TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
-#                         for SMS_BACKEND=outcomes.sms.TwilioBackend; the auth token also
+#                         for SMS_BACKEND=outcomes.sms.gateways.TwilioBackend; the auth token also
 #                         verifies the signature of Twilio's webhook requests
 #     TWILIO_FROM_NUMBER  the sending number (E.164), or instead
 #     TWILIO_MESSAGING_SERVICE_SID  a Messaging Service (MG...) that picks the sender
@@ -311,7 +315,13 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 EMAIL_FILE_PATH = os.environ.get(
     "EMAIL_FILE_PATH", str(Path(tempfile.gettempdir()) / "trialdesk-email")
 )
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "outcomes.sms.ConsoleBackend")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "outcomes.sms.gateways.ConsoleBackend")
+# The gateways' module path before outcomes became nested apps, still honoured so that an
+# installation configured with it sends SMS after the upgrade as it did before.
+SMS_BACKEND = {
+    f"outcomes.sms.{name}": f"outcomes.sms.gateways.{name}"
+    for name in ("ConsoleBackend", "FileBackend", "TwilioBackend")
+}.get(SMS_BACKEND, SMS_BACKEND)
 SMS_FILE_PATH = os.environ.get(
     "SMS_FILE_PATH", str(Path(tempfile.gettempdir()) / "trialdesk-sms.jsonl")
 )
@@ -320,7 +330,7 @@ TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
 # Without a token the webhooks answer 403 to everything (and log why). In development a
 # fixed token lets `manage.py sms_simulate_reply` post a signed reply to `make run`; it is
-# no Twilio credential (outcomes.sms.TwilioBackend refuses it).
+# no Twilio credential (outcomes.sms.gateways.TwilioBackend refuses it).
 DEV_WEBHOOK_TOKEN = "dev-webhook-token"
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "") or (DEV_WEBHOOK_TOKEN if DEBUG else "")
 SMS_WEBHOOK_BASE_URL = os.environ.get("SMS_WEBHOOK_BASE_URL", SITE_URL).rstrip("/")
@@ -353,8 +363,8 @@ CELERY_BEAT_SCHEDULE = {
     # Exports whose worker died are marked failed; exports never picked up are re-sent.
     "exports-sweep": {"task": "outcomes.tasks.export_sweep", "schedule": crontab(minute="*/10")},
 }
-# The statistician's export bundles (outcomes.export): where the ZIPs are written and how long
-# each is kept for download before the hourly cleanup deletes it.
+# The statistician's export bundles (outcomes.results.export): where the ZIPs are written and
+# how long each is kept for download before the hourly cleanup deletes it.
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR", BASE_DIR / "var" / "exports"))
 EXPORT_KEEP_HOURS = int(os.environ.get("EXPORT_KEEP_HOURS", "72"))
 EXPORT_STALE_MINUTES = int(os.environ.get("EXPORT_STALE_MINUTES", "20"))

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from outcomes import admin_views, webhooks
+from outcomes.results import admin_views
+from outcomes.sms import webhooks
 from trial import accounts
 from trial import views as trial_views
 
@@ -62,7 +63,7 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
-    # The results dashboard: custom views inside the admin site (outcomes.admin_views).
+    # The results dashboard: custom views inside the admin site (outcomes.results.admin_views).
     path("admin/results/", admin.site.admin_view(admin_views.results_index), name="results_index"),
     path(
         "admin/results/<str:code>/",
@@ -102,12 +103,13 @@ urlpatterns = [
         name="trial_export_download",
     ),
     path("admin/", admin.site.urls),
-    # The SMS gateway's webhooks: no login, Twilio's signature instead (outcomes.webhooks).
+    # The SMS gateway's webhooks: no login, Twilio's signature instead (outcomes.sms.webhooks).
     path("sms/inbound/", webhooks.sms_inbound, name="sms_inbound"),
     path("sms/status/", webhooks.sms_status, name="sms_status"),
     path("", include("participants.urls")),
-    # The trial's team (roles and sites per trial), for its trial managers. After the include
-    # above, which registers the "id" converter.
+    path("", include("outcomes.urls")),
+    # The trial's team (roles and sites per trial), for its trial managers. After the includes
+    # above, which register the "id" converter.
     path("trials/<str:code>/team/", trial_views.team, name="trial_team"),
     path("trials/<str:code>/team/<id:pk>/", trial_views.team_member, name="trial_team_member"),
 ]

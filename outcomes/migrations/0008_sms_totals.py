@@ -5,68 +5,164 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    # The totals of the answers and weeks already stored (set-based, outcomes.sms_totals).
+    # The totals of the answers and weeks already stored (set-based, outcomes.sms.sms_totals).
     # Its SQL names the tables as the models do today; they have not changed since.
-    from outcomes import sms_totals
+    from outcomes.sms import sms_totals
 
     Trial = apps.get_model("trial", "Trial")
     sms_totals.rebuild(Trial.objects.values_list("pk", flat=True))
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0007_export_heartbeat'),
-        ('participants', '0005_sms_tracking'),
-        ('trial', '0005_config_version'),
+        ("outcomes", "0007_export_heartbeat"),
+        ("participants", "0005_sms_tracking"),
+        ("trial", "0005_config_version"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SmsParticipantTotal',
+            name="SmsParticipantTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('answers', models.PositiveIntegerField(default=0)),
-                ('total', models.BigIntegerField(default=0)),
-                ('arm', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.arm')),
-                ('participant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='participants.participant')),
-                ('question', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='outcomes.smsquestion')),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.trial')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("answers", models.PositiveIntegerField(default=0)),
+                ("total", models.BigIntegerField(default=0)),
+                (
+                    "arm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.arm",
+                    ),
+                ),
+                (
+                    "participant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="participants.participant",
+                    ),
+                ),
+                (
+                    "question",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="outcomes.smsquestion",
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.trial",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['trial', 'question'], name='sms_p_total_trial')],
-                'constraints': [models.UniqueConstraint(fields=('participant', 'question'), name='sms_participant_total_once')],
+                "indexes": [models.Index(fields=["trial", "question"], name="sms_p_total_trial")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("participant", "question"), name="sms_participant_total_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SmsQuestionWeekTotal',
+            name="SmsQuestionWeekTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.PositiveSmallIntegerField()),
-                ('answers', models.PositiveIntegerField(default=0)),
-                ('total', models.BigIntegerField(default=0)),
-                ('arm', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.arm')),
-                ('question', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='outcomes.smsquestion')),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.trial')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("week", models.PositiveSmallIntegerField()),
+                ("answers", models.PositiveIntegerField(default=0)),
+                ("total", models.BigIntegerField(default=0)),
+                (
+                    "arm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.arm",
+                    ),
+                ),
+                (
+                    "question",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="outcomes.smsquestion",
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.trial",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['trial'], name='sms_qw_total_trial')],
-                'constraints': [models.UniqueConstraint(fields=('question', 'week', 'arm'), name='sms_question_week_total_once')],
+                "indexes": [models.Index(fields=["trial"], name="sms_qw_total_trial")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("question", "week", "arm"), name="sms_question_week_total_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SmsWeekTotal',
+            name="SmsWeekTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.PositiveSmallIntegerField()),
-                ('sent', models.PositiveIntegerField(default=0)),
-                ('answered', models.PositiveIntegerField(default=0)),
-                ('complete', models.PositiveIntegerField(default=0)),
-                ('arm', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.arm')),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.trial')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("week", models.PositiveSmallIntegerField()),
+                ("sent", models.PositiveIntegerField(default=0)),
+                ("answered", models.PositiveIntegerField(default=0)),
+                ("complete", models.PositiveIntegerField(default=0)),
+                (
+                    "arm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.arm",
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trial.trial",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('trial', 'week', 'arm'), name='sms_week_total_once'), models.CheckConstraint(condition=models.Q(('answered__lte', models.F('sent')), ('complete__lte', models.F('answered'))), name='sms_week_total_consistent')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("trial", "week", "arm"), name="sms_week_total_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("answered__lte", models.F("sent")),
+                            ("complete__lte", models.F("answered")),
+                        ),
+                        name="sms_week_total_consistent",
+                    ),
+                ],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),

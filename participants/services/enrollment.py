@@ -103,7 +103,7 @@ def participant_update_details(
 ) -> Participant:
     """Correct contact and consent details (allowed before and after randomization). The
     mobile number may be left empty when `phone_required` is false: the trial sends no SMS
-    (outcomes.sms_use says which).
+    (outcomes.sms.sms_use says which).
 
     After randomization every change needs `reason_for_change`, kept in the history
     (ICH E6(R2) 4.9.3: a change to trial data is explained), as outcome corrections are.
@@ -247,7 +247,7 @@ def participant_record_baseline(
 
     `sms_language` is a code of the trial's SMS languages, or "" for the trial's default.
     The mobile number may be left empty when `phone_required` is false: the trial sends no
-    SMS (outcomes.sms_use says which).
+    SMS (outcomes.sms.sms_use says which).
     """
     participant = lock_for_baseline(participant)
     errors: dict[str, list[str]] = {}

@@ -362,7 +362,7 @@ def _baseline_links(participant: Participant, definitions, by, now) -> list[batc
     that changes them locks the participant first, as randomization has."""
     # Imported here, not at the top: outcomes builds on participants (its models and
     # services import ours), so a module-level import would make the two apps circular.
-    from outcomes.models import Instrument, OutcomeEntry
+    from outcomes.instruments.models import Instrument, OutcomeEntry
 
     q = batch.quote
     due = Instrument._meta.get_field("visits")

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from outcomes.models import OutboundMessage
-from outcomes.services import sms_queue
+from outcomes.sms.models import OutboundMessage
+from outcomes.sms.services import sms_queue
 from participants import selectors_digest
 from participants.models import DigestLog, Visit
 from trial.models import Trial

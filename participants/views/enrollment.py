@@ -15,13 +15,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from outcomes import scoring
-from outcomes import selectors as sms_selectors
-from outcomes.entry import baseline_instruments, participant_record_baseline_with_instruments
-from outcomes.forms import baseline_instrument_forms
-from outcomes.models import Instrument, OutcomeEntry, SmsSchedule
-from outcomes.sms_use import sms_use
-from participants import selectors, services
+from outcomes.instruments import scoring
+from outcomes.instruments.forms import baseline_instrument_forms
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.services import (
+    baseline_instruments,
+    participant_record_baseline_with_instruments,
+)
+from outcomes.sms import selectors as sms_selectors
+from outcomes.sms.models import SmsSchedule
+from outcomes.sms.sms_use import sms_use
+from participants import access, selectors, services
 from participants.forms import (
     BaselineForm,
     ParticipantDetailsForm,
@@ -39,40 +43,11 @@ PAGE_SIZE = 50
 # --- Access helpers -------------------------------------------------------------------------
 
 
-def _trial(request: HttpRequest, code: str, allowed) -> Trial:
-    """The trial, if the user holds a role in it for which `allowed(user, trial)` is true."""
-    trial = get_object_or_404(Trial, code=code)
-    if not allowed(request.user, trial):
-        raise PermissionDenied("Your role does not give access to this page.")
-    return trial
-
-
-PARTICIPANT_RELATED = ("site", "consent_document", "screening")
-
-
-def _participant(
-    request: HttpRequest, trial: Trial, pk: int, related=PARTICIPANT_RELATED
-) -> Participant:
-    """The participant, if the user works at its site; `related` are joined in (pages
-    show them; an action that only checks and hands over to a service needs none)."""
-    participant = get_object_or_404(
-        Participant.objects.select_related(*related) if related else Participant.objects,
-        pk=pk,
-        trial=trial,
-    )
-    participant.trial = trial  # the row just checked, not a second copy from a join
-    if not roles.works_at(request.user, trial, participant.site_id):
-        raise PermissionDenied("This participant belongs to a site you do not work at.")
-    return participant
-
-
-def _add_service_errors(form, exc: ValidationError) -> None:
-    """Put a service's errors next to the fields they name, the rest above the form."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+# participants.access (shared with the outcomes pages), under the names these views use.
+_trial = access.get_trial
+_participant = access.get_participant
+_add_service_errors = access.add_service_errors
+PARTICIPANT_RELATED = access.PARTICIPANT_RELATED
 
 
 # --- Pages ----------------------------------------------------------------------------------
@@ -216,7 +191,8 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
 
 def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
     """Put the baseline service's errors next to their fields: "<instrument code>-<field>"
-    on that instrument's form (outcomes.entry.instrument_error_key), the rest on `form`."""
+    on that instrument's form (outcomes.instruments.services.instrument_error_key), the rest
+    on `form`."""
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
         return

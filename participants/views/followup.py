@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from outcomes.sms_use import sms_use
-from participants import selectors, services, status_rules
+from outcomes.sms.sms_use import sms_use
+from participants import access, selectors, services, status_rules
 from participants.forms import (
     AttendanceForm,
     ContactForm,
@@ -19,7 +19,7 @@ from participants.forms import (
     StatusChangeForm,
     StatusReverseForm,
 )
-from participants.models import Participant, StatusChange, Visit
+from participants.models import Participant, StatusChange
 from participants.services.followup import allowed_changes
 from participants.views.enrollment import (
     PAGE_SIZE,
@@ -30,13 +30,7 @@ from participants.views.enrollment import (
 from trial import roles
 from trial.models import VisitDefinition
 
-
-def _int_or_none(value: str | None) -> int | None:
-    """A small positive integer from a query string, or None for anything else (so a
-    garbage or huge value filters nothing instead of overflowing the database)."""
-    if not value or not value.isdigit() or len(value) > 9:
-        return None
-    return int(value)
+_int_or_none = access.int_or_none  # participants.access, shared with the outcomes pages
 
 
 def worklist(request: HttpRequest, code: str) -> HttpResponse:
@@ -109,13 +103,7 @@ def followup_summary(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-def _visit(request: HttpRequest, trial, pk: int) -> Visit:
-    visit = get_object_or_404(
-        Visit.objects.select_related("participant", "definition"), pk=pk, trial=trial
-    )
-    if not roles.works_at(request.user, trial, visit.site_id):
-        raise PermissionDenied("This visit belongs to a site you do not work at.")
-    return visit
+_visit = access.get_visit  # participants.access, shared with the outcomes pages
 
 
 def _next(request: HttpRequest) -> str:

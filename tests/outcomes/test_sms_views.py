@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
-from outcomes import selectors as sms_selectors
-from outcomes.models import InboundMessage, OutboundMessage, SmsWeek
-from outcomes.tracking import sms_receive, sms_weekly_send
+from outcomes.sms import selectors as sms_selectors
+from outcomes.sms.models import InboundMessage, OutboundMessage, SmsWeek
+from outcomes.sms.tracking import sms_receive, sms_weekly_send
 from participants import services
 from participants.models import Participant
 from tests import factories

@@ -9,9 +9,9 @@ import datetime as dt
 
 from pytest_django.asserts import assertContains, assertNotContains
 
-from outcomes.models import InboundMessage
-from tests.outcomes import test_entry
-from tests.outcomes.test_entry import all_four, entry, record
+from outcomes.sms.models import InboundMessage
+from tests.outcomes.instruments import test_entry
+from tests.outcomes.instruments.test_entry import all_four, entry, record
 from tests.outcomes.test_sms_views import reply, sms_participant, url
 from tests.participants.test_followup_views import day
 

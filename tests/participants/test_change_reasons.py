@@ -1,7 +1,7 @@
 """Every change of clinical data after randomization needs a reason, kept in the history
 (simple-history's change reason): the participant edit page (contact and consent details),
 status changes and the visits they close; the baseline cannot change at all; outcome
-corrections ask already (tests/outcomes/test_entry.py); contact attempts are only ever
+corrections ask already (tests/outcomes/instruments/test_entry.py); contact attempts are only ever
 added; and the admin changes no clinical record."""
 
 from __future__ import annotations

@@ -348,9 +348,9 @@ def test_a_withdrawal_before_randomization_is_reversed_to_enrolled(modic, site1,
 def test_the_weekly_sms_comes_back_after_a_withdrawal_is_reversed(
     modic, clinician, django_capture_on_commit_callbacks
 ):
-    from outcomes import tracking
-    from outcomes.models import SmsWeek
-    from tests.outcomes.test_tracking import SUNDAY, at
+    from outcomes.sms import tracking
+    from outcomes.sms.models import SmsWeek
+    from tests.outcomes.sms.test_tracking import SUNDAY, at
 
     participant = randomized(modic, modic.sites.get(code="01"), clinician)
     randomized_on = SUNDAY - dt.timedelta(days=10)

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from pytest_django.asserts import assertContains, assertNotContains
 
-from outcomes.entry import visit_record_outcomes
+from outcomes.instruments.services import visit_record_outcomes
 from participants import services, status_rules
 from participants.models import Participant, Visit
 from participants.status_rules import Participant as Facts
@@ -182,9 +182,7 @@ def in_state(trial, site, by, state: str) -> Participant:
     is_randomized, status, followup = STATES[state]
     if is_randomized:
         participant = randomized(trial, site, by)
-        Visit.objects.filter(participant=participant, outcome="open").update(
-            outcome="not_required"
-        )
+        Visit.objects.filter(participant=participant, outcome="open").update(outcome="not_required")
     else:
         participant = factories.enrolled_participant(trial, site, by)
     Participant.objects.filter(pk=participant.pk).update(status=status, followup_allowed=followup)

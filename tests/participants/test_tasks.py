@@ -20,10 +20,10 @@ from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from outcomes import services as sms_services
-from outcomes import sms
-from outcomes.models import OutboundMessage
-from outcomes.tasks import SMS_MAX_RETRIES, STALE_AFTER, sms_send, sms_send_stale
+from outcomes.sms import gateways as sms
+from outcomes.sms import services as sms_services
+from outcomes.sms.models import OutboundMessage
+from outcomes.sms.tasks import SMS_MAX_RETRIES, STALE_AFTER, sms_send, sms_send_stale
 from participants import services
 from participants.models import DigestLog, Participant, Visit
 from participants.services import reminders as reminder_services
@@ -61,7 +61,7 @@ def eager_retries():
 
 @pytest.fixture
 def sms_file(settings, tmp_path):
-    settings.SMS_BACKEND = "outcomes.sms.FileBackend"
+    settings.SMS_BACKEND = "outcomes.sms.gateways.FileBackend"
     settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
     return tmp_path / "sms.jsonl"
 
@@ -327,7 +327,7 @@ def test_a_user_who_is_not_a_coordinator_of_the_trial_gets_no_digest(
 
 def stop_by_sms(participant, phone: str, at: dt.datetime) -> None:
     """The participant replies STOP from a number of their own."""
-    from outcomes.tracking import sms_receive
+    from outcomes.sms.tracking import sms_receive
 
     Participant.objects.filter(pk=participant.pk).update(phone=phone)
     sms_receive(gateway_message_id=f"stop-{participant.pk}", from_number=phone, body="STOP",
@@ -529,7 +529,7 @@ def test_the_file_backend_appends_one_json_line_per_message(participant, sms_fil
 
 
 def test_the_console_backend_logs_the_message(caplog):
-    with caplog.at_level(logging.INFO, logger="outcomes.sms"):
+    with caplog.at_level(logging.INFO, logger="outcomes.sms.gateways"):
         message_id = sms.ConsoleBackend().send(to="+4520123456", body="Hello there")
     assert message_id.startswith("console-")
     assert "+4520123456" in caplog.text and "Hello there" in caplog.text

@@ -17,18 +17,18 @@ from tests.participants.test_followup import randomized, today
 from tests.participants.test_views import consent_post, url
 
 # Text the system writes itself (never typed by a user), and the raw SMS from the gateway,
-# which must never be refused (outcomes.tracking stores it whole).
+# which must never be refused (outcomes.sms.tracking stores it whole).
 NOT_TYPED = {
-    ("outcomes", "inboundmessage", "body"),
-    ("outcomes", "outboundmessage", "last_error"),
-    ("outcomes", "exportjob", "error"),
+    ("sms", "inboundmessage", "body"),
+    ("sms", "outboundmessage", "last_error"),
+    ("results", "exportjob", "error"),
     # Derived from the bounded full name (participants.search), never typed.
     ("participants", "participant", "search_name"),
 }
 
 
 def _text_fields():
-    for app in ("trial", "participants", "outcomes"):
+    for app in ("trial", "participants", "instruments", "sms", "results"):
         for model in apps.get_app_config(app).get_models():
             if model._meta.model_name.startswith("historical"):
                 continue
@@ -62,7 +62,7 @@ def test_every_text_field_users_type_into_has_a_maximum_in_forms_and_the_databas
 
 
 def test_every_char_field_users_type_into_is_bounded():
-    for app in ("trial", "participants", "outcomes"):
+    for app in ("trial", "participants", "instruments", "sms", "results"):
         for model in apps.get_app_config(app).get_models():
             for field in model._meta.concrete_fields:
                 if isinstance(field, models.CharField):
@@ -157,7 +157,7 @@ def test_a_long_change_reason_is_kept_whole_in_the_history(modic, site1, clinici
 def test_an_sms_opt_out_reason_of_the_full_length_is_kept_in_the_history(
     modic, site1, clinician, coordinator
 ):
-    from outcomes import consent_sms
+    from outcomes.sms import consent_sms
 
     participant = randomized(modic, site1, clinician)
     reason = "Phoned the site " + "r" * 284
@@ -168,16 +168,14 @@ def test_an_sms_opt_out_reason_of_the_full_length_is_kept_in_the_history(
 
 
 def test_the_history_change_reason_is_a_text_column_in_every_app():
-    for app in ("trial", "participants", "outcomes"):
+    for app in ("trial", "participants", "instruments", "sms", "results"):
         for model in apps.get_app_config(app).get_models():
             fields = {f.name: f for f in model._meta.concrete_fields}
             if "history_change_reason" in fields:
                 assert isinstance(fields["history_change_reason"], models.TextField), model
 
 
-def test_services_refuse_an_early_reason_over_its_limit_and_save_nothing(
-    modic, site1, clinician
-):
+def test_services_refuse_an_early_reason_over_its_limit_and_save_nothing(modic, site1, clinician):
     # A command or task calls the service without the form: the field's message, not an
     # error from the database (PostgreSQL refuses the 301st character of the column).
     from django.core.exceptions import ValidationError

@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from outcomes.models import OutcomeEntry
+from outcomes import urls as outcome_urls
+from outcomes.instruments.models import OutcomeEntry
 from participants import selectors, services
 from participants import urls as participant_urls
 from participants.models import Allocation, Participant, ScreeningRecord
@@ -132,9 +133,10 @@ def participant_screened_days_ago(trial, site, by, n: int) -> Participant:
 
 
 def _every_participant_url() -> list[tuple[str, str]]:
-    """(name, path) for every pattern in participants/urls.py, with placeholder arguments."""
+    """(name, path) for every pattern in participants/urls.py and outcomes/urls.py (the
+    outcome pages of a participant), with placeholder arguments."""
     found = []
-    for pattern in participant_urls.urlpatterns:
+    for pattern in participant_urls.urlpatterns + outcome_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         kwargs = {}
         for name in pattern.pattern.converters:
@@ -364,7 +366,7 @@ ROLE_PAGE_CASES = [
 
 def test_the_role_table_covers_every_page_for_every_role():
     page_urls = {name for name, _ in PAGES.values()}
-    assert page_urls == {p.name for p in participant_urls.urlpatterns}
+    assert page_urls == {p.name for p in participant_urls.urlpatterns + outcome_urls.urlpatterns}
     for pages in EXPECTED.values():
         assert set(pages) == set(PAGES)
 

@@ -11,12 +11,12 @@ from django.test import Client
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from outcomes.models import SmsLanguage, SmsQuestion
+from outcomes.sms.models import SmsLanguage, SmsQuestion
 from tests import html_forms
 from trial import admin_base
 from trial.models import Trial
 
-OUR_APPS = {"trial", "participants", "outcomes"}
+OUR_APPS = {"trial", "participants", "instruments", "sms", "results"}
 
 
 @pytest.fixture
@@ -39,10 +39,10 @@ def change_pages(trial: Trial) -> dict[str, str]:
     return {
         "trial": reverse("admin:trial_trial_change", args=[trial.pk]),
         "sms language": reverse(
-            "admin:outcomes_smslanguage_change", args=[SmsLanguage.objects.first().pk]
+            "admin:sms_smslanguage_change", args=[SmsLanguage.objects.first().pk]
         ),
         "sms question": reverse(
-            "admin:outcomes_smsquestion_change", args=[SmsQuestion.objects.first().pk]
+            "admin:sms_smsquestion_change", args=[SmsQuestion.objects.first().pk]
         ),
     }
 

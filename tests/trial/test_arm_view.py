@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from outcomes.export.tables import Builder
-from outcomes.models import ExportJob
+from outcomes.results.export.tables import Builder
+from outcomes.results.models import ExportJob
 from trial import blinding
 from trial.models import Arm
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from outcomes.models import OutcomeEntry
+from outcomes.instruments.models import OutcomeEntry
 from participants import services
 from participants.models import Allocation, Participant, Visit
 from tests import factories

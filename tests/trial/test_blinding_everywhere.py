@@ -19,8 +19,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from outcomes.models import ExportJob
-from tests.outcomes.test_analysis_data import randomized, record_w10
+from outcomes.results.models import ExportJob
+from tests.outcomes.results.test_analysis_data import randomized, record_w10
 from tests.participants.test_views import PAGES, page_url, site1_objects  # noqa: F401
 from trial import blinding
 from trial.models import Arm, BlindingLog
@@ -52,7 +52,7 @@ def admin_urls():
         reverse("results_index"),
         reverse("admin:trial_trial_changelist"),
         reverse("admin:participants_allocation_changelist"),
-        reverse("admin:outcomes_outboundmessage_changelist"),
+        reverse("admin:sms_outboundmessage_changelist"),
     ]
 
 

@@ -136,7 +136,7 @@ def test_a_managers_pickers_offer_only_the_trials_they_manage(client, modic, kne
     assert response.status_code == 200
     field = response.context["adminform"].form.fields["trial"]
     assert list(field.queryset) == [knee]
-    response = client.get(reverse("admin:outcomes_instrument_add"))
+    response = client.get(reverse("admin:instruments_instrument_add"))
     form = response.context["adminform"].form
     assert list(form.fields["trial"].queryset) == [knee]
     assert {v.trial_id for v in form.fields["visits"].queryset} == {knee.pk}

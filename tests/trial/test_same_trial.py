@@ -12,14 +12,8 @@ from django.core.management.sql import emit_post_migrate_signal
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from outcomes.models import (
-    Instrument,
-    OutcomeEntry,
-    SmsLanguage,
-    SmsQuestion,
-    SmsQuestionText,
-    SmsSchedule,
-)
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.sms.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
 from participants.models import Participant, ScreeningRecord
 from tests import factories
 from trial import roles
@@ -237,7 +231,7 @@ def test_an_instrument_of_one_trial_cannot_be_made_due_at_another_trials_visit(
     """The audit's journey: Instruments → Add, trial KNEE, visit "10 weeks" of MOD."""
     mod_w10 = VisitDefinition.objects.get(trial=modic, code="w10")
     response = as_manager.post(
-        reverse("admin:outcomes_instrument_add"),
+        reverse("admin:instruments_instrument_add"),
         {"trial": knee.pk, "code": "extra", "name": "Extra pain", "kind": "pain_nrs",
          "visits": [mod_w10.pk], "order": "9"},
     )  # fmt: skip
@@ -253,7 +247,7 @@ def test_an_instrument_of_one_trial_cannot_be_made_due_at_another_trials_visit(
 def test_on_the_instrument_add_page_every_visit_and_variable_shows_its_trial(
     as_manager, modic, knee
 ):
-    response = as_manager.get(reverse("admin:outcomes_instrument_add"))
+    response = as_manager.get(reverse("admin:instruments_instrument_add"))
     visits = options(response, "visits")
     w10 = {
         v.pk: v.trial.code
@@ -268,7 +262,7 @@ def test_on_the_instrument_change_page_the_pickers_list_the_trials_own_objects(
     as_manager, modic, knee
 ):
     pain = Instrument.objects.get(trial=modic, code="pain")
-    response = as_manager.get(reverse("admin:outcomes_instrument_change", args=[pain.pk]))
+    response = as_manager.get(reverse("admin:instruments_instrument_change", args=[pain.pk]))
     assert response.status_code == 200
     own_visits = set(VisitDefinition.objects.filter(trial=modic).values_list("pk", flat=True))
     own_variables = set(BaselineVariable.objects.filter(trial=modic).values_list("pk", flat=True))
@@ -281,7 +275,7 @@ def test_a_changed_instrument_cannot_take_another_trials_visit(as_manager, modic
     pain = Instrument.objects.get(trial=modic, code="pain")
     knee_w10 = VisitDefinition.objects.get(trial=knee, code="w10")
     response = as_manager.post(
-        reverse("admin:outcomes_instrument_change", args=[pain.pk]),
+        reverse("admin:instruments_instrument_change", args=[pain.pk]),
         {"code": "pain", "name": pain.name, "kind": "pain_nrs", "primary": "on",
          "visits": [knee_w10.pk], "order": "1", "trial": knee.pk},
     )  # fmt: skip
@@ -343,13 +337,13 @@ def test_on_a_membership_change_page_only_the_trials_sites_are_listed(
 
 def test_question_texts_pick_only_the_trials_own_questions_and_languages(as_manager, modic, knee):
     language = SmsLanguage.objects.get(trial=modic, code="en")
-    page = as_manager.get(reverse("admin:outcomes_smslanguage_change", args=[language.pk]))
+    page = as_manager.get(reverse("admin:sms_smslanguage_change", args=[language.pk]))
     own = set(SmsQuestion.objects.filter(trial=modic).values_list("pk", flat=True))
     assert {int(v) for v in options(page, "texts-0-question")} == own
 
     # A new question of MOD with a text in KNEE's English: refused, nothing saved.
     response = as_manager.post(
-        reverse("admin:outcomes_smsquestion_add"),
+        reverse("admin:sms_smsquestion_add"),
         {"trial": modic.pk, "code": "sleep", "label": "Nights of poor sleep", "order": "3",
          "min_value": "0", "max_value": "7", "texts-TOTAL_FORMS": "1",
          "texts-INITIAL_FORMS": "0",

@@ -288,11 +288,11 @@ def test_a_trial_added_in_the_admin_by_a_manager_is_managed_by_them(client, knee
 
 def test_a_trial_managers_admin_permissions_never_reach_accounts_or_memberships():
     perms = manager_permissions()
-    assert "trial.change_trial" in perms and "outcomes.change_instrument" in perms
+    assert "trial.change_trial" in perms and "instruments.change_instrument" in perms
     assert not [p for p in perms if p.startswith("auth.")]
     assert not [p for p in perms if p.endswith("_membership")]
-    assert "outcomes.view_eq5dvalueset" in perms
-    assert "outcomes.change_eq5dvalueset" not in perms  # shared by every trial
+    assert "instruments.view_eq5dvalueset" in perms
+    assert "instruments.change_eq5dvalueset" not in perms  # shared by every trial
     assert "participants.change_participant" not in perms
 
 

@@ -12,13 +12,13 @@ history, as the services would have left it, in minutes even at n = 100,000:
   date: the baseline done, follow-ups mostly attended in the window, some late, some missed
   with a reason, some still open; about 4% lost to follow-up or withdrawn, each with its
   StatusChange row and the visit consequences participant_status_change would have had;
-- an OutcomeEntry per instrument due at each attended visit, scored with outcomes.scoring
-  (pain 0–10, Roland–Morris items, EQ-5D-3L index and VAS, global 1–7), the baseline ones
-  linked to the baseline visit as randomization links them;
+- an OutcomeEntry per instrument due at each attended visit, scored with
+  outcomes.instruments.scoring (pain 0–10, Roland–Morris items, EQ-5D-3L index and VAS,
+  global 1–7), the baseline ones linked to the baseline visit as randomization links them;
 - up to `weeks` weekly SMS rounds per participant (stopped by a status change or by today):
   SmsWeek, the question OutboundMessage rows (sent), and for each reply an InboundMessage
   and SmsAnswer (about 85% of weeks answered), with the week's answered count and current
-  question as outcomes.tracking keeps them. Reminders, clarifications and thank-yous are
+  question as outcomes.sms.tracking keeps them. Reminders, clarifications and thank-yous are
   left out: they would double the SMS tables without changing what the benchmarks read.
 
 `ready` more participants are consented with baseline recorded but not randomized, so a
@@ -52,19 +52,18 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from outcomes import sms_rules, sms_totals
-from outcomes.entry import score_fields
-from outcomes.models import (
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.scoring import RMDQ_ITEMS
+from outcomes.instruments.services import score_fields
+from outcomes.sms import sms_rules, sms_totals
+from outcomes.sms.models import (
     InboundMessage,
-    Instrument,
     OutboundMessage,
-    OutcomeEntry,
     SmsAnswer,
     SmsQuestion,
     SmsSchedule,
     SmsWeek,
 )
-from outcomes.scoring import RMDQ_ITEMS
 from participants import minimization, schedule
 from participants.models import (
     Allocation,
@@ -828,7 +827,7 @@ class _Builder:
         return items
 
     def _responses(self, instrument, pain: int, rmdq: int, baseline_pain: int) -> dict:
-        """Responses as the instrument's form gives them (outcomes.forms)."""
+        """Responses as the instrument's form gives them (outcomes.instruments.forms)."""
         rng, kind = self.rng, instrument.kind
         if kind == Instrument.Kind.PAIN_NRS:
             return {"value": pain}
@@ -842,7 +841,8 @@ class _Builder:
         raise ValueError(f"no synthetic responses for {kind}")
 
     def _entries(self, pid: int, visit_id: int | None, items, entered_at) -> None:
-        """One OutcomeEntry per instrument, scored by the real rule (outcomes.entry)."""
+        """One OutcomeEntry per instrument, scored by the real rule
+        (outcomes.instruments.services)."""
         load, model = self.loader, OutcomeEntry
         for instrument, responses, not_done, note in items:
             if not_done:
@@ -876,7 +876,7 @@ class _Builder:
     # participants): locals bound once and no call per row keep the build to minutes.
     def _sms(self, pid, site, person, arm, randomized_on, event_on) -> int:
         """The participant's weekly rounds up to the current one, replayed as
-        outcomes.tracking keeps them: the first question opens the week; a valid answer is
+        outcomes.sms.tracking keeps them: the first question opens the week; a valid answer is
         stored and the next question sent at once; the last answer completes the week.
         Returns the missed-weeks count the weekly job would have maintained."""
         rng, load, stamp = self.rng, self.loader, self.clock.stamp

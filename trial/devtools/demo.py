@@ -13,15 +13,9 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from outcomes.models import (
-    EQ5DValueSet,
-    Instrument,
-    SmsLanguage,
-    SmsQuestion,
-    SmsQuestionText,
-    SmsSchedule,
-)
-from outcomes.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
+from outcomes.instruments.models import EQ5DValueSet, Instrument
+from outcomes.instruments.scoring import EQ5D_UK_TTO_CITATION, EQ5D_UK_TTO_DOLAN_1997
+from outcomes.sms.models import SmsLanguage, SmsQuestion, SmsQuestionText, SmsSchedule
 from trial import roles
 from trial.models import (
     Arm,

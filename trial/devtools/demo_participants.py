@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import phonenumbers
 from django.contrib.auth.models import User
 
-from outcomes.entry import (
+from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.scoring import RMDQ_ITEMS
+from outcomes.instruments.services import (
     EntryInput,
     baseline_instruments,
     participant_record_baseline_with_instruments,
     visit_record_outcomes,
 )
-from outcomes.models import Instrument, OutcomeEntry
-from outcomes.scoring import RMDQ_ITEMS
 from participants import schedule, services
 from participants.models import Participant, Visit
 from trial.models import Trial
@@ -251,7 +251,7 @@ def _demo_global(improvement: float, rng: random.Random) -> int:
 
 
 def _demo_entry(instrument, *, pain: int, rmdq: int, baseline_pain: int, rng: random.Random):
-    """One instrument's responses, in the format its form gives (outcomes.forms)."""
+    """One instrument's responses, in the format its form gives (outcomes.instruments.forms)."""
 
     kind = instrument.kind
     if kind == Instrument.Kind.PAIN_NRS:

@@ -5,11 +5,11 @@ rounds from randomization up to the current week are written as the services wou
 written them (SmsWeek, OutboundMessage sent and delivered, InboundMessage, SmsAnswer,
 Participant.sms_missed_weeks), by bulk insert: going through the services week by week
 would take minutes for 90 participants × up to 62 weeks. The current week is then opened
-by the real weekly job (outcomes.tracking.sms_weekly_send), so it is sent as it would be.
+by the real weekly job (outcomes.sms.tracking.sms_weekly_send), so it is sent as it would be.
 
-The replies of each week are replayed through the real reading rules (outcomes.sms_rules)
+The replies of each week are replayed through the real reading rules (outcomes.sms.sms_rules)
 in a small copy of the inbound state machine, so stored kinds, clarifications, reminders and
-thank-yous match what outcomes.tracking would have produced for the same replies.
+thank-yous match what outcomes.sms.tracking would have produced for the same replies.
 
 Demo data only: nothing else may write these tables directly.
 """
@@ -25,8 +25,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from outcomes import sms_rules, sms_totals, tracking
-from outcomes.models import InboundMessage, OutboundMessage, SmsAnswer, SmsWeek
+from outcomes.sms import sms_rules, sms_totals, tracking
+from outcomes.sms.models import InboundMessage, OutboundMessage, SmsAnswer, SmsWeek
 from participants.models import Participant, StatusChange
 from trial.models import Trial
 
@@ -101,7 +101,7 @@ class _Writer:
         return message
 
     def play_week(self, p: Participant, week: _Week) -> None:
-        """Replay the week's replies (and its reminder) as outcomes.tracking would."""
+        """Replay the week's replies (and its reminder) as outcomes.sms.tracking would."""
         config, row = self.config, week.row
         questions = {q.pk: q for q in config.questions}
         language = config.language(p.sms_language)

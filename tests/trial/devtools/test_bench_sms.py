@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from outcomes.models import OutboundMessage
+from outcomes.sms.models import OutboundMessage
 
 
 # Committed transactions: the sends run on commit, as in the real job.

@@ -15,12 +15,12 @@ from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 
-from outcomes import sms_rules, sms_totals
-from outcomes.models import (
-    ExportJob,
+from outcomes.instruments.models import OutcomeEntry
+from outcomes.results.models import ExportJob
+from outcomes.sms import sms_rules, sms_totals
+from outcomes.sms.models import (
     InboundMessage,
     OutboundMessage,
-    OutcomeEntry,
     SmsAnswer,
     SmsQuestionWeekTotal,
     SmsSchedule,
@@ -250,7 +250,7 @@ def test_worklist_and_participant_pages_render_for_a_coordinator(
 
 
 def test_the_results_dashboard_computes_with_every_participant_randomized(synthetic):
-    from outcomes import dashboard
+    from outcomes.results import dashboard
 
     results = dashboard.compute(synthetic, blinded=True)
     assert results.randomized == N
@@ -260,7 +260,9 @@ def test_the_results_dashboard_computes_with_every_participant_randomized(synthe
 def test_the_export_bundle_builds_with_one_row_per_randomized_participant(
     synthetic, coordinator_of, settings, tmp_path
 ):
-    from outcomes.export import export_build  # a module or, after its refactoring, a package
+    from outcomes.results.export import (
+        export_build,  # a module or, after its refactoring, a package
+    )
 
     settings.EXPORT_DIR = tmp_path
     job = ExportJob.objects.create(

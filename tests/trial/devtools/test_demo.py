@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Exists, OuterRef
 
-from outcomes import sms_totals
-from outcomes.models import OutcomeEntry
+from outcomes.instruments.models import OutcomeEntry
+from outcomes.sms import sms_totals
 from participants.models import Allocation, Participant, Visit
 from participants.services import trial_today
 from trial.devtools.demo import DEMO_CODE

@@ -27,8 +27,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from kombu import pools
 
-from outcomes import tracking
-from outcomes.models import OutboundMessage, SmsWeek
+from outcomes.sms import tracking
+from outcomes.sms.models import OutboundMessage, SmsWeek
 from trial.celery import app
 from trial.devtools.bench_enroll import HTTP_TIMEOUT, HUNG_SECONDS, REPO
 from trial.devtools.bench_enroll.load import enroll_phase

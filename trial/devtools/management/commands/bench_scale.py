@@ -13,13 +13,13 @@ size in turn), never minutes apart:
 2. Participant page and worklist: the Django test client as a coordinator of every trial,
    the sizes in turn; p95 and queries per request.
 3. Results dashboard: cold (cache cleared: fingerprint, full compute, cache write, as
-   outcomes.dashboard does it), each followed at once by a raw SQL aggregate of its headline
+   outcomes.results.dashboard does it), each followed at once by a raw SQL aggregate of its headline
    numbers (n per arm, mean primary outcome per arm and visit, SMS weeks answered per week
    and arm; trial.devtools.bench_baselines), the sizes in turn; the ratio is the median of those
    pairs' ratios, with one decimal, and the machine's load average is recorded at each pair
    (other work on the machine moves both figures); then warm (the cached results page, as a
    statistician).
-4. Export bundle: outcomes.export.export_build in a child process (wall time and the
+4. Export bundle: outcomes.results.export.export_build in a child process (wall time and the
    child's peak RSS), beside pandas.DataFrame.to_csv of the same tables (one SQL query per
    table, streamed in chunks into pandas; trial.devtools.bench_baselines) in another child,
    interleaved per size.
@@ -53,7 +53,9 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from outcomes.models import ExportJob, OutcomeEntry, SmsAnswer, SmsWeek
+from outcomes.instruments.models import OutcomeEntry
+from outcomes.results.models import ExportJob
+from outcomes.sms.models import SmsAnswer, SmsWeek
 from participants.models import Participant
 from participants.services import participant_randomize
 from trial.devtools import benchdata
@@ -196,7 +198,7 @@ class Command(BaseCommand):
             self.results[f"{name}_queries"] = queries
 
     def _dashboard(self, trials, statistician: User, cold_runs: int, requests: int) -> None:
-        from outcomes.dashboard import dashboard_results
+        from outcomes.results.dashboard import dashboard_results
 
         cold: dict[int, list[float]] = {size: [] for size in trials}
         raw: dict[int, list[float]] = {size: [] for size in trials}
@@ -289,7 +291,9 @@ class Command(BaseCommand):
         start_mb = _peak_rss_mb()  # imports done, nothing built yet
         started = time.perf_counter()
         if kind == "export":
-            from outcomes.export import export_build  # a module, or a package after its split
+            from outcomes.results.export import (
+                export_build,  # a module, or a package after its split
+            )
 
             settings.EXPORT_DIR = folder
             job = ExportJob.objects.create(

@@ -46,9 +46,10 @@ from django.db import connection, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from outcomes import sms, sms_rules, tracking
-from outcomes.models import OutboundMessage, SmsSchedule, SmsWeek
-from outcomes.tasks import sms_send
+from outcomes.sms import gateways as sms
+from outcomes.sms import sms_rules, tracking
+from outcomes.sms.models import OutboundMessage, SmsSchedule, SmsWeek
+from outcomes.sms.tasks import sms_send
 from participants.models import Allocation, Participant, ScreeningRecord
 from trial.celery import app
 from trial.devtools.demo import build_modic_trial

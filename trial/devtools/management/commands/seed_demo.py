@@ -5,7 +5,7 @@ import random
 
 from django.core.management.base import BaseCommand
 
-from outcomes.models import SmsWeek
+from outcomes.sms.models import SmsWeek
 from trial.devtools.demo import build_modic_trial, create_demo_users
 from trial.devtools.demo_participants import (
     enroll_and_randomize_demo_participants,

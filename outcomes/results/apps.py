@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ResultsConfig(AppConfig):
+    """Analysis frames, ITT, CONSORT, plots, the results dashboard and the export."""
+
+    name = "outcomes.results"
+    label = "results"
+    verbose_name = "Results"
+
+    def ready(self) -> None:
+        from outcomes.results import tasks
+        from outcomes.results.export import jobs
+
+        # Exports are handed to this task (outcomes.results.export.jobs says why).
+        jobs.connect_run_task(tasks.export_run)
