@@ -28,7 +28,7 @@ measured in the same run; and (--fault) enrollment and inbound SMS through a Red
    is stopped for `--outage` seconds mid-run and started again on the same port. Reported:
    the randomization rate before, during and after the outage, the slowest request, and
    failures; then, once the worker has drained the queue, the outbox sweeper
-   (outcomes.tasks.sms_send_stale, with its 10-minute staleness wait set to 0, which is the
+   (outcomes.sms.tasks.sms_send_stale, with its 10-minute staleness wait set to 0, which is the
    only thing not as deployed) re-queues the messages whose task was lost, and every queued
    message must be in the gateway's file exactly once.
 

@@ -293,8 +293,8 @@ def _drain_and_sweep(trial: Trial, broker_url: str, worker, sms_file: Path) -> _
     queued = messages.filter(status=OutboundMessage.Status.QUEUED)
     _settle(lambda: queued.count(), worker, broker_url)
     check.lost = queued.count()
-    with _broker(broker_url), mock.patch("outcomes.tasks.STALE_AFTER", dt.timedelta(0)):
-        from outcomes.tasks import sms_send_stale
+    with _broker(broker_url), mock.patch("outcomes.sms.tasks.STALE_AFTER", dt.timedelta(0)):
+        from outcomes.sms.tasks import sms_send_stale
 
         # This trial's: earlier benchmarks in the same database (bench_sms, in `make bench`)
         # leave thousands of queued messages with no worker, which would flood this one.
