@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from outcomes.sms import selectors as sms_selectors
-from participants import selectors
+from participants import hooks, selectors
 from participants.models import Participant, Visit
 from trial import roles
 from trial.models import Trial
@@ -107,7 +106,8 @@ def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) ->
         )
         for visit in listed
     )
-    opt_outs, opt_out_count = sms_selectors.sms_opt_outs_between(
+    # From the weekly SMS app (participants.hooks, "digest opt-outs").
+    opt_outs, opt_out_count = hooks.digest_opt_outs_source()(
         trial,
         sites,
         start=_local_midnight(day - dt.timedelta(days=1), trial),

@@ -10,10 +10,14 @@ class SmsConfig(AppConfig):
     verbose_name = "Weekly SMS"
 
     def ready(self) -> None:
-        from outcomes.sms import services, tasks
+        from outcomes.sms import selectors, services, tasks
+        from participants import hooks
 
         # The outbox hands queued messages to this task (outcomes.sms.services says why).
         services.connect_send_task(tasks.sms_send)
+
+        # The coordinator digest (participants) lists the day's opt-outs.
+        hooks.connect_digest_opt_outs(selectors.sms_opt_outs_between)
 
         # The weekly SMS configuration is cached per process (outcomes.sms.tracking.sms_config);
         # any change to it clears the cache.

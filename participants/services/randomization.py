@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from participants import minimization
+from participants import hooks, minimization
 from participants import randomization_rules as rules
 from participants.models import Allocation, FactorLevelCount, Participant, Visit
 from participants.selectors import trial_config
@@ -203,10 +203,13 @@ def _refuse(admission: rules.Admission, participant: Participant) -> None:
 
 
 def _plan_visits(participant: Participant, config, by, now) -> None:
-    """Step 3: the visits planned from `participant.randomized_on` and the baseline
-    instruments' link, with their history rows, in one batch."""
+    """Step 3: the visits planned from `participant.randomized_on`, with their history rows,
+    and what the outcomes apps do at randomization (participants.hooks: the baseline
+    instruments' link), in one batch."""
     visits = visits_planned(participant=participant, by=by, definitions=config.visits, now=now)
-    statements = _baseline_links(participant, config.visits, by, now)
+    statements = hooks.randomized_statements(
+        participant=participant, definitions=config.visits, by=by, now=now
+    )
     if visits:  # a trial may have no visit schedule
         statements[:0] = [
             batch.insert(visits),
@@ -351,47 +354,3 @@ def _count_increments(trial: Trial, arm, slot: int, level_ids) -> list[batch.Sta
             [value for level_id in level_ids for value in (trial.pk, level_id, arm.pk, slot)],
         )
     ]
-
-
-def _baseline_links(participant: Participant, definitions, by, now) -> list[batch.Statement]:
-    """Give the participant's visit-less outcome entries (the baseline instruments, entered
-    at enrollment) the visit done at randomization at which each instrument is due (the
-    first such visit, in schedule order), with history rows. Without such a visit in the
-    schedule they stay visit-less. One UPDATE per such visit and one INSERT of history rows,
-    whatever the number of instruments. The entries need no locking read: every service
-    that changes them locks the participant first, as randomization has."""
-    # Imported here, not at the top: outcomes builds on participants (its models and
-    # services import ours), so a module-level import would make the two apps circular.
-    from outcomes.instruments.models import Instrument, OutcomeEntry
-
-    q = batch.quote
-    due = Instrument._meta.get_field("visits")
-    entries, visits = q(OutcomeEntry._meta.db_table), q(Visit._meta.db_table)
-    statements = [
-        (
-            f"UPDATE {entries} SET visit_id = (SELECT id FROM {visits} "
-            "WHERE participant_id = %s AND definition_id = %s) "
-            "WHERE participant_id = %s AND visit_id IS NULL AND instrument_id IN ("
-            f"SELECT {q(due.m2m_column_name())} FROM {q(due.m2m_db_table())} "
-            f"WHERE {q(due.m2m_reverse_name())} = %s)",
-            [participant.pk, definition.pk, participant.pk, definition.pk],
-        )
-        for definition in definitions
-        if definition.at_randomization
-    ]
-    if statements:
-        # Entries on this participant's visits are the ones just linked: the visits are
-        # created in the same batch.
-        statements.append(
-            batch.history_copy(
-                OutcomeEntry,
-                where=f"participant_id = %s AND visit_id IN "
-                f"(SELECT id FROM {visits} WHERE participant_id = %s)",
-                params=[participant.pk, participant.pk],
-                history_type="~",
-                user_id=by.pk,
-                when=now,
-                reason="Linked to the baseline visit at randomization",
-            )
-        )
-    return statements
