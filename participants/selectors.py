@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from outcomes.sms import selectors as sms_selectors
 from participants import status_reversal, status_rules
 from participants.models import (
     Allocation,
@@ -379,12 +378,3 @@ def followup_summary(user, trial: Trial, today: dt.date) -> list[dict]:
         .order_by("definition__order", "definition_id")
     )
     return list(rows)
-
-
-def worklist_sms_alerts(user, trial: Trial, *, site_id: int | None = None):
-    """The worklist's "Weekly SMS" panel: participants of the user's sites (or of the one
-    site filtered on) silent for two weeks or more, and those who opted out. Two queries."""
-    sites = roles.sites_for(user, trial)
-    if site_id:
-        sites = sites.filter(pk=site_id)
-    return sms_selectors.sms_alerts(trial, sites)

@@ -1,5 +1,5 @@
-"""Reads for the daily jobs (participants.tasks): who gets a coordinator digest and what it
-says, and which visits get an SMS reminder."""
+"""Reads for the daily digest (participants.tasks): who gets a coordinator digest and what it
+says. (Which visits get an SMS reminder: outcomes.sms.visit_reminders.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from participants import hooks, selectors
-from participants.models import Participant, Visit
 from trial import roles
 from trial.models import Trial
 
@@ -20,10 +19,6 @@ FOLLOWUP_STATUSES = (Trial.Status.RECRUITING, Trial.Status.CLOSED)
 
 def trials_in_followup() -> QuerySet[Trial]:
     return Trial.objects.filter(status__in=FOLLOWUP_STATUSES).order_by("code")
-
-
-def trials_with_reminders() -> QuerySet[Trial]:
-    return trials_in_followup().filter(visit_reminder_days__isnull=False)
 
 
 def digest_recipients(trial: Trial) -> QuerySet[User]:
@@ -135,24 +130,3 @@ def coordinator_digest(user: User, trial: Trial, *, day: dt.date, limit: int) ->
 
 def _local_midnight(day: dt.date, trial: Trial) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=trial.zone)
-
-
-def visits_to_remind(trial: Trial, *, day: dt.date) -> QuerySet[Visit]:
-    """Open visits whose participant should get a reminder SMS on `day`.
-
-    A reminder goes out `trial.visit_reminder_days` before the window opens; a run that was
-    missed (the scheduler down for a day) is caught up on any later day until the window
-    opens, never after. Only active participants with a phone who have not refused
-    follow-up; each visit is reminded once (reminder_sent_on).
-    """
-    if trial.visit_reminder_days is None:
-        return Visit.objects.none()
-    return Visit.objects.filter(
-        trial=trial,
-        outcome=Visit.Outcome.OPEN,
-        reminder_sent_on__isnull=True,
-        window_start__gte=day,
-        window_start__lte=day + dt.timedelta(days=trial.visit_reminder_days),
-        participant__status=Participant.Status.ACTIVE,
-        participant__followup_allowed=True,
-    ).exclude(participant__phone="")

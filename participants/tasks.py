@@ -1,12 +1,14 @@
-"""Daily follow-up jobs (Celery; scheduled in settings.CELERY_BEAT_SCHEDULE):
+"""The daily coordinator digests (Celery; scheduled in settings.CELERY_BEAT_SCHEDULE):
 
     send_coordinator_digests  07:00  one e-mail per coordinator and trial: visits due/overdue
-    send_visit_reminders      09:00  one SMS per visit, shortly before its window opens
 
-Both take the day as an ISO date (default: today in each trial's time zone), so a run can be
-repeated or caught up for a given day (manage.py run_daily_jobs --day). Both are idempotent:
-a digest is logged in DigestLog (unique per user, trial and day) and a reminder in
-Visit.reminder_sent_on, so a rerun, a retry or a second worker sends nothing twice.
+The visit reminders (09:00, an SMS per visit) are the SMS app's task of the same family,
+participants.tasks.send_visit_reminders, defined in outcomes.sms.tasks.
+
+The task takes the day as an ISO date (default: today in each trial's time zone), so a run
+can be repeated or caught up for a given day (manage.py run_daily_jobs --day). It is
+idempotent: a digest is logged in DigestLog (unique per user, trial and day), so a rerun, a
+retry or a second worker sends nothing twice.
 
 The writes are services (participants/services/reminders.py); the tasks only parse ids and
 dates and handle retries.
@@ -24,7 +26,6 @@ from participants.services import trial_today
 from participants.services.reminders import (  # noqa: F401 - re-exported for callers
     DIGEST_ROW_LIMIT,
     coordinator_digest_send,
-    visit_reminder_send,
 )
 
 
@@ -64,23 +65,3 @@ def send_coordinator_digest(self, user_id: int, trial_id: int, day: str) -> str:
     return coordinator_digest_send(
         user_id=user_id, trial_id=trial_id, day=dt.date.fromisoformat(day)
     )
-
-
-# --- Visit reminders ------------------------------------------------------------------------
-
-
-@shared_task
-def send_visit_reminders(day: str | None = None) -> dict[str, dict]:
-    """Queue an SMS reminder for each visit due one (see selectors_digest.visits_to_remind);
-    returns per trial code {"day": ..., "queued": n}."""
-    given = _day_or_none(day)
-    summary = {}
-    for trial in selectors_digest.trials_with_reminders():
-        trial_day = given or trial_today(trial)
-        candidates = selectors_digest.visits_to_remind(trial, day=trial_day)
-        queued = sum(
-            visit_reminder_send(visit_id=visit_id, day=trial_day) is not None
-            for visit_id in list(candidates.values_list("pk", flat=True))
-        )
-        summary[trial.code] = {"day": trial_day.isoformat(), "queued": queued}
-    return summary

@@ -22,7 +22,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("trials/<str:code>/", views.trial_home, name="trial_home"),
     path("trials/<str:code>/balance/", views.balance, name="balance"),
-    path("trials/<str:code>/worklist/", views.worklist, name="worklist"),
     path("trials/<str:code>/follow-up/", views.followup_summary, name="followup_summary"),
     path("trials/<str:code>/visits/<id:pk>/attended/", views.visit_attended, name="visit_attended"),
     path("trials/<str:code>/visits/<id:pk>/missed/", views.visit_missed, name="visit_missed"),
@@ -45,26 +44,6 @@ urlpatterns = [
         "trials/<str:code>/screening/<id:pk>/consent/",
         views.screening_consent,
         name="screening_consent",
-    ),
-    path(
-        "trials/<str:code>/participants/<id:pk>/",
-        views.participant_detail,
-        name="participant_detail",
-    ),
-    path(
-        "trials/<str:code>/participants/<id:pk>/baseline/",
-        views.participant_baseline,
-        name="participant_baseline",
-    ),
-    path(
-        "trials/<str:code>/participants/<id:pk>/edit/",
-        views.participant_edit,
-        name="participant_edit",
-    ),
-    path(
-        "trials/<str:code>/participants/<id:pk>/review/",
-        views.participant_review,
-        name="participant_review",
     ),
     path(
         "trials/<str:code>/participants/<id:pk>/allocation/",

@@ -33,10 +33,10 @@ from django.db import connection
 from kombu import pools
 
 from outcomes.sms.models import OutboundMessage, SmsWeek
-from outcomes.sms.tasks import sms_send, sms_weekly
+from outcomes.sms.tasks import send_visit_reminders, sms_send, sms_weekly
 from participants import services
 from participants.models import DigestLog, Participant, Visit
-from participants.tasks import send_coordinator_digest, send_visit_reminders
+from participants.tasks import send_coordinator_digest
 from tests import factories
 from tests.pgcluster import free_port
 from trial.celery import app

@@ -1,8 +1,9 @@
-"""Celery tasks of the weekly SMS: sending queued SMS and the weekly tracking jobs.
+"""Celery tasks of the SMS: sending queued SMS, the weekly tracking jobs and the visit
+reminders.
 
-Each task keeps the name it had before outcomes became nested apps ("outcomes.tasks.…"):
-tasks queued by the previous release, and the beat schedule (settings.CELERY_BEAT_SCHEDULE),
-find them under that name."""
+Each task keeps the name it had before it moved here ("outcomes.tasks.…", and the visit
+reminders' "participants.tasks.…"): tasks queued by the previous release, and the beat
+schedule (settings.CELERY_BEAT_SCHEDULE), find them under that name."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from outcomes.sms import gateways as sms
 from outcomes.sms import services
 from outcomes.sms.models import OutboundMessage, SmsSchedule
 from outcomes.sms.tracking import sms_reminders_send, sms_weekly_send
+from outcomes.sms.visit_reminders import (
+    trials_with_reminders,
+    visit_reminder_send,
+    visits_to_remind,
+)
+from participants.services import trial_today
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +134,21 @@ def sms_weekly() -> dict[str, int]:
 def sms_reminders() -> dict[str, int]:
     """Send the one reminder of each week unanswered after its trial's delay."""
     return _each_trial(lambda trial: sms_reminders_send(trial=trial))
+
+
+@shared_task(name="participants.tasks.send_visit_reminders")
+def send_visit_reminders(day: str | None = None) -> dict[str, dict]:
+    """Queue an SMS reminder for each visit due one (outcomes.sms.visit_reminders), on `day`
+    (an ISO date; default: today in each trial's time zone); returns per trial code
+    {"day": ..., "queued": n}."""
+    given = dt.date.fromisoformat(day) if day else None
+    summary = {}
+    for trial in trials_with_reminders():
+        trial_day = given or trial_today(trial)
+        candidates = visits_to_remind(trial, day=trial_day)
+        queued = sum(
+            visit_reminder_send(visit_id=visit_id, day=trial_day) is not None
+            for visit_id in list(candidates.values_list("pk", flat=True))
+        )
+        summary[trial.code] = {"day": trial_day.isoformat(), "queued": queued}
+    return summary

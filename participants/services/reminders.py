@@ -1,7 +1,8 @@
-"""Daily follow-up messages: the coordinator digest e-mail and participants' visit reminders.
+"""The daily coordinator digest e-mail (participants' visit reminders are SMS:
+outcomes.sms.visit_reminders).
 
-Called by the Celery tasks in participants/tasks.py (and manage.py run_daily_jobs); each is
-idempotent per day, so a rerun, a retry or a second worker sends nothing twice.
+Called by the Celery tasks in participants/tasks.py (and manage.py run_daily_jobs); idempotent
+per day, so a rerun, a retry or a second worker sends nothing twice.
 """
 
 from __future__ import annotations
@@ -15,20 +16,13 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from outcomes.sms.models import OutboundMessage
-from outcomes.sms.services import sms_queue
 from participants import selectors_digest
-from participants.models import DigestLog, Visit
+from participants.models import DigestLog
 from trial.models import Trial
 
 # A digest lists at most this many visits (most overdue first) and counts the rest: past a
 # couple of hundred rows an e-mail stops being read, and the worklist has them all.
 DIGEST_ROW_LIMIT = 200
-
-REMINDER_TEXT = (
-    "Reminder from {trial}: your {visit} visit is due from {start:%d %b}. "
-    "Please contact the trial team to book it."
-)
 
 
 def coordinator_digest_send(*, user_id: int, trial_id: int, day: dt.date) -> str:
@@ -80,41 +74,3 @@ def coordinator_digest_send(*, user_id: int, trial_id: int, day: dt.date) -> str
     except IntegrityError:
         return "skipped: already sent"
     return "sent"
-
-
-def visit_reminder_send(*, visit_id: int, day: dt.date) -> OutboundMessage | None:
-    """Mark the visit reminded on `day` and queue the SMS, once; None if not (any more) due."""
-    with transaction.atomic():
-        visit = (
-            Visit.objects.select_related("trial", "participant", "definition")
-            .filter(pk=visit_id)
-            .first()
-        )
-        # Re-read: the participant may have withdrawn or the visit been recorded meanwhile.
-        if (
-            visit is None
-            or not selectors_digest.visits_to_remind(visit.trial, day=day)
-            .filter(pk=visit_id)
-            .exists()
-        ):
-            return None
-        # The claim: a conditional update on the visit row alone, checked by its row count.
-        # A rerun or a racing worker finds reminder_sent_on set and sends nothing; on
-        # PostgreSQL the loser waits for the winner's row lock and re-checks the condition
-        # against the committed row. (Kept to one table: an UPDATE whose condition sits in a
-        # joined subquery would be re-checked against a stale snapshot.) update() writes no
-        # history row, which is right for this bookkeeping field.
-        claimed = Visit.objects.filter(
-            pk=visit_id, reminder_sent_on__isnull=True, outcome=Visit.Outcome.OPEN
-        ).update(reminder_sent_on=day)
-        if not claimed:
-            return None
-        # The SMS is sent after this transaction commits (sms_queue uses on_commit), so a
-        # rollback here sends nothing and leaves the visit to be reminded on the next run.
-        return sms_queue(
-            participant=visit.participant,
-            body=REMINDER_TEXT.format(
-                trial=visit.trial.name, visit=visit.definition.label, start=visit.window_start
-            ),
-            kind=OutboundMessage.Kind.VISIT_REMINDER,
-        )

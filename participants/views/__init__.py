@@ -1,15 +1,12 @@
-"""Pages. Screening (screen → log → consent), enrollment (baseline → review → randomize)
-and follow-up (worklist, visits, contacts, status) live in their own modules; the names
-are re-exported here."""
+"""Pages. Screening (screen → log → consent), enrollment (participant list, allocation,
+balance) and follow-up (visits, contacts, status) live in their own modules; the names are
+re-exported here. The pages that show outcomes (the participant's page, baseline, details,
+review, worklist) are outcomes.participant_views."""
 
 from participants.views.enrollment import (
     balance,
     home,
     participant_allocation,
-    participant_baseline,
-    participant_detail,
-    participant_edit,
-    participant_review,
     trial_home,
 )
 from participants.views.followup import (
@@ -19,7 +16,6 @@ from participants.views.followup import (
     status_change_reverse,
     visit_attended,
     visit_missed,
-    worklist,
 )
 from participants.views.screening import (
     screening_consent,
@@ -35,10 +31,6 @@ __all__ = [
     "followup_summary",
     "home",
     "participant_allocation",
-    "participant_baseline",
-    "participant_detail",
-    "participant_edit",
-    "participant_review",
     "participant_status",
     "screening_consent",
     "screening_detail",
@@ -49,5 +41,4 @@ __all__ = [
     "trial_home",
     "visit_attended",
     "visit_missed",
-    "worklist",
 ]

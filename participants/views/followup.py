@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from outcomes.sms.sms_use import sms_use
-from participants import access, selectors, services, status_rules
+from participants import access, selectors, services
 from participants.forms import (
     AttendanceForm,
     ContactForm,
@@ -22,71 +20,13 @@ from participants.forms import (
 from participants.models import Participant, StatusChange
 from participants.services.followup import allowed_changes
 from participants.views.enrollment import (
-    PAGE_SIZE,
     _add_service_errors,
     _participant,
     _trial,
 )
 from trial import roles
-from trial.models import VisitDefinition
 
 _int_or_none = access.int_or_none  # participants.access, shared with the outcomes pages
-
-
-def worklist(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    today = services.trial_today(trial)
-    bucket = request.GET.get("bucket", "attention")
-    if bucket not in selectors.WORKLIST_BUCKETS:
-        bucket = "attention"
-    days = min(max(_int_or_none(request.GET.get("days")) or 14, 1), 365)
-    site_id = _int_or_none(request.GET.get("site"))
-    definition_id = _int_or_none(request.GET.get("visit"))
-    visits = selectors.worklist(
-        request.user,
-        trial,
-        bucket=bucket,
-        today=today,
-        upcoming_days=days,
-        site_id=site_id,
-        definition_id=definition_id,
-    )
-    page = Paginator(visits, PAGE_SIZE).get_page(request.GET.get("page"))
-    for visit in page:
-        visit.status_today = visit.status(today)
-        visit.days_overdue = (today - visit.window_end).days
-        visit.can_enter_outcomes = status_rules.outcomes_enterable(
-            in_followup=visit.participant.in_followup, visit_outcome=visit.outcome
-        )
-    return render(
-        request,
-        "participants/worklist.html",
-        {
-            "trial": trial,
-            "today": today,
-            "page": page,
-            "bucket": bucket,
-            "buckets": selectors.WORKLIST_BUCKETS,
-            "counts": selectors.worklist_counts(
-                request.user,
-                trial,
-                today=today,
-                upcoming_days=days,
-                site_id=site_id,
-                definition_id=definition_id,
-            ),
-            "days": days,
-            "sites": roles.sites_for(request.user, trial),
-            "site_id": site_id,
-            "definitions": VisitDefinition.objects.filter(trial=trial, at_randomization=False),
-            "definition_id": definition_id,
-            "sms_alerts": (
-                selectors.worklist_sms_alerts(request.user, trial, site_id=site_id)
-                if sms_use(trial).weekly
-                else None
-            ),
-        },
-    )
 
 
 def followup_summary(request: HttpRequest, code: str) -> HttpResponse:

@@ -18,9 +18,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
+from outcomes import participant_views
 from participants import services
 from participants.models import ContactAttempt, Participant, StatusChange, Visit
-from participants.views import followup as followup_views
 from tests import factories
 from tests.participants.test_views import randomized_participant, url
 from trial.models import Trial
@@ -331,7 +331,7 @@ def test_the_worklist_pagination_keeps_the_tab_and_filters(
     client, modic, coordinator, site1, manager, monkeypatch
 ):
     """Page 2 of the overdue tab of site 01 must still be the overdue tab of site 01."""
-    monkeypatch.setattr(followup_views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(participant_views, "PAGE_SIZE", 2)
     for offset in (-30, -20, -10):
         place(visit_of(randomized_participant(modic, site1, manager), "w10"), offset - 28, offset)
     due = randomized_participant(modic, site1, manager)

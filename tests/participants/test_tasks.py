@@ -22,16 +22,19 @@ from django.utils import timezone
 
 from outcomes.sms import gateways as sms
 from outcomes.sms import services as sms_services
+from outcomes.sms import visit_reminders
 from outcomes.sms.models import OutboundMessage
-from outcomes.sms.tasks import SMS_MAX_RETRIES, STALE_AFTER, sms_send, sms_send_stale
+from outcomes.sms.tasks import (
+    SMS_MAX_RETRIES,
+    STALE_AFTER,
+    send_visit_reminders,
+    sms_send,
+    sms_send_stale,
+)
 from participants import services
 from participants.models import DigestLog, Participant, Visit
 from participants.services import reminders as reminder_services
-from participants.tasks import (
-    send_coordinator_digest,
-    send_coordinator_digests,
-    send_visit_reminders,
-)
+from participants.tasks import send_coordinator_digest, send_coordinator_digests
 from tests import factories
 from trial.celery import app
 from trial.models import Trial
@@ -388,6 +391,11 @@ def change_status(participant, to_status, by, **kwargs):
     )
 
 
+def test_visit_reminders_keep_their_celery_task_name_in_the_sms_app():
+    """The beat schedule and tasks queued by an earlier release name the task as before."""
+    assert app.tasks["participants.tasks.send_visit_reminders"] == send_visit_reminders
+
+
 def test_reminders_go_out_once_and_only_to_active_participants_who_may_be_followed(
     reminders, site1, clinician, sms_file, django_capture_on_commit_callbacks
 ):
@@ -473,7 +481,7 @@ def test_a_reminder_is_not_sent_when_the_sms_transaction_rolls_back(
     def broken_queue(**kwargs):
         raise RuntimeError("database trouble")
 
-    monkeypatch.setattr(reminder_services, "sms_queue", broken_queue)
+    monkeypatch.setattr(visit_reminders, "sms_queue", broken_queue)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         send_visit_reminders(opens.isoformat())
 

@@ -6,6 +6,9 @@
 For development and for cron where no Celery beat runs. Without CELERY_BROKER_URL the
 e-mails and SMS are sent here and now (Celery eager mode); with a broker they are queued
 and a worker (make worker) sends them. Running it twice for a day sends nothing twice.
+
+It lives with the SMS app, the higher of the two layers whose jobs it runs (participants'
+digests, the SMS visit reminders).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from celery.exceptions import Retry
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from participants.tasks import send_coordinator_digests, send_visit_reminders
+from outcomes.sms.tasks import send_visit_reminders
+from participants.tasks import send_coordinator_digests
 from trial.celery import app
 
 
