@@ -1,5 +1,6 @@
 """The daily follow-up jobs (participants.tasks) and the SMS outbox (outcomes), with Celery
-eager: coordinator digests, visit reminders, sending SMS, and manage.py run_daily_jobs.
+eager: coordinator digests, sending SMS, and manage.py run_daily_jobs (the visit reminders
+themselves: tests/outcomes/sms/test_visit_reminders.py).
 
 Tasks run in the test process on the test database; `on_commit` callbacks (the SMS sends)
 are run by django_capture_on_commit_callbacks. tests/test_celery_redis.py runs the same
@@ -22,7 +23,6 @@ from django.utils import timezone
 
 from outcomes.sms import gateways as sms
 from outcomes.sms import services as sms_services
-from outcomes.sms import visit_reminders
 from outcomes.sms.models import OutboundMessage
 from outcomes.sms.tasks import (
     SMS_MAX_RETRIES,
@@ -39,7 +39,6 @@ from tests import factories
 from trial.celery import app
 from trial.models import Trial
 
-Status = Participant.Status
 DAY = dt.timedelta(days=1)
 
 
@@ -371,122 +370,12 @@ def test_an_opt_out_alone_is_reason_enough_for_a_digest(
     assert "+4530777003" not in message.body
 
 
-# --- Visit reminders ------------------------------------------------------------------------
-
-
+# A trial that sends visit reminders (tests/outcomes/sms/test_visit_reminders.py has their own
+# tests).
 @pytest.fixture
 def reminders(modic):
     Trial.objects.filter(pk=modic.pk).update(visit_reminder_days=3)
     return Trial.objects.get(pk=modic.pk)
-
-
-def change_status(participant, to_status, by, **kwargs):
-    services.participant_status_change(
-        participant=participant,
-        to_status=to_status,
-        effective_on=services.trial_today(participant.trial),
-        reason="test",
-        by=by,
-        **kwargs,
-    )
-
-
-def test_visit_reminders_keep_their_celery_task_name_in_the_sms_app():
-    """The beat schedule and tasks queued by an earlier release name the task as before."""
-    assert app.tasks["participants.tasks.send_visit_reminders"] == send_visit_reminders
-
-
-def test_reminders_go_out_once_and_only_to_active_participants_who_may_be_followed(
-    reminders, site1, clinician, sms_file, django_capture_on_commit_callbacks
-):
-    active = randomized(reminders, site1, clinician, seed=1)
-    refused = randomized(reminders, site1, clinician, seed=2)
-    withdrawn_followed = randomized(reminders, site1, clinician, seed=3)
-    deceased = randomized(reminders, site1, clinician, seed=4)
-    lost = randomized(reminders, site1, clinician, seed=5)
-    no_phone = randomized(reminders, site1, clinician, seed=6)
-    change_status(refused, Status.WITHDRAWN, clinician, followup_allowed=False)
-    change_status(withdrawn_followed, Status.WITHDRAWN, clinician, followup_allowed=True)
-    change_status(deceased, Status.DECEASED, clinician)
-    change_status(lost, Status.LOST, clinician)
-    Participant.objects.filter(pk=no_phone.pk).update(phone="")
-    opens = visit(active, "w10").window_start  # everyone was randomized today
-    remind_on = opens - 3 * DAY
-
-    with django_capture_on_commit_callbacks(execute=True):
-        too_early = send_visit_reminders((remind_on - DAY).isoformat())
-        first = send_visit_reminders(remind_on.isoformat())
-        again = send_visit_reminders(remind_on.isoformat())
-        next_day = send_visit_reminders((remind_on + DAY).isoformat())
-
-    assert too_early["MOD"]["queued"] == 0
-    assert first == {"MOD": {"day": remind_on.isoformat(), "queued": 1}}
-    assert again["MOD"]["queued"] == 0
-    assert next_day["MOD"]["queued"] == 0
-    (message,) = sent_sms(sms_file)
-    assert message["to"] == active.phone
-    assert message["body"] == (
-        f"Reminder from {reminders.name}: your 10 weeks visit is due from "
-        f"{opens:%d %b}. Please contact the trial team to book it."
-    )
-    assert visit(active, "w10").reminder_sent_on == remind_on
-    assert visit(active, "y1").reminder_sent_on is None
-    stored = OutboundMessage.objects.get()
-    assert (stored.participant, stored.kind, stored.status, stored.attempts) == (
-        active, OutboundMessage.Kind.VISIT_REMINDER, OutboundMessage.Status.SENT, 1
-    )  # fmt: skip
-    assert stored.gateway_message_id == message["id"]
-
-
-def test_a_missed_reminder_day_is_caught_up_until_the_window_opens_but_not_after(
-    reminders, site1, clinician, sms_file, django_capture_on_commit_callbacks
-):
-    late = randomized(reminders, site1, clinician, seed=1)
-    later = randomized(reminders, site1, clinician, seed=2)
-    opens = visit(late, "w10").window_start
-    set_window(later, "w10", opens + DAY, opens + 10 * DAY)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        on_opening_day = send_visit_reminders(opens.isoformat())
-
-    assert on_opening_day["MOD"]["queued"] == 2
-    assert {m["to"] for m in sent_sms(sms_file)} == {late.phone, later.phone}
-
-    Visit.objects.update(reminder_sent_on=None)
-    with django_capture_on_commit_callbacks(execute=True):
-        after_opening = send_visit_reminders((opens + 2 * DAY).isoformat())
-    assert after_opening["MOD"]["queued"] == 0
-
-
-def test_trials_without_reminder_days_send_no_reminders(
-    modic, site1, clinician, sms_file, django_capture_on_commit_callbacks
-):
-    Trial.objects.filter(pk=modic.pk).update(visit_reminder_days=None)
-    participant = randomized(modic, site1, clinician)
-    opens = visit(participant, "w10").window_start
-
-    with django_capture_on_commit_callbacks(execute=True):
-        summary = send_visit_reminders(opens.isoformat())
-
-    assert summary == {}
-    assert sent_sms(sms_file) == []
-
-
-def test_a_reminder_is_not_sent_when_the_sms_transaction_rolls_back(
-    reminders, site1, clinician, sms_file, django_capture_on_commit_callbacks, monkeypatch
-):
-    participant = randomized(reminders, site1, clinician)
-    opens = visit(participant, "w10").window_start
-
-    def broken_queue(**kwargs):
-        raise RuntimeError("database trouble")
-
-    monkeypatch.setattr(visit_reminders, "sms_queue", broken_queue)
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        send_visit_reminders(opens.isoformat())
-
-    assert visit(participant, "w10").reminder_sent_on is None  # reminded on the next run
-    assert sent_sms(sms_file) == []
 
 
 # --- Sending SMS ----------------------------------------------------------------------------
