@@ -29,7 +29,6 @@ PAGE_SIZE = 50
 _trial = access.get_trial
 _participant = access.get_participant
 _add_service_errors = access.add_service_errors
-PARTICIPANT_RELATED = access.PARTICIPANT_RELATED
 
 
 # --- Pages ----------------------------------------------------------------------------------
