@@ -89,11 +89,21 @@ def load(data: object) -> Definition:
     """The definition a dict describes; raise DefinitionInvalid listing all its problems."""
     found: list[Problem] = []
     definition = _load_definition(data, found)
-    if definition is not None and not found:
-        found.extend(definition_checks.check(definition))
+    if definition is not None:
+        # A part whose shape is wrong is reported once, not again by the checks of its meaning.
+        wrong = tuple(p.path for p in found)
+        found.extend(
+            problem
+            for problem in definition_checks.check(definition)
+            if not any(_within(problem.path, path) for path in wrong)
+        )
     if found or definition is None:
         raise DefinitionInvalid(found)
     return definition
+
+
+def _within(path: str, outer: str) -> bool:
+    return path == outer or path.startswith((f"{outer}.", f"{outer}["))
 
 
 def problems(data: object) -> list[Problem]:

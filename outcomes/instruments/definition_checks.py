@@ -96,9 +96,11 @@ def check(definition) -> list[Problem]:
 
 
 def _check_item(item, path: str, languages: tuple[str, ...]) -> list[Problem]:
-    found = _check_texts(item.label, f"{path}.label", languages, required=item.type != "")
+    found = _check_texts(item.label, f"{path}.label", languages, required=True)
     found += _check_texts(item.help, f"{path}.help", languages, required=False)
     kind = item.type
+    if not kind:  # an unknown type, already reported: which keys it allows is unknown too
+        return found
     allowed = {
         "min": kind in NUMERIC_TYPES,
         "max": kind in NUMERIC_TYPES,

@@ -29,11 +29,26 @@ MAX_LENGTH = 2000
 # Python's recursion limit, which the parser, printer and evaluator each recurse within.
 MAX_DEPTH = 48
 
-FUNCTIONS = {"sum": (1, None), "mean": (1, None), "count": (1, None), "min": (1, None)}
-FUNCTIONS |= {"max": (1, None), "if": (3, 3)}
-COMPARISONS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">"}
-COMPARISONS |= {">=": ">="}
-ARITHMETIC = ("+", "-", "*", "/")
+# name: (fewest, most) arguments; None = no upper limit.
+FUNCTIONS = {
+    "sum": (1, None),
+    "mean": (1, None),
+    "count": (1, None),
+    "min": (1, None),
+    "max": (1, None),
+    "if": (3, 3),
+}
+# Each spelling of a comparison and the one operator it stands for in the tree.
+COMPARISONS = {
+    "=": "=",
+    "==": "=",
+    "!=": "!=",
+    "<>": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+}
 
 
 class ExpressionError(ValueError):
@@ -93,7 +108,7 @@ Node = Number | String | Ref | Unary | Binary | Call
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>\d+(?:\.\d+)?)
+  | (?P<number>[0-9]+(?:\.[0-9]+)?)
   | (?P<string>'[^']*'|"[^"]*")
   | (?P<ref>\[\s*(?P<name>[A-Za-z][A-Za-z0-9_]*)\s*(?:\(\s*(?P<choice>[A-Za-z0-9_.\-]+)\s*\))?\s*\])
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)

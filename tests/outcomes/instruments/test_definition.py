@@ -166,6 +166,28 @@ def test_validation_reports_all_problems_at_once_each_with_its_path():
     assert len(caught.value.problems) >= 6
 
 
+def test_wrong_shapes_and_wrong_meanings_are_reported_together_each_once():
+    data = knee()
+    data["items"][1]["required"] = "yes"  # shape: not a boolean
+    data["items"][1]["type"] = "slider"  # shape: unknown type, so its keys are not judged
+    data["items"][5]["choices"][1]["code"] = "1"  # meaning: duplicate code
+    data["items"][2]["name"] = 7  # shape: not a string; not also "invalid name"
+    found = [(p.path, p.key) for p in problems(data)]
+    assert sorted(found) == sorted(
+        [
+            ("items[1].type", "item.unknown_type"),
+            ("items[1].required", "definition.not_a_boolean"),
+            ("items[2].name", "definition.not_a_string"),
+            ("items[5].choices[1].code", "choice.code_duplicate"),
+            # The show-if of items[3] and the calculation read "swelling", which is now gone:
+            ("items[3].show_if", "expression.unknown_item"),
+            ("items[11].calculation", "expression.unknown_item"),
+            # ... and the show-if of items[6] reads choice 2 of "aids", which has none now.
+            ("items[6].show_if", "expression.unknown_choice"),
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("show_if", "key"),
     [
