@@ -400,7 +400,9 @@ def test_validating_any_answers_never_raises_and_hidden_items_never_keep_values(
 
 
 texts = st.from_regex(r"[a-h][a-h .]{0,7}", fullmatch=True).map(en)
-names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
+names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
+    lambda name: variable_name_problem(name) is None
+)
 
 
 @st.composite
