@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -277,3 +279,36 @@ def test_sum_mean_and_count_equal_a_plain_computation_over_the_answered_values(v
         assert value(f"max({refs})", **answers) == max(answered)
     else:
         assert value(f"sum({refs})", **answers) is None
+
+
+CORE = (
+    "problems",
+    "expressions",
+    "expression_eval",
+    "expression_checks",
+    "score_rules",
+    "definition_checks",
+    "definition",
+    "answers",
+)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_pure_core_imports_only_the_standard_library_and_itself_and_never_evaluates_code(
+    module,
+):
+    path = Path(__file__).resolve().parents[3] / "outcomes" / "instruments" / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in {"eval", "exec", "compile", "__import__"}
+    ours = {f"outcomes.instruments.{name}" for name in (*CORE, "scoring")} | {
+        "outcomes.instruments"
+    }
+    stdlib = {"__future__", "collections.abc", "dataclasses", "datetime", "decimal", "re"}
+    assert imported <= ours | stdlib
