@@ -150,7 +150,8 @@ def _decimal(item: Item, raw: str) -> Decimal:
     if not _DECIMAL.match(raw):
         raise _Invalid("answer.not_a_number")
     number = Decimal(raw)
-    places = -number.as_tuple().exponent
+    # "72.50" is 72.5: trailing zeros are not places beyond the precision.
+    places = max(0, -number.normalize().as_tuple().exponent)
     if places > item.precision:
         raise _Invalid("answer.too_many_decimals", precision=item.precision)
     try:

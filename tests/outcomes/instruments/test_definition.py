@@ -364,6 +364,15 @@ def test_bad_input_gives_one_error_on_its_item(name, raw, key):
     assert [(e.path, e.key) for e in errors] == [(name, key)]
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("72.50", "72.5"), ("72", "72.0"), ("+72.5", "72.5")]
+)
+def test_a_decimal_is_read_at_its_precision_and_trailing_zeros_are_not_extra_places(raw, expected):
+    cleaned, errors = validate_answers(load(knee()), FULL | {"weight": raw})
+    assert errors == []
+    assert str(cleaned["weight"]) == expected
+
+
 def test_an_unanswered_optional_item_is_none():
     cleaned, errors = validate_answers(load(knee()), FULL | {"weight": "  ", "aids": []})
     assert errors == []

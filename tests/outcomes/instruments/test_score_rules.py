@@ -76,6 +76,16 @@ def test_the_eq5d_definition_gives_scoring_s_index_on_every_health_state_and_gap
         assert index["eq5d_index"] == scoring.eq5d_index(profile, UK), levels
 
 
+def test_the_eq5d_definition_names_the_dimensions_and_levels_as_scoring_does():
+    definition = shipped("eq5d_3l")
+    dimensions = definition.items[:5]
+    assert [item.label["en"] for item in dimensions] == [
+        scoring.EQ5D_DIMENSION_LABELS[dim] for dim in scoring.EQ5D_DIMENSIONS
+    ]
+    for item in dimensions:
+        assert tuple(c.label["en"] for c in item.choices) == scoring.EQ5D_LEVEL_NAMES
+
+
 @pytest.mark.parametrize("answer", [None, *range(101)])
 def test_the_eq5d_definition_scores_the_vas_as_scoring_eq5d_vas(answer):
     score = scores_of(shipped("eq5d_3l"), {"vas": raw(answer)})["eq5d_vas"]
