@@ -99,8 +99,11 @@ def dump_rule(rule: ScoreRule) -> dict:
         "value_set": rule.value_set,
         "expression": rule.expression,
     }
+    # Left out when at their default; `is` keeps a 0 (decimals, min_answered), which == False.
     return data | {
-        key: value for key, value in optional.items() if value not in (None, False, [], {})
+        key: value
+        for key, value in optional.items()
+        if value is not None and value is not False and value != [] and value != {}
     }
 
 

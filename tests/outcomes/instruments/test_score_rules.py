@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from outcomes.instruments import scoring
 from outcomes.instruments.answers import validate_answers
-from outcomes.instruments.definition import load, problems
+from outcomes.instruments.definition import dump, load, problems
 from outcomes.instruments.score_rules import ScoreRule, ScoreRuleError, compute, compute_scores
 
 DEFINITIONS = Path(__file__).resolve().parents[3] / "outcomes" / "instruments" / "definitions"
@@ -198,3 +198,11 @@ def test_a_score_rule_that_cannot_work_is_reported_with_its_path(rule, path, key
     data = json.loads((DEFINITIONS / "pain_nrs.json").read_text(encoding="utf-8"))
     data["scores"] = [rule]
     assert (path, key) in {(p.path, p.key) for p in problems(data)}
+
+
+def test_a_rule_rounding_to_whole_numbers_keeps_its_zero_decimals_through_dump_and_load():
+    data = json.loads((DEFINITIONS / "pain_nrs.json").read_text(encoding="utf-8"))
+    data["scores"] = [
+        {"name": "s", "rule": "mean", "items": ["pain"], "min_answered": 1, "decimals": 0}
+    ]
+    assert dump(load(data)) == data
