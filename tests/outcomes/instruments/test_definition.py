@@ -434,7 +434,15 @@ def definitions(draw) -> Definition:
             Item(name, kind, draw(texts), required=draw(st.booleans()), show_if=show_if, **extra)
         )
     numeric = items[0].type in ("integer", "decimal", "yes_no")
-    scores = (ScoreRule("total_score", "sum", (items[0].name,)),) if numeric else ()
+    mean = ScoreRule(
+        "mean_score",
+        "mean",
+        (items[0].name,),
+        min_answered=1,
+        prorate=draw(st.booleans()),
+        decimals=draw(st.none() | st.integers(0, 3)),
+    )
+    scores = (ScoreRule("total_score", "sum", (items[0].name,)), mean) if numeric else ()
     return Definition("gen", "1", draw(texts), ("en",), tuple(items), scores)
 
 
