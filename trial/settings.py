@@ -150,7 +150,8 @@ TEMPLATES = [
 # firewall, the request reconnects instead of answering 500 (issue 15 §17).
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # An empty DATABASE_URL (as env files often leave it) means the default, as unset does.
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0" if DEBUG else "60")),
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )

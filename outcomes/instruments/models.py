@@ -137,16 +137,19 @@ class Instrument(TrialFixed):
 # --- Outcome data -----------------------------------------------------------------------------
 
 
+class NotDoneReason(models.TextChoices):
+    NOT_REACHED = "not_reached", "Not reached"
+    REFUSED = "refused", "Refused"
+    TOO_ILL = "too_ill", "Too ill"
+    OTHER = "other", "Other"
+
+
 class OutcomeEntry(models.Model):
     """One instrument's data at one visit: the responses as entered and their scores, or
     "not done" with the reason. Changing saved values needs a reason for change, kept with
     who and when in the history (simple-history's change reason)."""
 
-    class NotDone(models.TextChoices):
-        NOT_REACHED = "not_reached", "Not reached"
-        REFUSED = "refused", "Refused"
-        TOO_ILL = "too_ill", "Too ill"
-        OTHER = "other", "Other"
+    NotDone = NotDoneReason
 
     trial = models.ForeignKey("trial.Trial", on_delete=models.PROTECT, related_name="+")
     participant = models.ForeignKey(
@@ -191,6 +194,12 @@ class OutcomeEntry(models.Model):
             models.CheckConstraint(
                 name="entry_done_or_not_done",
                 condition=Q(not_done="") | (Q(score__isnull=True) & Q(eq5d_vas__isnull=True)),
+            ),
+            # The analysis reads the reason as its position in this list
+            # (outcomes.results.analysis_data).
+            models.CheckConstraint(
+                name="entry_not_done_known",
+                condition=Q(not_done__in=["", *NotDoneReason.values]),
             ),
         ]
         indexes = [models.Index(fields=["trial", "instrument"])]

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from django.db.models import Case, IntegerField, Value, When
 
 from outcomes.instruments.models import Instrument, OutcomeEntry
 from outcomes.results import sql_frames
@@ -91,6 +92,24 @@ def participants_frame(trial: Trial) -> pd.DataFrame:
     return frame.set_index("participant_id", drop=False)
 
 
+# The entries' two text-like columns travel as small integers, decoded by position in
+# outcomes_frame: parsing them as text was half of the entries' parse at 100,000
+# participants (docs/PERFORMANCE.md, seventh round). Every stored not_done is one of the
+# choices (a database constraint), so the codes cover every row.
+_IMPROVED = np.array([None, False, True], dtype=object)  # code + 1: NULL, False, True
+_IMPROVED_CODE = Case(
+    When(improved=True, then=Value(1)),
+    When(improved=False, then=Value(0)),
+    default=Value(-1),
+    output_field=IntegerField(),
+)
+_NOT_DONE = np.array(["", *OutcomeEntry.NotDone.values], dtype=object)
+_NOT_DONE_CODE = Case(
+    *(When(not_done=reason, then=Value(code)) for code, reason in enumerate(_NOT_DONE)),
+    output_field=IntegerField(),
+)
+
+
 def outcome_reads(trial: Trial) -> tuple[pd.DataFrame, sql_frames.Rows]:
     """What outcomes_frame reads: each of the trial's visits with its definition (ids),
     and the outcome entries at visits, fetched but not parsed (sql_frames.Rows). The entries
@@ -100,19 +119,20 @@ def outcome_reads(trial: Trial) -> tuple[pd.DataFrame, sql_frames.Rows]:
     entries = (
         OutcomeEntry.objects.filter(trial=trial, visit__isnull=False)
         .order_by()  # no Meta ordering: sorting a million rows (on disk) took a second
+        .annotate(improved_code=_IMPROVED_CODE, not_done_code=_NOT_DONE_CODE)
         .values_list(
             "participant_id",
             "visit_id",
             "instrument_id",
             "score",
             "eq5d_vas",
-            "improved",
-            "not_done",
+            "improved_code",
+            "not_done_code",
         )  # fmt: skip
     )
     kinds = {
         "pid": INT, "visit": INT, "instrument": INT, "score": FLOAT, "vas": FLOAT,
-        "improved": BOOL, "not_done": TEXT,
+        "improved": INT, "not_done": INT,
     }  # fmt: skip
     rows = sql_frames.Rows(entries, kinds)
     try:
@@ -181,13 +201,13 @@ def outcomes_frame(
             at = group["at"].to_numpy()
             column(f"{code}_{visit}", float)[at] = group["score"].to_numpy()
             # A few distinct reasons: one string object each, not one per row (memory).
-            codes, reasons = pd.factorize(group["not_done"], use_na_sentinel=False)
-            column(f"{code}_{visit}_not_done", object)[at] = reasons.to_numpy(object)[codes]
+            column(f"{code}_{visit}_not_done", object)[at] = _NOT_DONE[group["not_done"]]
             if kind == Instrument.Kind.EQ5D_3L:
                 column(f"{code}_vas_{visit}", float)[at] = group["vas"].to_numpy()
             if kind == Instrument.Kind.GLOBAL_7:
                 # True, False or None (entered without an answer).
-                column(f"{code}_improved_{visit}", object)[at] = group["improved"].to_numpy()
+                improved = _IMPROVED[group["improved"].to_numpy() + 1]
+                column(f"{code}_improved_{visit}", object)[at] = improved
     return pd.DataFrame({name: columns[name] for name in sorted(columns)}, index=ids)
 
 

@@ -132,3 +132,11 @@ def test_production_keeps_database_connections_and_checks_them_before_reuse():
         f"{db}['CONN_HEALTH_CHECKS']",
     )
     assert chosen == ["300", "False"]
+
+
+def test_an_empty_database_url_means_the_default_sqlite_file():
+    # Env files often leave the variable empty; unset and empty must mean the same.
+    (name,) = settings_in(
+        {"DEBUG": "1", "DATABASE_URL": ""}, "str(settings.DATABASES['default']['NAME'])"
+    )
+    assert name == repr(str(ROOT / "db.sqlite3"))

@@ -8,8 +8,9 @@ import random
 
 import pandas as pd
 import pytest
+from django.db import IntegrityError, transaction
 
-from outcomes.instruments.models import Instrument
+from outcomes.instruments.models import Instrument, OutcomeEntry
 from outcomes.instruments.services import EntryInput, visit_record_outcomes
 from outcomes.results import analysis_data
 from participants.models import Allocation, Participant, Visit
@@ -177,3 +178,33 @@ def test_entries_at_visits_newer_than_the_visit_map_are_looked_up(modic, three):
         analysis_data.outcomes_frame(modic, people.index, (older, entries)), whole
     )
     assert whole.notna().any().any()
+
+
+def test_every_not_done_reason_and_global_answer_reads_back_as_stored(modic, three):
+    # The two columns travel as small integer codes: every reason, and improved as
+    # True, False or None (entered without an answer), must come back as stored.
+    a, b, _ = three
+    instrument = Instrument.objects.get(trial=modic, code="global")
+    people = analysis_data.participants_frame(modic)
+    for reason in OutcomeEntry.NotDone.values:
+        pain = OutcomeEntry.objects.filter(
+            participant=b, instrument__code="pain", visit__definition__code="w10"
+        )
+        pain.update(not_done=reason)
+        frame = analysis_data.outcomes_frame(modic, people.index)
+        assert frame.loc[b.pk, "pain_w10_not_done"] == reason
+        assert frame.loc[a.pk, "pain_w10_not_done"] == ""
+    for improved in (True, False, None):
+        OutcomeEntry.objects.filter(participant=a, instrument=instrument).update(improved=improved)
+        frame = analysis_data.outcomes_frame(modic, people.index)
+        assert frame.loc[a.pk, "global_improved_w10"] is improved
+
+
+def test_the_database_refuses_a_not_done_reason_the_analysis_cannot_read(modic, three):
+    # b's pain at w10 is not done (no score), so only the reason can be refused here.
+    pain = OutcomeEntry.objects.filter(
+        participant=three[1], instrument__code="pain", visit__definition__code="w10"
+    )
+    assert pain.get().not_done == "refused"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        pain.update(not_done="lost")
