@@ -120,7 +120,7 @@ def export_progress(*, job_id: int, percent: int, step: str) -> None:
 
 
 def export_fail(*, job_id: int, error: str) -> None:
-    """End a running build as failed, with its error (cut to fit the page and the row)."""
+    """End a running build as failed, with (the first 2,000 characters of) its error."""
     ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(
         status=ExportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
     )
