@@ -164,6 +164,7 @@ class World:
 
 
 def build_world(trial, *, site1, site2, users: dict) -> World:
+    from outcomes.results import services as results_services
     from outcomes.results.export import jobs
     from trial import blinding
     from trial.devtools.demo import create_demo_users
@@ -193,7 +194,9 @@ def build_world(trial, *, site1, site2, users: dict) -> World:
     blinding.record_unblinded_view(user=manager, trial=trial, what="Fuzz world")
     # Loaded by a migration, so without a history row until it is first saved.
     EQ5DValueSet.objects.get().save()
-    export, _ = jobs.export_request(trial=trial, user=users["statistician"], shift_dates=False)
+    export, _ = results_services.export_request(
+        trial=trial, user=users["statistician"], shift_dates=False
+    )
     jobs.export_run(export.pk)
     # Account administration's rows: a group, and django-axes' logs of a failed login (an
     # attempt and its failure) and of a successful one.

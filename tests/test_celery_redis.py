@@ -154,11 +154,12 @@ class Worker:
         return next(line for line in self.log().splitlines() if marker in line)
 
 
-# `celery worker` with outcomes.sms.tracking.BATCH_SIZE set first (argv[1]): a small batch gives
-# a weekly run of a few hundred participants several transactions to be killed between.
+# `celery worker` with outcomes.sms.tracking.weekly.BATCH_SIZE set first (argv[1]): a small
+# batch gives a weekly run of a few hundred participants several transactions to be killed
+# between.
 WORKER_WITH_BATCH_SIZE = (
-    "import sys, django; django.setup(); import outcomes.sms.tracking as tracking; "
-    "tracking.BATCH_SIZE = int(sys.argv.pop(1)); from celery.__main__ import main; main()"
+    "import sys, django; django.setup(); import outcomes.sms.tracking.weekly as weekly; "
+    "weekly.BATCH_SIZE = int(sys.argv.pop(1)); from celery.__main__ import main; main()"
 )
 
 

@@ -17,9 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from outcomes.results import consort
+from outcomes.results import consort, services
 from outcomes.results.dashboard import dashboard_results
-from outcomes.results.export import jobs
 from outcomes.results.models import ExportJob
 from trial import blinding, roles
 from trial.models import Trial
@@ -162,7 +161,7 @@ def _job_status(job: ExportJob) -> dict:
 def trial_export_start(request: HttpRequest, code: str) -> HttpResponse:
     """Queue an export; blinded (arm codes only) unless this user may see arm names."""
     trial = _trial(request, code)
-    job, created = jobs.export_request(
+    job, created = services.export_request(
         trial=trial,
         user=request.user,
         shift_dates=request.POST.get("shift_dates") in ("1", "on", "true"),

@@ -9,8 +9,7 @@ class ResultsConfig(AppConfig):
     verbose_name = "Results"
 
     def ready(self) -> None:
-        from outcomes.results import tasks
-        from outcomes.results.export import jobs
+        from outcomes.results import services, tasks
 
-        # Exports are handed to this task (outcomes.results.export.jobs says why).
-        jobs.connect_run_task(tasks.export_run)
+        # Exports are handed to this task (outcomes.results.services says why).
+        services.connect_run_task(tasks.export_run)

@@ -11,8 +11,9 @@ from django.db.models import Q
 
 class ExportJob(models.Model):
     """One export bundle (a ZIP of CSV, Stata, SPSS, codebook and an R script) built by a
-    Celery task (outcomes.results.tasks.export_run, outcomes.results.export.jobs) and kept for
-    download until `expires_at` (settings.EXPORT_KEEP_HOURS); then the file is deleted."""
+    Celery task (outcomes.results.tasks.export_run; its changes of state are
+    outcomes.results.services') and kept for download until `expires_at`
+    (settings.EXPORT_KEEP_HOURS); then the file is deleted."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -37,7 +38,7 @@ class ExportJob(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set at each progress step: a running job silent for settings.EXPORT_STALE_MINUTES is
-    # marked failed by outcomes.results.export.jobs.export_sweep (its worker died).
+    # marked failed by outcomes.results.services.export_sweep (its worker died).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from outcomes.results import services
 from outcomes.results.export import jobs
 
 
@@ -20,10 +21,10 @@ def export_run(job_id: int) -> str:
 @shared_task(name="outcomes.tasks.export_sweep")
 def export_sweep() -> dict[str, int]:
     """Fail stalled exports and re-send unclaimed ones (every 10 minutes)."""
-    return jobs.export_sweep()
+    return services.export_sweep()
 
 
 @shared_task(name="outcomes.tasks.export_cleanup")
 def export_cleanup() -> int:
     """Delete the files of exports past their keep time (hourly); the job rows stay."""
-    return jobs.export_cleanup()
+    return services.export_cleanup()

@@ -1,7 +1,7 @@
 """What a reply to the weekly SMS does: a pure decision (no Django), applied by
-outcomes.sms.tracking._receive once it has found the participants with the sender's number (none:
-the message is only logged) and seen the message is no opt-out or opt-in keyword (those apply
-to every participant with the number).
+outcomes.sms.tracking.inbound._receive once it has found the participants with the sender's
+number (none: the message is only logged) and seen the message is no opt-out or opt-in
+keyword (those apply to every participant with the number).
 
 1. The participant and week the reply is for: of each participant sharing the number only
    the current week counts (their latest: answers to a week are accepted until the next one

@@ -11,9 +11,10 @@ and codebook.csv, codebook.json (every variable of every table) and read_data.R.
 
 Modules: tables (what is read and how it is labelled; blinding; identifiers left out),
 members (one table → three files in bounded memory), codebook (names, codes, the R
-script), shift (optional per-participant date shift), jobs (the ExportJob's life: request,
-build, progress, stalled jobs), files (the bundle 0600 in a 0700 EXPORT_DIR). The job runs
-as a Celery task (outcomes.results.tasks.export_run).
+script), shift (optional per-participant date shift), jobs (one job's build, between the
+changes of state that outcomes.results.services makes: request, claim, progress, fail,
+finish, stalled jobs), files (the bundle 0600 in a 0700 EXPORT_DIR). The job runs as a
+Celery task (outcomes.results.tasks.export_run).
 
 Memory: every table is streamed: read in chunks and written row by row; the Stata and SPSS
 files are written by outcomes.results.statfiles from a spool on disk. Only the participants and
@@ -29,6 +30,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from outcomes.results import services
 from outcomes.results.export import files
 from outcomes.results.export.codebook import safe_name
 from outcomes.results.export.shift import Shifter
@@ -47,11 +49,8 @@ def export_build(job: ExportJob) -> Path:
     partial = final.with_suffix(".partial")
 
     def progress(percent: int, step: str) -> None:
-        # Also the job's heartbeat: a running job silent for too long is marked stalled
-        # (outcomes.results.export.jobs.export_sweep).
-        ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
-            progress=percent, step=step, heartbeat_at=timezone.now()
-        )
+        # Also the job's heartbeat (outcomes.results.services.export_sweep says why).
+        services.export_progress(job_id=job.pk, percent=percent, step=step)
 
     try:
         # Level 1: the tables are repetitive text and fixed-width records, which the fastest

@@ -447,7 +447,7 @@ def test_arm_codes_in_the_allocation_json_are_rewritten_by_shape_only(modic, dat
 def test_a_job_whose_worker_died_is_marked_failed_and_no_longer_blocks_a_new_one(
     client, modic, data, statistician, settings
 ):
-    from outcomes.results.export import jobs
+    from outcomes.results import services
 
     settings.EXPORT_STALE_MINUTES = 20
     stuck = ExportJob.objects.create(
@@ -458,9 +458,9 @@ def test_a_job_whose_worker_died_is_marked_failed_and_no_longer_blocks_a_new_one
     partial.write_bytes(b"half a zip")
     now = timezone.now()
     ExportJob.objects.filter(pk=stuck.pk).update(heartbeat_at=now - dt.timedelta(minutes=5))
-    assert jobs.export_sweep(now) == {"failed": 0, "requeued": 0}  # still beating
+    assert services.export_sweep(now) == {"failed": 0, "requeued": 0}  # still beating
     later = now + dt.timedelta(minutes=30)
-    assert jobs.export_sweep(later) == {"failed": 1, "requeued": 0}
+    assert services.export_sweep(later) == {"failed": 1, "requeued": 0}
     stuck.refresh_from_db()
     assert stuck.status == "failed" and "start a new one" in stuck.error and not partial.exists()
     # Its requester can start again at once (a stalled job is not "pending").
@@ -476,12 +476,12 @@ def test_a_job_whose_worker_died_is_marked_failed_and_no_longer_blocks_a_new_one
 def test_a_job_never_claimed_is_handed_to_the_broker_again(
     modic, data, statistician, django_capture_on_commit_callbacks
 ):
-    from outcomes.results.export import jobs
+    from outcomes.results import services
 
     job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
     later = timezone.now() + dt.timedelta(hours=1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs.export_sweep(later) == {"failed": 0, "requeued": 1}
+        assert services.export_sweep(later) == {"failed": 0, "requeued": 1}
     job.refresh_from_db()
     assert job.status == "done"  # the re-sent task ran (eager here) and built it
     assert export_run.delay(job.pk).get() == "skipped"  # a duplicate task is a no-op
@@ -490,14 +490,14 @@ def test_a_job_never_claimed_is_handed_to_the_broker_again(
 def test_a_job_swept_while_its_worker_was_merely_slow_discards_the_late_file(
     modic, data, statistician, monkeypatch, settings
 ):
-    from outcomes.results.export import jobs
+    from outcomes.results import services
 
     job = ExportJob.objects.create(trial=modic, requested_by=statistician, blinded=True)
     real_build = export.export_build
 
     def slow_build(j):
         path = real_build(j)
-        jobs.export_sweep(timezone.now() + dt.timedelta(hours=2))  # meanwhile: swept
+        services.export_sweep(timezone.now() + dt.timedelta(hours=2))  # meanwhile: swept
         return path
 
     monkeypatch.setattr(export, "export_build", slow_build)

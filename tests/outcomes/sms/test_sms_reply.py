@@ -1,5 +1,5 @@
 """What a reply to the weekly SMS does (outcomes.sms.sms_reply): the pure decision that
-outcomes.sms.tracking._receive applies. The database side is in test_tracking."""
+outcomes.sms.tracking.inbound._receive applies. The database side is in test_tracking."""
 
 from __future__ import annotations
 

@@ -562,7 +562,7 @@ def test_rerunning_the_weekly_job_opens_nothing_twice(enroll, weekly, outbox):
 
 
 def test_small_batches_give_the_same_result(enroll, weekly, reply, outbox, monkeypatch):
-    monkeypatch.setattr(tracking, "BATCH_SIZE", 2)
+    monkeypatch.setattr(tracking.weekly, "BATCH_SIZE", 2)
     people = [enroll(SUNDAY - d * DAY) for d in (1, 2, 3, 9, 10)]
     weekly(at(SUNDAY, 18))
     reply(people[0], "1", at(SUNDAY, 19))

@@ -8,7 +8,7 @@ second through the real webhook.
    send task with its row lock and status update. Peak Python memory is measured with
    tracemalloc in a second run on fresh trials of the same sizes (tracemalloc slows Python
    down, so it never runs during the timed runs); bounded memory means the 10,000 peak is
-   about the 1,000 one, since the job works in batches of tracking.BATCH_SIZE.
+   about the 1,000 one, since the job works in batches of tracking.weekly.BATCH_SIZE.
 
 2. Webhook (--webhook). Starts gunicorn (`trial.wsgi`, 2 sync workers, DEBUG off, on a
    free loopback port) against the same database, then POSTs replies signed as Twilio signs
@@ -155,7 +155,7 @@ class Command(BaseCommand):
         bounded = "bounded" if growth < 2 else "GROWS with the trial"
         self.stdout.write(
             f"weekly job memory: {bounded} ({growth:.2f}× for {large / small:.0f}× "
-            f"the participants; batches of {tracking.BATCH_SIZE})"
+            f"the participants; batches of {tracking.weekly.BATCH_SIZE})"
         )
         if webhook:
             web_text = self._webhook(trials[large], seconds=seconds, clients=clients)
