@@ -19,10 +19,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from outcomes.instruments import scoring
+from outcomes.instruments import selectors as instrument_selectors
 from outcomes.instruments.forms import baseline_instrument_forms
 from outcomes.instruments.models import Instrument, OutcomeEntry
 from outcomes.instruments.services import (
-    baseline_instruments,
     participant_record_baseline_with_instruments,
 )
 from outcomes.sms import selectors as sms_selectors
@@ -79,7 +79,7 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
         messages.warning(request, "Baseline values cannot change after randomization.")
         return redirect("participant_detail", code=code, pk=pk)
     config = selectors.trial_config(trial)
-    instruments = baseline_instruments(trial)
+    instruments = instrument_selectors.baseline_instruments(trial)
     sourced = [i.baseline_variable.code for i in instruments if i.baseline_variable_id]
     languages = [(lang.code, lang.name) for lang in trial.sms_languages.all()]
     initial = {"full_name": participant.full_name, "phone": participant.phone}
@@ -98,10 +98,7 @@ def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpRespon
         phone_required=sms_use(trial).phone_required,
         initial=initial,
     )
-    entries = {
-        e.instrument_id: e
-        for e in OutcomeEntry.objects.filter(participant=participant, visit__isnull=True)
-    }
+    entries = {e.instrument_id: e for e in instrument_selectors.baseline_entries(participant)}
     instrument_forms = baseline_instrument_forms(
         instruments, data, entries, baseline=participant.baseline
     )
@@ -212,9 +209,7 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
         else:
             return redirect("participant_allocation", code=code, pk=pk)
     config = selectors.trial_config(trial)
-    entries = OutcomeEntry.objects.filter(
-        participant=participant, visit__isnull=True
-    ).select_related("instrument__baseline_variable")
+    entries = instrument_selectors.baseline_entries(participant)
     return render(
         request,
         "participants/review.html",

@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from outcomes.instruments import selectors as instrument_selectors
 from outcomes.instruments.forms import FORM_FOR_KIND, VisitOutcomesForm
-from outcomes.instruments.models import Instrument, OutcomeEntry
 from outcomes.instruments.services import visit_record_outcomes
 from outcomes.sms import consent_sms
 from outcomes.sms import selectors as sms_selectors
@@ -28,12 +28,8 @@ from trial import roles
 def visit_outcomes(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     trial = access.get_trial(request, code, roles.can_follow_up)
     visit = access.get_visit(request, trial, pk)
-    instruments = list(
-        Instrument.objects.filter(trial=trial, visits=visit.definition_id).select_related(
-            "value_set", "baseline_variable"
-        )
-    )
-    entries = {e.instrument_id: e for e in OutcomeEntry.objects.filter(visit=visit)}
+    instruments = instrument_selectors.visit_instruments(trial, visit)
+    entries = instrument_selectors.visit_entries(visit)
     data = request.POST if request.method == "POST" else None
     visit_form = VisitOutcomesForm(data, trial=trial, visit=visit)
     forms = [

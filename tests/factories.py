@@ -129,7 +129,8 @@ def baseline_entries(
     """EntryInputs for the instruments due at baseline (the demo: pain, RMDQ, EQ-5D-3L).
     `not_done` maps instrument codes to a reason (the note, for "other", is "Test note")."""
     from outcomes.instruments.scoring import EQ5D_DIMENSIONS, RMDQ_ITEMS
-    from outcomes.instruments.services import EntryInput, baseline_instruments
+    from outcomes.instruments.selectors import baseline_instruments
+    from outcomes.instruments.services import EntryInput
 
     not_done = not_done or {}
     result = []

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 MAX_LINES = 400
 WRITES = {"update", "create", "bulk_create", "get_or_create", "update_or_create", "delete"}
@@ -68,3 +70,11 @@ def test_the_check_finds_export_job_writes_however_the_query_is_chained():
         ]
     )
     assert export_job_writes(source) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("app", ["instruments", "sms", "results"])
+def test_each_nested_app_has_its_models_one_services_and_one_selectors(app):
+    # A module or a package of the name: a newcomer finds an app's writes and reads there.
+    for part in ("models", "services", "selectors"):
+        base = ROOT / "outcomes" / app / part
+        assert base.with_suffix(".py").is_file() or (base / "__init__.py").is_file(), part

@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 
 from outcomes.instruments.models import Instrument, OutcomeEntry
 from outcomes.instruments.scoring import RMDQ_ITEMS
+from outcomes.instruments.selectors import baseline_instruments
 from outcomes.instruments.services import (
     EntryInput,
-    baseline_instruments,
     participant_record_baseline_with_instruments,
     visit_record_outcomes,
 )

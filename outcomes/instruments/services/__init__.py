@@ -5,7 +5,6 @@ What is stored for one instrument's input is in entries.
 """
 
 from outcomes.instruments.services.baseline import (
-    baseline_instruments,
     instrument_error_key,
     participant_record_baseline_with_instruments,
 )
@@ -14,7 +13,6 @@ from outcomes.instruments.services.visit import visit_record_outcomes
 
 __all__ = [
     "EntryInput",
-    "baseline_instruments",
     "instrument_error_key",
     "participant_record_baseline_with_instruments",
     "score_fields",

@@ -12,20 +12,11 @@ from django.utils.translation import gettext_lazy
 
 from outcomes.instruments import baseline_rules, scoring
 from outcomes.instruments.models import Instrument, OutcomeEntry
+from outcomes.instruments.selectors import baseline_instruments
 from outcomes.instruments.services.entries import SCORE_FIELDS, EntryInput, stored_values
 from outcomes.sms.sms_use import sms_use
 from participants.models import Participant
 from participants.services.enrollment import lock_for_baseline, participant_record_baseline
-
-
-def baseline_instruments(trial) -> list[Instrument]:
-    """The instruments due at the trial's baseline (the visit done at randomization)."""
-    return list(
-        Instrument.objects.filter(trial=trial, visits__at_randomization=True)
-        .select_related("value_set", "baseline_variable")
-        .distinct()
-        .order_by("order", "pk")
-    )
 
 
 def instrument_error_key(instrument: Instrument, field_name: str = "__all__") -> str:

@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from outcomes.instruments.models import OutcomeEntry
+from outcomes.instruments.selectors import baseline_instruments
 from outcomes.instruments.services import (
     EntryInput,
-    baseline_instruments,
     participant_record_baseline_with_instruments,
 )
 from outcomes.sms.models import SmsLanguage, SmsQuestionText
