@@ -5,6 +5,7 @@ accounts) are gone."""
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -26,8 +27,7 @@ def _migrate(targets=None):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.fixture
-def old_install(transactional_db):
+def _old_install() -> None:
     """The schema before 0006, with data as the group-based roles left it."""
     apps = _migrate(BEFORE)
     Group = apps.get_model("auth", "Group")
@@ -58,13 +58,29 @@ def old_install(transactional_db):
     user("mgr", "Trial manager", trials=[mod])
     user("roaming-mgr", "Trial manager")  # managed every trial without a membership
     user("nobody")
-    yield
-    _migrate()  # back to the latest schema for the tests that follow
+
+
+@pytest.fixture(scope="module")
+def migrated_once(django_db_setup, django_db_blocker):
+    """The old install migrated through 0006, once for the module: going back to 0005 and
+    forward again takes about a minute each way, and the tests only read the result (the
+    reversal test puts it back). Afterwards the latest schema, emptied as a transactional
+    test leaves it (flush), for the tests that follow."""
+    with django_db_blocker.unblock():
+        _old_install()
+        apps = _migrate(AFTER)
+    try:
+        yield apps
+    finally:
+        with django_db_blocker.unblock():
+            _migrate()
+            call_command("flush", verbosity=0, interactive=False)
 
 
 @pytest.fixture
-def migrated(old_install):
-    return _migrate(AFTER)
+def migrated(migrated_once, django_db_blocker):
+    with django_db_blocker.unblock():
+        yield migrated_once
 
 
 def _roles(apps, username):
@@ -129,3 +145,4 @@ def test_the_migration_reverses_to_the_groups(migrated):
         "Statistician": ["two-hats"],
         "Trial manager": ["mgr", "roaming-mgr"],
     }
+    assert _migrate(AFTER).get_model("auth", "Group").objects.count() == 0  # as the others read it
