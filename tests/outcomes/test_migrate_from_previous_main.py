@@ -67,12 +67,14 @@ def _migrate(*, before: bool = False):
 
 
 def _rows() -> dict[str, list[tuple]]:
-    """Every row of every moved table, in primary-key order (the m2m table by its ids)."""
+    """Every row of every moved table, sorted by all its values: a history table's first
+    column (the recorded row's id) repeats, and PostgreSQL returns rows that tie on an ORDER
+    BY in whatever order its storage holds them, which a migration rewriting the table changes."""
     with connection.cursor() as cursor:
         rows = {}
         for table in MOVED_TABLES:
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)} ORDER BY 1")
-            rows[table] = [tuple(map(str, row)) for row in cursor.fetchall()]
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            rows[table] = sorted(tuple(map(str, row)) for row in cursor.fetchall())
     return rows
 
 
