@@ -36,17 +36,10 @@ from participants.views.enrollment import PAGE_SIZE
 from trial import roles
 from trial.models import Trial, VisitDefinition
 
-# participants.access (shared with participants' own pages), under the names these views use.
-_trial = access.get_trial
-_participant = access.get_participant
-_add_service_errors = access.add_service_errors
-_int_or_none = access.int_or_none
-PARTICIPANT_RELATED = access.PARTICIPANT_RELATED
-
 
 def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_view_participants)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_view_participants)
+    participant = access.get_participant(request, trial, pk)
     config = selectors.trial_config(trial)
     return render(
         request,
@@ -73,8 +66,8 @@ def participant_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse
 
 @require_http_methods(["GET", "POST"])
 def participant_baseline(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_enroll)
+    participant = access.get_participant(request, trial, pk)
     if participant.is_randomized:
         messages.warning(request, "Baseline values cannot change after randomization.")
         return redirect("participant_detail", code=code, pk=pk)
@@ -152,8 +145,8 @@ def _add_baseline_errors(form, instrument_forms, exc: ValidationError) -> None:
 
 @require_http_methods(["GET", "POST"])
 def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_enroll)
+    participant = access.get_participant(request, trial, pk)
     phone_required = sms_use(trial).phone_required
     form = ParticipantDetailsForm(
         request.POST if request.method == "POST" else None,
@@ -177,7 +170,7 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 **form.details(),
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(request, "Details saved.")
             return redirect("participant_detail", code=code, pk=pk)
@@ -190,10 +183,10 @@ def participant_edit(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
+    trial = access.get_trial(request, code, roles.can_enroll)
     # The randomize POST reads only the row: the service reads it again, locked.
-    participant = _participant(
-        request, trial, pk, related=() if request.method == "POST" else PARTICIPANT_RELATED
+    participant = access.get_participant(
+        request, trial, pk, related=() if request.method == "POST" else access.PARTICIPANT_RELATED
     )
     if participant.is_randomized:
         # Back button or a stale tab: show the allocation already made, never a new one.
@@ -205,7 +198,7 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
         try:
             services.participant_randomize(participant=participant, by=request.user)
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             return redirect("participant_allocation", code=code, pk=pk)
     config = selectors.trial_config(trial)
@@ -224,14 +217,14 @@ def participant_review(request: HttpRequest, code: str, pk: int) -> HttpResponse
 
 
 def worklist(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
+    trial = access.get_trial(request, code, roles.can_follow_up)
     today = services.trial_today(trial)
     bucket = request.GET.get("bucket", "attention")
     if bucket not in selectors.WORKLIST_BUCKETS:
         bucket = "attention"
-    days = min(max(_int_or_none(request.GET.get("days")) or 14, 1), 365)
-    site_id = _int_or_none(request.GET.get("site"))
-    definition_id = _int_or_none(request.GET.get("visit"))
+    days = min(max(access.int_or_none(request.GET.get("days")) or 14, 1), 365)
+    site_id = access.int_or_none(request.GET.get("site"))
+    definition_id = access.int_or_none(request.GET.get("visit"))
     visits = selectors.worklist(
         request.user,
         trial,

@@ -22,15 +22,6 @@ from trial.models import Trial
 PAGE_SIZE = 50
 
 
-# --- Access helpers -------------------------------------------------------------------------
-
-
-# participants.access (shared with the outcomes pages), under the names these views use.
-_trial = access.get_trial
-_participant = access.get_participant
-_add_service_errors = access.add_service_errors
-
-
 # --- Pages ----------------------------------------------------------------------------------
 
 
@@ -79,8 +70,8 @@ def trial_home(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def participant_allocation(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_view_participants)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_view_participants)
+    participant = access.get_participant(request, trial, pk)
     allocation = getattr(participant, "allocation", None)
     if allocation is None:
         return redirect("participant_detail", code=code, pk=pk)
@@ -92,7 +83,7 @@ def participant_allocation(request: HttpRequest, code: str, pk: int) -> HttpResp
 
 
 def balance(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_view_balance)
+    trial = access.get_trial(request, code, roles.can_view_balance)
     table = selectors.balance_table(trial)
     arms = table.arms
     # Statisticians see neutral arm codes, in code order, until the trial is unblinded.

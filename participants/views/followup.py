@@ -19,18 +19,11 @@ from participants.forms import (
 )
 from participants.models import Participant, StatusChange
 from participants.services.followup import allowed_changes
-from participants.views.enrollment import (
-    _add_service_errors,
-    _participant,
-    _trial,
-)
 from trial import roles
-
-_int_or_none = access.int_or_none  # participants.access, shared with the outcomes pages
 
 
 def followup_summary(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_view_followup_summary)
+    trial = access.get_trial(request, code, roles.can_view_followup_summary)
     today = services.trial_today(trial)
     return render(
         request,
@@ -41,9 +34,6 @@ def followup_summary(request: HttpRequest, code: str) -> HttpResponse:
             "rows": selectors.followup_summary(request.user, trial, today),
         },
     )
-
-
-_visit = access.get_visit  # participants.access, shared with the outcomes pages
 
 
 def _next(request: HttpRequest) -> str:
@@ -61,8 +51,8 @@ def _back_to(request: HttpRequest, trial, participant: Participant):
 
 @require_http_methods(["GET", "POST"])
 def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    visit = _visit(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    visit = access.get_visit(request, trial, pk)
     form = AttendanceForm(
         request.POST if request.method == "POST" else None, trial=trial, visit=visit
     )
@@ -75,7 +65,7 @@ def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 by=request.user,
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             where = "inside" if visit.in_window else "OUTSIDE"
             messages.success(
@@ -99,8 +89,8 @@ def visit_attended(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    visit = _visit(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    visit = access.get_visit(request, trial, pk)
     form = MissedForm(request.POST if request.method == "POST" else None, trial=trial, visit=visit)
     if request.method == "POST" and form.is_valid():
         try:
@@ -111,7 +101,7 @@ def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 by=request.user,
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.info(request, f"{visit.participant} {visit.definition.label}: missed.")
             return _back_to(request, trial, visit.participant)
@@ -124,12 +114,12 @@ def visit_missed(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def contact_log(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    participant = access.get_participant(request, trial, pk)
     form = ContactForm(
         request.POST if request.method == "POST" else None,
         participant=participant,
-        initial={"visit": _int_or_none(request.GET.get("visit"))},
+        initial={"visit": access.int_or_none(request.GET.get("visit"))},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -137,7 +127,7 @@ def contact_log(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 participant=participant, by=request.user, **form.cleaned_data
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(request, f"Contact attempt logged for {participant}.")
             return _back_to(request, trial, participant)
@@ -150,8 +140,8 @@ def contact_log(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_follow_up)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    participant = access.get_participant(request, trial, pk)
     allowed = [
         (
             status,
@@ -171,7 +161,7 @@ def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse
                 participant=participant, by=request.user, **form.cleaned_data
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(request, "Status changed.")
             return redirect("participant_detail", code=code, pk=pk)
@@ -191,8 +181,8 @@ def participant_status(request: HttpRequest, code: str, pk: int) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 def status_change_reverse(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     """Reverse the participant's latest status change, entered in error, with a reason."""
-    trial = _trial(request, code, roles.can_follow_up)
-    participant = _participant(request, trial, pk)
+    trial = access.get_trial(request, code, roles.can_follow_up)
+    participant = access.get_participant(request, trial, pk)
     change = selectors.reversible_change(participant)
     form = StatusReverseForm(
         request.POST if request.method == "POST" else None,
@@ -210,7 +200,7 @@ def status_change_reverse(request: HttpRequest, code: str, pk: int) -> HttpRespo
                     change=chosen, reason=form.cleaned_data["reason"], by=request.user
                 )
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                access.add_service_errors(form, exc)
             else:
                 messages.success(
                     request,

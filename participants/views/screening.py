@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from participants import selectors, services
+from participants import access, selectors, services
 from participants.forms import ConsentForm, ScreeningForm, ScreeningVoidForm
 from participants.models import Participant, ScreeningRecord
-from participants.views.enrollment import PAGE_SIZE, _add_service_errors, _trial
+from participants.views.enrollment import PAGE_SIZE
 from trial import roles
 from trial.models import Trial
 
@@ -36,7 +36,7 @@ def _screening(request: HttpRequest, trial: Trial, pk: int) -> ScreeningRecord:
 @require_http_methods(["GET", "POST"])
 @never_cache  # back to this page asks for a new one (a new token), never the old copy
 def screening_new(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
+    trial = access.get_trial(request, code, roles.can_enroll)
     form = ScreeningForm(
         request.POST if request.method == "POST" else None,
         trial=trial,
@@ -55,7 +55,7 @@ def screening_new(request: HttpRequest, code: str) -> HttpResponse:
                 form_token=form.cleaned_data["form_token"],
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             if not created:
                 # The same form again (back and resubmit): the record its first submission
@@ -79,14 +79,14 @@ def screening_new(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def screening_log(request: HttpRequest, code: str) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
+    trial = access.get_trial(request, code, roles.can_enroll)
     records = selectors.screenings_visible_to(request.user, trial).order_by("-screened_on", "-pk")
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "participants/screening_log.html", {"trial": trial, "page": page})
 
 
 def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
+    trial = access.get_trial(request, code, roles.can_enroll)
     screening = _screening(request, trial, pk)
     participant = Participant.objects.filter(screening=screening).first()
     eligible = screening.outcome == ScreeningRecord.Outcome.ELIGIBLE and not screening.is_voided
@@ -107,7 +107,7 @@ def screening_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def screening_void(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.is_trial_manager)
+    trial = access.get_trial(request, code, roles.is_trial_manager)
     screening = _screening(request, trial, pk)
     form = ScreeningVoidForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -116,7 +116,7 @@ def screening_void(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 screening=screening, reason=form.cleaned_data["reason"], by=request.user
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(
                 request, _("The screening record is voided; CONSORT no longer counts it.")
@@ -131,7 +131,7 @@ def screening_void(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    trial = _trial(request, code, roles.can_enroll)
+    trial = access.get_trial(request, code, roles.can_enroll)
     screening = _screening(request, trial, pk)
     if screening.outcome != ScreeningRecord.Outcome.ELIGIBLE or screening.is_voided:
         return redirect("screening_detail", code=code, pk=pk)
@@ -152,7 +152,7 @@ def screening_consent(request: HttpRequest, code: str, pk: int) -> HttpResponse:
                 by=request.user,
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            access.add_service_errors(form, exc)
         else:
             messages.success(request, "Consent recorded. Enter the baseline values.")
             return redirect("participant_baseline", code=code, pk=participant.pk)
