@@ -14,7 +14,6 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from tests import factories
-from trial.celery import app
 
 # Property and fuzz tests explore new random examples on every developer's run; in CI they
 # replay a fixed derivation (same examples every run), so a gate is never red by chance.
@@ -69,24 +68,6 @@ def _test_server_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Export bundles go to the test's own directory, not the checkout's var/.
     settings.EXPORT_DIR = tmp_path / "exports"
-
-
-@pytest.fixture
-def celery_eager():
-    """Run Celery tasks in process even if the environment names a broker (the modules
-    about tasks use it for every test: pytestmark)."""
-    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
-    app.conf.update(task_always_eager=True, task_eager_propagates=True)
-    yield
-    app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
-
-
-@pytest.fixture
-def sms_file(settings, tmp_path):
-    """The SMS gateway writes each message as a line of this file."""
-    settings.SMS_BACKEND = "outcomes.sms.gateways.FileBackend"
-    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
-    return tmp_path / "sms.jsonl"
 
 
 @pytest.fixture

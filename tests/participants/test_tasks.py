@@ -39,12 +39,19 @@ from tests import factories
 from trial.celery import app
 from trial.models import Trial
 
-pytestmark = pytest.mark.usefixtures("celery_eager")
-
 DAY = dt.timedelta(days=1)
 
 
 # --- Helpers and fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Run tasks in process even if the environment names a broker."""
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
 
 
 @pytest.fixture
@@ -52,6 +59,13 @@ def eager_retries():
     """Let eager tasks retry in process, as a worker would (with propagation on, an eager
     retry surfaces as celery.exceptions.Retry instead)."""
     app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def sms_file(settings, tmp_path):
+    settings.SMS_BACKEND = "outcomes.sms.gateways.FileBackend"
+    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
+    return tmp_path / "sms.jsonl"
 
 
 def sent_sms(path) -> list[dict]:

@@ -30,8 +30,6 @@ from participants.models import Participant
 from tests import factories
 from trial.celery import app
 
-pytestmark = pytest.mark.usefixtures("celery_eager")
-
 ZONE = ZoneInfo("Europe/Copenhagen")
 DAY = dt.timedelta(days=1)
 WEEK = dt.timedelta(days=7)
@@ -57,6 +55,22 @@ def at(day: dt.date, hour: int = 18, minute: int = 0) -> dt.datetime:
 
 
 # --- Fixtures and helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Run tasks in process even if the environment names a broker."""
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
+
+
+@pytest.fixture
+def sms_file(settings, tmp_path):
+    settings.SMS_BACKEND = "outcomes.sms.gateways.FileBackend"
+    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
+    return tmp_path / "sms.jsonl"
 
 
 class Outbox:

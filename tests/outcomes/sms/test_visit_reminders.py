@@ -16,9 +16,23 @@ from tests.participants.test_tasks import DAY, randomized, sent_sms, set_window,
 from trial.celery import app
 from trial.models import Trial
 
-pytestmark = pytest.mark.usefixtures("celery_eager")
-
 Status = Participant.Status
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Run tasks in process even if the environment names a broker."""
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
+
+
+@pytest.fixture
+def sms_file(settings, tmp_path):
+    settings.SMS_BACKEND = "outcomes.sms.gateways.FileBackend"
+    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
+    return tmp_path / "sms.jsonl"
 
 
 @pytest.fixture
